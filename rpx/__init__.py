@@ -1,0 +1,29 @@
+"""rpx — the resting-potential explorer."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from rpx._api import evaluate as evaluate
+from rpx._api import prepare as prepare
+from rpx._api import resting_potential as resting_potential
+from rpx._constants import F as F
+from rpx._constants import R as R
+from rpx._models import Model as Model
+from rpx._models import Output as Output
+from rpx._models import get_model as get_model
+from rpx._models import models as models
+from rpx._models import register as register
+from rpx._params import PARAMS as PARAMS
+from rpx._params import Param as Param
+from rpx._physics import ghk_current as ghk_current
+from rpx._physics import ghk_voltage as ghk_voltage
+from rpx._physics import mullins_noda_voltage as mullins_noda_voltage
+from rpx._physics import nak_pump_current as nak_pump_current
+from rpx._physics import nernst as nernst
+from rpx._presets import preset as preset
+from rpx._presets import preset_info as preset_info
+from rpx._presets import presets as presets
+
+try:
+    __version__ = version("rpx")
+except PackageNotFoundError:  # pragma: no cover - running from a source tree
+    __version__ = "0.0.0"
