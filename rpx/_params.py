@@ -25,6 +25,9 @@ class Param:
             ``lo_open`` (the default), else ``lo <= x <= hi``.
         lo_open: whether the lower bound is excluded.
         log_scale: whether the parameter is naturally swept on a log axis.
+        default: value used when neither the caller nor the preset gives one (for
+            model-specific parameters that presets do not list), or None.
+        default_source: where ``default`` comes from.
     """
 
     name: str
@@ -34,6 +37,8 @@ class Param:
     hi: float
     lo_open: bool = True
     log_scale: bool = True
+    default: float | None = None
+    default_source: str = ""
 
     def domain_str(self) -> str:
         left = "(" if self.lo_open else "["
