@@ -29,12 +29,31 @@ def _float_dtype(values: list[object]) -> jnp.dtype:
     return np.result_type(*dtypes)
 
 
+def fill_defaults(
+    params: Mapping[str, ArrayLike], names: tuple[str, ...], base: str = "default"
+) -> dict[str, ArrayLike]:
+    """Values of ``names``: from ``params``, else preset ``base``, else ``Param.default``."""
+    defaults = preset(base)
+    out: dict[str, ArrayLike] = {}
+    for name in names:
+        if name in params:
+            out[name] = params[name]
+        elif name in defaults:
+            out[name] = defaults[name]
+        elif param(name).default is not None:
+            out[name] = param(name).default
+        else:
+            raise ValueError(f"parameter {name!r} has no default value; give it explicitly")
+    return out
+
+
 def prepare(
     params: Mapping[str, ArrayLike], model: str | Model, base: str = "default"
 ) -> dict[str, Array]:
     """Complete, cast and validate the parameters a model reads.
 
-    Names not in ``params`` come from ``preset(base)``. All values are cast to one
+    Names not in ``params`` come from ``preset(base)``, else from the parameter
+    table's default. All values are cast to one
     floating dtype (the widest of the array inputs, else JAX's default). Concrete values
     outside a parameter's physical domain raise ``ValueError`` naming the parameter and
     its allowed range; traced values (under ``jit``) are checked with
@@ -45,8 +64,7 @@ def prepare(
     """
     m = get_model(model)
     check_names(params)
-    defaults = preset(base)
-    values = {k: params[k] if k in params else defaults[k] for k in m.params}
+    values = fill_defaults(params, m.params, base)
     dtype = _float_dtype([params[k] for k in m.params if k in params])
     out = {k: jnp.asarray(v, dtype=dtype) for k, v in values.items()}
     for name, x in out.items():

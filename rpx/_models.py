@@ -109,6 +109,12 @@ def ion_currents(p: Params, V: Array) -> dict[str, Array]:
     }
 
 
+DERIVED_PARAMS: dict[str, tuple[str, ...]] = {
+    **{f"E_{ion}": (f"{ion}_o", f"{ion}_i", "T") for ion in IONS},
+    **{f"I_{ion}": (f"P_{ion}", f"{ion}_o", f"{ion}_i", "T") for ion in IONS},
+}
+
+
 def derived_output_meta() -> dict[str, Output]:
     """Metadata of the optional outputs: Nernst potentials and ion currents at rest."""
     meta = {f"E_{ion}": Output("mV", f"Nernst equilibrium potential of {ion}") for ion in IONS}

@@ -1,0 +1,5 @@
+import sys
+
+from rpx.cli import main
+
+sys.exit(main())

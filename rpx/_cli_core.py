@@ -1,0 +1,149 @@
+"""Core commands: ``presets``, ``calc``, ``sweep`` and ``info``."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import math
+
+import numpy as np
+
+from rpx._params import PARAMS
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("presets", help="list the parameter presets with their sources")
+    p.add_argument("name", nargs="?", help="show every value and source of one preset")
+    p.set_defaults(func=_presets)
+
+    p = sub.add_parser("calc", help="resting potential of every model and Nernst potentials")
+    p.add_argument("--preset", default="default", help="preset to start from")
+    for name, prm in PARAMS.items():
+        p.add_argument(f"--{name}", type=float, metavar=prm.units, help=prm.long_name)
+    p.set_defaults(func=_calc)
+
+    p = sub.add_parser("sweep", help="evaluate a parameter space into a zarr store")
+    p.add_argument("spec", help="TOML sweep spec (see examples/)")
+    p.add_argument("-o", "--output", required=True, help="store path or fsspec URL")
+    p.add_argument("--resume", action="store_true", help="require an existing store to resume")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    p.set_defaults(func=_sweep)
+
+    p = sub.add_parser("info", help="summarise a sweep store")
+    p.add_argument("store", help="store path or fsspec URL")
+    p.set_defaults(func=_info)
+
+
+def _presets(args: argparse.Namespace) -> int:
+    from rpx._presets import preset_info, presets
+
+    if args.name:
+        info = preset_info(args.name)
+        print(f"{info.name}: {info.description}")
+        print(f"reported V: {info.V_range[0]:g} .. {info.V_range[1]:g} mV ({info.V_source})")
+        for k, v in info.values.items():
+            print(f"  {k:>10} = {v:<12g} {PARAMS[k].units:<8} {info.sources[k]}")
+        return 0
+    for name in presets():
+        info = preset_info(name)
+        print(f"{name:<28} {info.description}")
+    return 0
+
+
+def _calc(args: argparse.Namespace) -> int:
+    from rpx._api import evaluate
+    from rpx._models import equilibrium_potentials, models
+    from rpx._presets import preset
+
+    given = {k: getattr(args, k) for k in PARAMS if getattr(args, k) is not None}
+    values = {**preset(args.preset), **given}
+    print(f"preset {args.preset}" + (f" with {given}" if given else ""))
+    for name in models():
+        try:
+            v = float(evaluate(given, model=name, base=args.preset)["V"])
+        except ValueError as err:
+            if "no default" in str(err):
+                continue
+            raise
+        print(f"  V[{name}] = {v:8.2f} mV")
+    E = equilibrium_potentials({k: np.float64(v) for k, v in values.items()})
+    for k, v in E.items():
+        print(f"  {k:<4} = {float(v):8.2f} mV")
+    return 0
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import jax
+
+    from rpx._spec import load_spec
+    from rpx._sweep import run_sweep
+
+    spec = load_spec(args.spec)
+    if spec.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    summary = run_sweep(
+        spec, args.output, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
+    )
+    print(
+        f"{args.output}: {summary['points']:,} points in {summary['chunks']} chunks "
+        f"({summary['written']} written, {summary['skipped']} already done)"
+    )
+    return 0
+
+
+def _info(args: argparse.Namespace) -> int:
+    print(store_summary(args.store))
+    return 0
+
+
+def store_summary(url: str) -> str:
+    """A text summary of a sweep store: dims, model, completion and value ranges."""
+    import xarray as xr
+
+    from rpx._store import done_chunks, open_store, store_exists
+
+    store = open_store(url, read_only=True)
+    if not store_exists(store):
+        raise ValueError(f"no zarr store at {url}")
+    ds = xr.open_zarr(store)
+    lines = [f"store   {url}"]
+    lines.append(f"model   {ds.attrs.get('model', '?')}  (preset {ds.attrs.get('preset', '?')})")
+    lines.append(f"created {ds.attrs.get('created', '?')}  rpx {ds.attrs.get('rpx_version', '?')}")
+    size = math.prod(ds.sizes.values())
+    dims = "  ".join(f"{d}={n}" for d, n in ds.sizes.items())
+    lines.append(f"dims    {dims}  ({size:,} points)")
+    grid = ds.attrs.get("chunk_grid", [])
+    n_chunks = math.prod(grid) if grid else 0
+    done = len(done_chunks(store))
+    lines.append(f"chunks  {done}/{n_chunks} complete ({100.0 * done / max(n_chunks, 1):.1f}%)")
+    fixed = [k for k, v in ds.coords.items() if v.ndim == 0]
+    if fixed:
+        lines.append(
+            "fixed   "
+            + ", ".join(f"{k}={float(ds[k]):g} {ds[k].attrs.get('units', '')}" for k in fixed)
+        )
+    lines.append("variables:")
+    for name, var in ds.data_vars.items():
+        lo, hi, nan = _range(var)
+        lines.append(
+            f"  {name:<18} [{var.attrs.get('units', '')}] min {lo:.4g} max {hi:.4g}"
+            f"  NaN {nan:,}  ({var.attrs.get('long_name', '')})"
+        )
+    spec = json.loads(ds.attrs["spec"]) if "spec" in ds.attrs else {}
+    if spec.get("gradients"):
+        lines.append(f"gradients w.r.t. {', '.join(spec['gradients'])}")
+    return "\n".join(lines)
+
+
+def _range(var: object) -> tuple[float, float, int]:
+    import dask
+
+    data = var.data  # type: ignore[attr-defined]
+    if np.issubdtype(var.dtype, np.integer):  # type: ignore[attr-defined]
+        lo, hi = dask.compute(data.min(), data.max())
+        return float(lo), float(hi), 0
+    lo, hi, nan = dask.compute(
+        dask.array.nanmin(data), dask.array.nanmax(data), dask.array.isnan(data).sum()
+    )
+    return float(lo), float(hi), int(nan)
