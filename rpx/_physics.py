@@ -15,7 +15,7 @@ import jax.numpy as jnp
 from jax import Array
 from jax.typing import ArrayLike
 
-from rpx._constants import F, MV_PER_V, R
+from rpx._constants import MV_PER_V, F, R
 
 # Below this |u| the GHK kernel uses its Taylor series (error < |u|^4/720 ≈ 1.4e-15).
 _U_SMALL = 1e-3

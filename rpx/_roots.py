@@ -58,9 +58,10 @@ def increasing_root(
 
     The caller supplies ``hi`` with f(hi) >= 0. The lower end of the bracket starts at
     ``hi - step`` and the step doubles (at most ``max_expand`` times) until f(lo) <= 0.
-    Then Newton steps, starting from ``hi``, are taken inside the bracket, falling back to bisection whenever a
-    step would leave it (Press et al., Numerical Recipes, 3rd ed., §9.4 "rtsafe"), until
-    the step is below a tolerance tied to the dtype's resolution or ``max_iter`` is spent.
+    Then Newton steps, starting from ``hi``, are taken inside the bracket, falling back
+    to bisection whenever a step would leave it (Press et al., Numerical Recipes, 3rd
+    ed., §9.4 "rtsafe"), until the step is below a tolerance tied to the dtype's
+    resolution or ``max_iter`` is spent.
 
     Args:
         f: residual ``f(x, theta) -> array``, elementwise in x.
