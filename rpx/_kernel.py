@@ -106,7 +106,8 @@ def make_chunk_fn(spec: SweepSpec) -> ChunkFn:
         for i, (name, vec) in enumerate(zip(axis_names, axes, strict=True)):
             params[name] = along(i, lax.dynamic_slice(vec, (offsets[i],), (chunk[i],)))
         if table is not None:
-            rows = lax.dynamic_slice(table, (offsets[-1], 0), (chunk[-1], table.shape[1]))
+            start = (offsets[-1], jnp.zeros_like(offsets[-1]))
+            rows = lax.dynamic_slice(table, start, (chunk[-1], table.shape[1]))
             for j, name in enumerate(design_names):
                 params[name] = along(nd - 1, rows[:, j])
         out = evaluate_point_set(spec, params)

@@ -55,16 +55,22 @@ def store_exists(store: zarr.abc.store.Store) -> bool:
     return sync(store.exists("zarr.json"))
 
 
-def clear_store(url: str | Path, store: zarr.abc.store.Store) -> None:
-    """Delete an existing rpx store (refusing to delete anything that is not a zarr store)."""
-    if not is_url(str(url)):
-        path = Path(str(url).removeprefix("file://"))
-        if path.exists():
-            if not (path / "zarr.json").exists():
-                raise ValueError(f"{path} exists and is not a zarr store; refusing to overwrite")
-            shutil.rmtree(path)
+def check_target(url: str | Path) -> None:
+    """Refuse a local path that exists but is not a zarr store (nothing there is touched)."""
+    if is_url(str(url)):
         return
-    sync(store.delete_dir(""))
+    path = Path(str(url).removeprefix("file://"))
+    if path.exists() and not (path / "zarr.json").exists():
+        if path.is_file() or any(path.iterdir()):
+            raise ValueError(f"{path} exists and is not a zarr store; refusing to write there")
+
+
+def clear_store(url: str | Path, store: zarr.abc.store.Store) -> None:
+    """Delete an existing store (call :func:`check_target` first)."""
+    if is_url(str(url)):
+        sync(store.delete_dir(""))
+    else:
+        shutil.rmtree(Path(str(url).removeprefix("file://")))
 
 
 def variable_attrs(spec: SweepSpec) -> dict[str, dict[str, Any]]:

@@ -23,6 +23,7 @@ from rpx._kernel import chunk_offsets, chunk_slices, device_inputs, make_chunk_f
 from rpx._spec import SweepSpec, load_spec
 from rpx._store import (
     ChunkWriter,
+    check_target,
     clear_store,
     done_chunks,
     open_store,
@@ -54,6 +55,7 @@ def prepare_store(
     the same spec (same hash), and refused otherwise unless ``overwrite``. With
     ``resume=True`` the store must already exist.
     """
+    check_target(url)
     store = open_store(url, storage_options)
     exists = store_exists(store)
     if resume and not exists:

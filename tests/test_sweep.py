@@ -55,7 +55,8 @@ def small_spec(**kw: object) -> SweepSpec:
         ({"preset": "octopus"}, "unknown preset 'octopus'"),
         ({"colour": "red"}, "unknown spec entries"),
         (
-            {"design": {"method": "sobol", "n": 8, "ranges": [{"name": "P_K", "lo": 2, "hi": 1}]}},
+            {"design": {"method": "sobol", "n": 8, "ranges": [{"name": "P_K", "lo": 2e-6,
+                                                                "hi": 1e-6}]}},
             "lo must be < hi",
         ),
         ({"design": {"method": "magic", "n": 8, "ranges": []}}, "design method 'magic'"),
@@ -202,7 +203,7 @@ def test_rerun_resumes_and_other_specs_are_refused(tmp_path: Path) -> None:
 def test_overwrite_refuses_a_directory_that_is_not_a_store(tmp_path: Path) -> None:
     (tmp_path / "precious").mkdir()
     (tmp_path / "precious" / "thesis.tex").write_text("x")
-    with pytest.raises(ValueError, match="not a zarr store"):
+    with pytest.raises(ValueError, match="is not a zarr store"):
         run_sweep(small_spec(), tmp_path / "precious", overwrite=True, quiet=True)
     assert (tmp_path / "precious" / "thesis.tex").exists()
 
