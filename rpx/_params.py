@@ -61,6 +61,10 @@ def _perm(ion: str) -> Param:
     )
 
 
+LUO_RUDY_1994 = (
+    "Luo & Rudy 1994, Circ. Res. 74:1071 (I_NaK: 1.5 uA/cm^2, Km_Na_i 10 mM, Km_K_o 1.5 mM)"
+)
+
 PARAMS: dict[str, Param] = {
     p.name: p
     for p in [
@@ -84,9 +88,27 @@ PARAMS: dict[str, Param] = {
             0.0,
             1e3,
             lo_open=False,
+            default=1.5,
+            default_source=LUO_RUDY_1994,
         ),
-        Param("Km_Na_i", "mM", "Na/K pump half-activation by intracellular Na", 0.0, 1e4),
-        Param("Km_K_o", "mM", "Na/K pump half-activation by extracellular K", 0.0, 1e4),
+        Param(
+            "Km_Na_i",
+            "mM",
+            "Na/K pump half-activation by intracellular Na",
+            0.0,
+            1e4,
+            default=10.0,
+            default_source=LUO_RUDY_1994,
+        ),
+        Param(
+            "Km_K_o",
+            "mM",
+            "Na/K pump half-activation by extracellular K",
+            0.0,
+            1e4,
+            default=1.5,
+            default_source=LUO_RUDY_1994,
+        ),
         Param(
             "r_pump",
             "1",
@@ -94,6 +116,86 @@ PARAMS: dict[str, Param] = {
             0.0,
             10.0,
             log_scale=False,
+            default=1.5,
+            default_source="3 Na+ out per 2 K+ in (Mullins & Noda 1963, J. Gen. Physiol. 47:117)",
+        ),
+        # Pump–leak model (rpx/_pump_leak.py, rpx/_simulate.py).
+        Param(
+            "z_X",
+            "1",
+            "mean charge number of the intracellular impermeant solutes",
+            -10.0,
+            0.0,
+            lo_open=False,
+            log_scale=False,
+            default=-1.0,
+            default_source=(
+                "Kay & Blaustein 2019, J. Gen. Physiol. 151:407, Fig. 3 (pump-leak steady "
+                "states after Kay 2017, Front. Cell Dev. Biol. 5:41, with z = -1); also "
+                "Keener & Sneyd, Mathematical Physiology 3rd ed., ch. 2 code pump_leak_ex.m"
+            ),
+        ),
+        Param(
+            "X_content",
+            "mM",
+            "intracellular impermeant solute content, as its concentration at the reference "
+            "cell volume",
+            0.0,
+            1e4,
+            default=100.0,
+            default_source=(
+                "no literature source: a round number; it only sets the unit of the relative "
+                "volume output (steady-state concentrations and V do not depend on it)"
+            ),
+        ),
+        Param(
+            "X_o",
+            "mM",
+            "extracellular uncharged impermeant osmolyte (e.g. sucrose, mannitol)",
+            0.0,
+            1e4,
+            lo_open=False,
+            log_scale=False,
+            default=0.0,
+            default_source="none added (plain saline); no literature value needed",
+        ),
+        Param(
+            "I_pump_fixed",
+            "uA/cm^2",
+            "fixed Na/K pump current density (cycle rate times F; 3 Na out, 2 K in per cycle)",
+            0.0,
+            1e3,
+            lo_open=False,
+            default=1.5,
+            default_source=(
+                "no literature source for a fixed cycle rate: equal to the default I_pump_max "
+                "(Luo & Rudy 1994, Circ. Res. 74:1071)"
+            ),
+        ),
+        Param(
+            "P_f",
+            "cm/s",
+            "osmotic water permeability of the membrane",
+            0.0,
+            1.0,
+            default=0.02,
+            default_source=(
+                "human red cell, 23 C: Pf = 2.0e-2 cm/s (J. Gen. Physiol. 81:213, 1983, "
+                "'Osmotic water permeability of the human red cell')"
+            ),
+        ),
+        Param(
+            "vol_area",
+            "cm",
+            "reference cell volume per membrane area",
+            0.0,
+            1.0,
+            default=6.96e-5,
+            default_source=(
+                "human red cell at 300 mosmol: volume 94 um^3, area 135 um^2 (Evans & Fung "
+                "1972, Microvasc. Res. 4:335, as tabulated at "
+                "people.hofstra.edu/sina_y_rabbany/engg81/RBCreference.html)"
+            ),
         ),
     ]
 }

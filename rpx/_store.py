@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import datetime
 import json
+import re
 import shutil
 import warnings
 from collections.abc import Mapping
@@ -33,6 +34,7 @@ from rpx._params import param
 from rpx._spec import SAMPLE_DIM, SweepSpec, spec_from_dict
 
 DONE_GROUP = "rpx_done"
+_MARKER = re.compile(r"\d+(\.\d+)*")
 ZSTD_LEVEL = 3
 
 
@@ -180,7 +182,8 @@ def done_chunks(store: zarr.abc.store.Store) -> set[tuple[int, ...]]:
     out = set()
     for key in sync(collect()):
         name = key.rsplit("/", 1)[-1]
-        if name != "zarr.json":
+        # Skip zarr.json and a store's in-flight temporary files (atomic writes).
+        if _MARKER.fullmatch(name):
             out.add(tuple(int(i) for i in name.split(".")))
     return out
 

@@ -1,0 +1,41 @@
+"""Test configuration: float64 available, strict dtype promotion, explicit precision casts.
+
+x64 is switched on once, here, before any test module imports rpx; a test chooses its
+precision by casting its inputs (the ``cast`` fixture), never by flipping the flag.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Mapping
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+jax.config.update("jax_numpy_dtype_promotion", "strict")
+
+import jax.numpy as jnp  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+Cast = Callable[[Mapping[str, object], type], dict[str, jax.Array]]
+
+
+def _cast(params: Mapping[str, object], dtype: type) -> dict[str, jax.Array]:
+    """Every value of ``params`` as a JAX array of floating ``dtype``.
+
+    Values go through float64 numpy first, so that a float32 run and a float64 run of
+    the same inputs differ only by the rounding of the inputs to float32.
+    """
+    return {k: jnp.asarray(np.asarray(v, dtype=np.float64), dtype=dtype) for k, v in params.items()}
+
+
+@pytest.fixture
+def cast() -> Cast:
+    """The function ``cast(params, dtype)``: a dict of JAX arrays of the given dtype."""
+    return _cast
+
+
+@pytest.fixture(params=[np.float32, np.float64], ids=["float32", "float64"])
+def dtype(request: pytest.FixtureRequest) -> type:
+    """Run a test once in float32 and once in float64."""
+    return request.param
