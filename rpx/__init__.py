@@ -7,6 +7,8 @@ from rpx._api import prepare as prepare
 from rpx._api import resting_potential as resting_potential
 from rpx._constants import F as F
 from rpx._constants import R as R
+from rpx._global import ParamRange as ParamRange
+from rpx._global import sensitivity as sensitivity
 from rpx._models import Model as Model
 from rpx._models import Output as Output
 from rpx._models import get_model as get_model
@@ -22,6 +24,7 @@ from rpx._physics import nernst as nernst
 from rpx._presets import preset as preset
 from rpx._presets import preset_info as preset_info
 from rpx._presets import presets as presets
+from rpx._sensitivity import gradients as gradients
 
 try:
     __version__ = version("rpx")

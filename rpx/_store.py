@@ -30,7 +30,7 @@ from zarr.storage import FsspecStore, LocalStore
 from rpx._kernel import gradient_names
 from rpx._models import derived_output_meta, get_model
 from rpx._params import attrs as param_attrs
-from rpx._params import param
+from rpx._sensitivity import gradient_attrs
 from rpx._spec import SAMPLE_DIM, SweepSpec, spec_from_dict
 
 DONE_GROUP = "rpx_done"
@@ -81,18 +81,7 @@ def variable_attrs(spec: SweepSpec) -> dict[str, dict[str, Any]]:
     meta = {**derived_output_meta(), **dict(m.outputs)}
     out = {name: meta[name].attrs() for name in spec.model_outputs()}
     for var, o, p, per_decade in gradient_names(spec):
-        ou, pu = meta[o].units, param(p).units
-        if per_decade:
-            out[var] = {
-                "units": f"{ou}/decade",
-                "long_name": f"change of {o} per decade of {p} (d{o}/dlog10 {p})",
-            }
-        else:
-            pu = f"({pu})" if "/" in pu else pu
-            out[var] = {
-                "units": f"{ou}/{pu}",
-                "long_name": f"derivative of {o} with respect to {p}",
-            }
+        out[var] = gradient_attrs(m, o, p, per_decade)
     return out
 
 
