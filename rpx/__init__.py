@@ -7,6 +7,8 @@ from rpx._api import prepare as prepare
 from rpx._api import resting_potential as resting_potential
 from rpx._constants import F as F
 from rpx._constants import R as R
+from rpx._fit import IdentifiabilityWarning as IdentifiabilityWarning
+from rpx._fit import fit as fit
 from rpx._global import ParamRange as ParamRange
 from rpx._global import sensitivity as sensitivity
 from rpx._models import Model as Model

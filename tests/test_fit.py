@@ -1,0 +1,200 @@
+"""rpx.fit: recovery with calibrated standard errors, batching, multi-start, identifiability.
+
+Synthetic cells are simulated with the passive GHK model of the squid axon preset
+(P_K fixed, P_Na and P_Cl free), at external K+ from 2 to 200 mM in two external Cl-
+levels, with Gaussian noise of known standard deviation given to the fit as ``V_sd``.
+"""
+
+from __future__ import annotations
+
+import warnings
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import rpx
+
+FREE = ["P_Na", "P_Cl"]
+SD = 0.5  # mV, noise of the synthetic recordings
+N_CELLS = 200
+K_O = np.geomspace(2.0, 200.0, 5)  # mM
+CL_O = np.array([280.0, 560.0])  # mM
+TRUE_MEAN = {"P_Na": 0.04 * 3.3e-7, "P_Cl": 0.45 * 3.3e-7}  # cm/s, Hodgkin & Katz 1949
+
+
+def synthetic_cells(n: int, seed: int) -> tuple[pd.DataFrame, dict[str, np.ndarray]]:
+    """``n`` cells with log-normally scattered true permeabilities, 10 noisy points each."""
+    rng = np.random.default_rng(seed)
+    truth = {k: v * np.exp(0.3 * rng.standard_normal(n)) for k, v in TRUE_MEAN.items()}
+    K_o, Cl_o = (a.ravel() for a in np.meshgrid(K_O, CL_O))
+    V = np.asarray(
+        rpx.resting_potential(
+            {
+                "K_o": K_o[None, :],
+                "Cl_o": Cl_o[None, :],
+                **{k: v[:, None] for k, v in truth.items()},
+            }
+        )
+    )
+    V = V + SD * rng.standard_normal(V.shape)
+    df = pd.DataFrame(
+        {
+            "cell": np.repeat(np.arange(n), K_o.size),
+            "K_o": np.tile(K_o, n),
+            "Cl_o": np.tile(Cl_o, n),
+            "V": V.ravel(),
+            "V_sd": SD,
+        }
+    )
+    return df, truth
+
+
+@pytest.fixture(scope="module")
+def recovery() -> tuple[pd.DataFrame, dict[str, np.ndarray], xr.Dataset]:
+    df, truth = synthetic_cells(N_CELLS, seed=1)
+    return df, truth, rpx.fit(df, free=FREE, starts=4)
+
+
+def test_recovery_within_2se_in_one_batched_call(recovery: tuple) -> None:
+    df, truth, ds = recovery
+    assert ds.sizes["cell"] == N_CELLS
+    assert bool(ds["converged"].all()) and bool(ds["identifiable"].all())
+    for name in FREE:
+        inside = np.abs(ds[name].values - truth[name]) <= 2.0 * ds[f"{name}_se"].values
+        # 2·SE covers 95.4% of a well-calibrated Gaussian estimate; 200 cells put the
+        # binomial standard deviation of the fraction at 1.5%.
+        assert inside.mean() >= 0.90, (name, inside.mean())
+
+
+def test_standard_errors_are_calibrated(recovery: tuple) -> None:
+    """z = (estimate - truth)/SE must look standard normal, neither too wide nor too narrow.
+
+    The SEs are Gauss–Newton errors in ln P mapped by the delta method, so z is formed
+    in ln P where the estimate is closest to Gaussian. For 200 draws the sample standard
+    deviation of a standard normal lies in [0.85, 1.15] with probability > 0.99, and the
+    mean within ±0.25 (about 3.5 standard errors of the mean).
+    """
+    _, truth, ds = recovery
+    for name in FREE:
+        se_log = ds[f"{name}_se"].values / ds[name].values
+        z = (np.log(ds[name].values) - np.log(truth[name])) / se_log
+        assert 0.85 <= z.std() <= 1.15, (name, z.std())
+        assert abs(z.mean()) <= 0.25, (name, z.mean())
+    # With V_sd given, the standardized residuals have mean square ≈ (n - p)/n.
+    expected = (10 - len(FREE)) / 10
+    assert abs(float(ds["loss"].mean()) - expected) < 0.1
+
+
+def test_batched_equals_one_by_one(recovery: tuple) -> None:
+    df, _, ds = recovery
+    for cell in (0, 17, 123):
+        alone = rpx.fit(df[df["cell"] == cell], free=FREE, starts=4)
+        for name in FREE:
+            # Same arithmetic per cell; vmap may only reorder floating-point operations.
+            np.testing.assert_allclose(alone[name].item(), ds[name].sel(cell=cell), rtol=1e-9)
+            np.testing.assert_allclose(
+                alone[f"{name}_se"].item(), ds[f"{name}_se"].sel(cell=cell), rtol=1e-6
+            )
+        assert int(alone["best_start"].item()) == int(ds["best_start"].sel(cell=cell))
+
+
+def test_result_dataset_is_self_describing(recovery: tuple) -> None:
+    _, _, ds = recovery
+    for name in ["P_Na", "P_Na_se", "P_Cl", "loss", "rmse", "V_fit", "V_obs", "K_o", "P_K"]:
+        assert {"units", "long_name"} <= set(ds[name].attrs), name
+    assert ds["P_Na"].attrs["units"] == "cm/s" and ds["V_fit"].attrs["units"] == "mV"
+    corr = ds["correlation"].values
+    np.testing.assert_allclose(np.diagonal(corr, axis1=1, axis2=2), 1.0, rtol=1e-12)
+    np.testing.assert_allclose(corr, np.swapaxes(corr, 1, 2), rtol=1e-12)
+    assert ds.sizes["iteration"] == ds.attrs["adam_steps"] + ds.attrs["lm_steps"]
+    history = ds["loss_history"].values
+    lm = history[:, ds.attrs["adam_steps"] :]
+    assert np.all(np.diff(lm, axis=1) <= 0.0)  # LM only accepts steps that lower the loss
+    np.testing.assert_allclose(history[:, -1], ds["loss"].values, rtol=1e-12)
+
+
+def test_multistart_escapes_a_boundary_trap() -> None:
+    """From P_Cl 2 decades too small, one start slides to P_Cl → 0; random starts do not."""
+    K_o = np.geomspace(2.0, 200.0, 8)
+    df = pd.DataFrame({"K_o": K_o, "V": np.asarray(rpx.resting_potential({"K_o": K_o}))})
+    kw = dict(free=FREE, init={"P_Na": 1e-6, "P_Cl": 1e-9}, adam_steps=0, lm_steps=12)
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        one = rpx.fit(df, starts=1, **kw)
+    messages = {type(w.message): str(w.message) for w in caught}
+    assert "did not converge" in messages[RuntimeWarning]
+    assert "ln P_Cl" in messages[rpx.IdentifiabilityWarning]  # P_Cl ran off to 0
+    many = rpx.fit(df, starts=32, **kw)
+    assert float(one["loss"]) > 1.0 and not bool(one["converged"])
+    assert bool(many["converged"]) and int(many["best_start"]) != 0
+    for name in FREE:
+        np.testing.assert_allclose(float(many[name]), TRUE_MEAN[name], rtol=1e-8)
+
+
+def test_identifiability_warning_for_ghk_permeability_scale() -> None:
+    """All permeabilities free: only ratios set V (flat direction ln P_K = ln P_Na = ln P_Cl)."""
+    K_o = np.geomspace(2.0, 200.0, 6)
+    df = pd.DataFrame({"K_o": K_o, "V": np.asarray(rpx.resting_potential({"K_o": K_o}))})
+    with pytest.warns(rpx.IdentifiabilityWarning, match=r"P_K, P_Na, P_Cl .*Holding P_K"):
+        ds = rpx.fit(df, free=["P_K", "P_Na", "P_Cl"], starts=2)
+    assert ds.attrs["held_fixed"] == ["P_K"] and list(ds["param"].values) == FREE
+    np.testing.assert_allclose(float(ds["P_Na_over_P_K"]), 0.04, rtol=1e-8)
+    np.testing.assert_allclose(float(ds["P_Cl_over_P_K"]), 0.45, rtol=1e-8)
+    assert "not identifiable" in ds["P_K"].attrs["long_name"]
+
+
+def test_identifiability_warning_when_conditions_do_not_vary() -> None:
+    """P_Na and P_Cl free, but every point at the same K_o: V fixes only one combination."""
+    V = float(rpx.resting_potential({}))
+    df = pd.DataFrame({"K_o": np.full(6, 20.0), "V": V + np.linspace(-0.2, 0.2, 6)})
+    with pytest.warns(rpx.IdentifiabilityWarning, match="P_Na, P_Cl cannot all be identified"):
+        ds = rpx.fit(df, free=FREE, starts=2)
+    (held,) = ds.attrs["held_fixed"]
+    (other,) = set(FREE) - {held}
+    assert f"{other}_over_{held}" in ds and bool(ds["converged"])
+    np.testing.assert_allclose(ds["V_fit"].values, V, atol=1e-9)
+
+
+def test_dataset_input_and_bounds() -> None:
+    """An xarray Dataset with K_o as a dimension coordinate; bounds map by a logistic."""
+    K_o = np.geomspace(2.0, 200.0, 6)
+    V = np.asarray(rpx.resting_potential({"K_o": K_o}))
+    data = xr.Dataset({"V": (("K_o",), V)}, coords={"K_o": K_o})
+    free = rpx.fit(data, free=["P_Na"], starts=2)
+    bounded = rpx.fit(data, free=["P_Na"], bounds={"P_Na": (1e-9, 1e-7)}, starts=2)
+    for ds in (free, bounded):
+        assert "cell" not in ds.dims
+        np.testing.assert_allclose(float(ds["P_Na"]), TRUE_MEAN["P_Na"], rtol=1e-8)
+        np.testing.assert_allclose(ds["K_o"].values, K_o)
+    with pytest.raises(ValueError, match="leave its allowed range"):
+        rpx.fit(data, free=["P_Na"], bounds={"P_Na": (-1.0, 1e-7)})
+
+
+def test_float32_matches_float64() -> None:
+    K_o = np.geomspace(2.0, 200.0, 6)
+    V = np.asarray(rpx.resting_potential({"K_o": K_o}))
+    df = pd.DataFrame({"K_o": K_o, "V": V + np.array([0.3, -0.2, 0.1, -0.4, 0.2, 0.0])})
+    f64 = rpx.fit(df, free=["P_Na"], starts=2, dtype="float64")
+    f32 = rpx.fit(df, free=["P_Na"], starts=2, dtype="float32")
+    assert f32["P_Na"].dtype == np.float32 and bool(f32["converged"])
+    # float32 carries ~7 digits; V to ~1e-5 mV, the estimate to ~1e-4 relative.
+    np.testing.assert_allclose(float(f32["P_Na"]), float(f64["P_Na"]), rtol=1e-3)
+    np.testing.assert_allclose(float(f32["P_Na_se"]), float(f64["P_Na_se"]), rtol=1e-2)
+
+
+def test_zero_preset_permeability_starts_from_the_others() -> None:
+    """frog_muscle has P_Cl = 0: free, it starts at the geometric mean of P_K and P_Na."""
+    K_o = np.array([2.5, 5.0, 10.0, 20.0, 50.0, 100.0])
+    truth = {**rpx.preset("frog_muscle"), "K_o": K_o, "Cl_o": 300.0 / K_o, "P_Cl": 6.6e-7}
+    df = pd.DataFrame(
+        {"K_o": K_o, "Cl_o": 300.0 / K_o, "V": np.asarray(rpx.resting_potential(truth))}
+    )
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ds = rpx.fit(df, free=FREE, preset="frog_muscle", starts=4)
+    np.testing.assert_allclose(float(ds["P_Cl"]), 6.6e-7, rtol=1e-6)
+    np.testing.assert_allclose(float(ds["P_Na"]), truth["P_Na"], rtol=1e-6)
+    with pytest.raises(ValueError, match="must start > 0"):
+        rpx.fit(df, free=FREE, preset="frog_muscle", init={"P_Cl": 0.0})
