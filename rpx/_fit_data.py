@@ -119,8 +119,6 @@ def _from_frame(df: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, bo
 
 def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
     """Broadcast every variable against ``V``; stack non-cell dims into points."""
-    if V_COL not in ds:
-        raise ValueError(f"data need a variable {V_COL!r} (measured potential, mV)")
     squeeze = CELL_COL not in ds[V_COL].dims
     names = [str(n) for n in ds.data_vars if n != CELL_COL]
     names += [str(n) for n in ds.coords if n in PARAMS and n not in names]
@@ -152,7 +150,10 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
             than free parameters.
     """
     if isinstance(data, (str, os.PathLike)):
-        data = pd.read_csv(data, comment="#", skipinitialspace=True)
+        try:
+            data = pd.read_csv(data, comment="#", skipinitialspace=True)
+        except FileNotFoundError:
+            raise ValueError(f"no data file {os.fspath(data)!r}") from None
     if isinstance(data, pd.DataFrame):
         data = data.rename(columns=lambda c: str(c).strip())
         _check_columns(list(data.columns), model_params, free)
@@ -179,7 +180,7 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
     counts = mask.sum(axis=1)
     short = np.flatnonzero(counts < max(len(free), 1))
     if counts.size == 0 or short.size:
-        which = f" (cell {show(cells[short[0]])})" if short.size else ""
+        which = f" (cell {show(cells[short[0]])})" if short.size and not squeeze else ""
         n = int(counts[short[0]]) if short.size else 0
         raise ValueError(
             f"{n} data points{which} but {len(free)} free parameters; each cell needs at "

@@ -1,0 +1,118 @@
+"""Fit data: reading (CSV with comments, DataFrame, Dataset), validation errors, the CLI."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+import xarray as xr
+
+import rpx
+from rpx.cli import main
+
+K_O = [2.5, 5.0, 10.0, 20.0, 50.0, 100.0]  # mM
+
+
+def frame(**extra: object) -> pd.DataFrame:
+    V = np.asarray(rpx.resting_potential({"K_o": np.asarray(K_O)}))
+    return pd.DataFrame({"K_o": K_O, "V": V, **extra})
+
+
+@pytest.mark.parametrize(
+    ("data", "kw", "match"),
+    [
+        (frame().drop(columns="V"), {}, "need a column 'V'"),
+        (frame().assign(V=lambda d: d["V"].where(d.index != 2)), {}, r"'V' has .*point 2"),
+        (frame().assign(K_o=[2.5, np.inf, 10.0, 20.0, 50.0, 100.0]), {}, "'K_o' has a missing"),
+        (frame(K_out=1.0), {}, "unknown data column 'K_out'"),
+        (frame(r_pump=1.5), {}, "'r_pump' is not a parameter of this model"),
+        (frame(P_Na=1e-8), {}, "'P_Na' is both a data column and a free parameter"),
+        (frame(V_sd=0.0), {}, "'V_sd' must be > 0"),
+        (frame().assign(K_o=["a"] * 6), {}, "'K_o' must be numeric"),
+        (frame().assign(K_o=-1.0), {}, r"K_o=-1.0 is outside its allowed range"),
+        (frame().head(1), {"free": ["P_Na", "P_Cl"]}, "1 data points but 2 free parameters"),
+        (
+            frame(cell=["a"] * 5 + ["b"]),
+            {"free": ["P_Na", "P_Cl"]},
+            r"1 data points \(cell 'b'\) but 2 free",
+        ),
+        (frame().head(0), {}, "0 data points"),
+        (frame(), {"free": ["P_Xx"]}, "unknown parameter 'P_Xx'"),
+        (frame(), {"free": ["r_pump"]}, "'r_pump' is not read by model 'ghk'"),
+        (frame(), {"free": "P_Na,P_Na"}, "repeated"),
+        (frame(), {"free": []}, "at least one free parameter"),
+        (frame(), {"model": "nope"}, "unknown model 'nope'"),
+        (frame(), {"fixed": {"P_Na": 1e-8}}, "'P_Na' is free"),
+        (frame(), {"fixed": {"K_i": -3.0}}, "K_i=-3.0 is outside"),
+        (frame(), {"bounds": {"P_Cl": (0.0, 1e-6)}}, "'P_Cl', which is not a free parameter"),
+        (frame(), {"bounds": {"P_Na": (1e-6, 1e-8)}}, "lo < hi"),
+        (frame(), {"init": {"P_K": 1e-7}}, "init given for 'P_K'"),
+        (frame(), {"starts": 0}, "starts must be a positive integer"),
+        (frame(), {"dtype": "float16"}, "dtype must be"),
+        ("no/such/file.csv", {}, "no data file"),
+        (np.zeros((3, 2)), {}, "data must be a pandas DataFrame"),
+        (xr.Dataset({"K_o": ("p", K_O)}), {}, "need a column 'V'"),
+    ],
+)
+def test_bad_input_raises_clear_value_error(data: object, kw: dict, match: str) -> None:
+    kw = {"free": ["P_Na"], **kw}
+    with pytest.raises(ValueError, match=match):
+        rpx.fit(data, **kw)
+
+
+def test_csv_with_comments_equals_dataframe(tmp_path: Path) -> None:
+    df = frame()
+    path = tmp_path / "data.csv"
+    path.write_text("# source: simulated\n# units: mM, mV\n" + df.to_csv(index=False))
+    from rpx._fit_data import load_data
+
+    a = load_data(path, ("K_o", "V"), ["P_Na"])
+    b = load_data(df, ("K_o", "V"), ["P_Na"])
+    np.testing.assert_array_equal(a.V, b.V)
+    np.testing.assert_array_equal(a.conditions["K_o"], b.conditions["K_o"])
+    assert a.squeeze and a.V.shape == (1, 6) and a.V_sd is None
+
+
+def test_cells_of_different_lengths_are_padded() -> None:
+    from rpx._fit_data import load_data
+
+    df = frame(cell=["x", "x", "y", "y", "y", "x"])
+    data = load_data(df, ("K_o", "V"), ["P_Na"])
+    assert list(data.cells) == ["x", "y"] and list(data.n_points) == [3, 3]
+    np.testing.assert_array_equal(data.conditions["K_o"][0], [2.5, 5.0, 100.0])
+    df = frame(cell=["x"] * 4 + ["y"] * 2)
+    data = load_data(df, ("K_o", "V"), ["P_Na"])
+    assert data.mask.tolist() == [[True] * 4, [True, True, False, False]]
+    assert np.isnan(data.V[1, 2:]).all()
+    np.testing.assert_array_equal(data.conditions["K_o"][1], [50.0, 100.0, 50.0, 50.0])
+
+
+def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """``rpx fit`` prints estimates ± SE and writes the same Dataset as rpx.fit."""
+    K_o = np.asarray(K_O)
+    truth = {**rpx.preset("frog_muscle"), "K_o": K_o, "Cl_o": 300.0 / K_o, "P_Cl": 6.6e-7}
+    V = np.asarray(rpx.resting_potential(truth)) + np.array([0.2, -0.1, 0.0, 0.1, -0.2, 0.1])
+    csv = tmp_path / "data.csv"
+    pd.DataFrame({"K_o": K_o, "Cl_o": 300.0 / K_o, "V": V}).to_csv(csv, index=False)
+    out = tmp_path / "fit.zarr"
+    args = ["fit", str(csv), "--model", "ghk", "--free", "P_Na,P_Cl", "--preset", "frog_muscle"]
+    assert main([*args, "--starts", "4", "-o", str(out)]) == 0
+    text = capsys.readouterr().out
+    assert "P_Na" in text and "P_Cl" in text and "±" in text and "cm/s" in text
+    stored = xr.open_zarr(out, consolidated=False).load()
+    direct = rpx.fit(csv, free="P_Na,P_Cl", preset="frog_muscle", starts=4)
+    for name in ["P_Na", "P_Na_se", "P_Cl", "P_Cl_se", "loss", "V_fit"]:
+        np.testing.assert_allclose(stored[name].values, direct[name].values, rtol=1e-12)
+    assert stored["P_Na"].attrs["units"] == "cm/s"
+    assert stored.attrs["free"] == ["P_Na", "P_Cl"] and list(stored["param"].values) == [
+        "P_Na",
+        "P_Cl",
+    ]
+    # An existing store is refused (exit 2) unless --overwrite.
+    assert main([*args, "--starts", "4", "-o", str(out)]) == 2
+    assert "--overwrite" in capsys.readouterr().err
+    assert main([*args, "--starts", "4", "-o", str(out), "--overwrite"]) == 0
+    assert main(["fit", str(csv), "--free", "P_Xx"]) == 2
+    assert main(["fit", str(csv), "--free", "P_Na", "--fixed", "K_i"]) == 2
