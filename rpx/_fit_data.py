@@ -3,8 +3,9 @@
 A data set is a table of conditions and measured resting potentials. Its columns are
 parameter names from the vocabulary (the conditions of each measurement, e.g. ``K_o``
 in mM), ``V`` (the measured potential, mV), optionally ``V_sd`` (its standard
-deviation, mV) and optionally ``cell`` (which cell each row belongs to; every cell is
-fitted separately, all in one batched call). It may be given as a pandas DataFrame, a
+deviation, mV), optionally ``cell`` (which cell each row belongs to; every cell is
+fitted separately, all in one batched call) and optionally ``source`` (free text naming
+where the row comes from; ignored by the fit). It may be given as a pandas DataFrame, a
 CSV file (``#`` starts a comment line) or an xarray Dataset whose variable ``V`` has
 an optional ``cell`` dimension; every other dimension of ``V`` indexes measurements.
 """
@@ -24,6 +25,7 @@ from rpx._params import PARAMS, check_values
 V_COL = "V"
 SD_COL = "V_sd"
 CELL_COL = "cell"
+SOURCE_COL = "source"  # free text: where a row comes from; not used by the fit
 DataLike = pd.DataFrame | xr.Dataset | str | os.PathLike
 
 
@@ -79,7 +81,7 @@ def _check_columns(
         if name not in PARAMS:
             raise ValueError(
                 f"unknown data column {name!r}; columns are {V_COL!r}, {SD_COL!r}, "
-                f"{CELL_COL!r} or parameter names: {', '.join(PARAMS)}"
+                f"{CELL_COL!r}, {SOURCE_COL!r} or parameter names: {', '.join(PARAMS)}"
             )
         if name not in model_params:
             raise ValueError(
@@ -156,6 +158,7 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
             raise ValueError(f"no data file {os.fspath(data)!r}") from None
     if isinstance(data, pd.DataFrame):
         data = data.rename(columns=lambda c: str(c).strip())
+        data = data.drop(columns=[SOURCE_COL], errors="ignore")
         _check_columns(list(data.columns), model_params, free)
         arrays, cells, squeeze = _from_frame(data)
     elif isinstance(data, xr.Dataset):

@@ -116,3 +116,37 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main([*args, "--starts", "4", "-o", str(out), "--overwrite"]) == 0
     assert main(["fit", str(csv), "--free", "P_Xx"]) == 2
     assert main(["fit", str(csv), "--free", "P_Na", "--fixed", "K_i"]) == 2
+
+
+@pytest.mark.parametrize(
+    ("name", "citation", "columns"),
+    [
+        ("hodgkin_horowicz_1959", "J. Physiol. 148, 127-160", ["K_o", "Cl_o"]),
+        ("hodgkin_katz_1949", "J. Physiol. 108, 37-77", ["K_o", "Na_o"]),
+    ],
+)
+def test_bundled_classic_data(name: str, citation: str, columns: list[str]) -> None:
+    """Packaged, cited, and every row names its source; an empty file says why and
+    fitting it is refused with the data-point error rather than returning anything."""
+    import importlib.resources
+
+    path = importlib.resources.files("rpx") / "data" / f"{name}.csv"
+    text = path.read_text()
+    assert citation in text
+    with importlib.resources.as_file(path) as p:
+        df = pd.read_csv(p, comment="#", skipinitialspace=True)
+        assert list(df.columns) == [*columns, "V", "V_sd", "source"]
+        if len(df) == 0:
+            assert "Rows: NONE" in text and "published fit" in text
+            with pytest.raises(ValueError, match="0 data points"):
+                rpx.fit(p, free=["P_Na"])
+        else:
+            assert df["source"].notna().all() and (df["source"].str.strip() != "").all()
+            assert bool(rpx.fit(p, free=["P_Na"])["converged"])
+
+
+def test_source_column_is_ignored_by_the_fit() -> None:
+    from rpx._fit_data import load_data
+
+    data = load_data(frame(source="Table 1"), ("K_o", "V"), ["P_Na"])
+    assert set(data.conditions) == {"K_o"}

@@ -1,0 +1,130 @@
+"""Cells fitted per second: ``rpx.fit`` (one batched call) against scipy, cell by cell.
+
+Every cell: the passive GHK model of the ``squid_axon`` preset, 10 points (5 external
+K+ from 2 to 200 mM at two external Cl- levels), 0.5 mV noise, free P_Na and P_Cl
+(P_K fixed). rpx fits all cells in one call (``starts`` starts each, 200 Adam + 40
+Levenberg–Marquardt steps, float64, standard errors included); the reference is
+``scipy.optimize.least_squares`` (trust-region reflective, analytic-free 2-point
+Jacobian) on the same residuals in ln P with a numpy GHK voltage, one call per cell,
+one start, from the same preset start. The reference is timed on at most
+``--scipy-cells`` cells and its rate assumed constant (it is a Python loop). Both must
+agree: the largest relative difference of the estimates is printed.
+
+Timings exclude compilation (one untimed call first). Run:
+
+    .venv/bin/python experiments/bench_fit.py                 # 1 ... 10,000 cells
+    .venv/bin/python experiments/bench_fit.py --sizes 1 100   # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+import warnings
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from _bench_util import best_time, format_table, host_info  # noqa: E402
+from scipy.optimize import least_squares  # noqa: E402
+
+import rpx  # noqa: E402
+
+FREE = ("P_Na", "P_Cl")
+SD = 0.5  # mV
+K_O = np.geomspace(2.0, 200.0, 5)  # mM
+CL_O = np.array([280.0, 560.0])  # mM
+
+
+def cells(n: int, seed: int = 0) -> tuple[pd.DataFrame, np.ndarray, np.ndarray]:
+    """``n`` synthetic cells (long table) and their conditions as (10,) arrays."""
+    K_o, Cl_o = (a.ravel() for a in np.meshgrid(K_O, CL_O))
+    rng = np.random.default_rng(seed)
+    base = rpx.preset("squid_axon")
+    truth = {k: base[k] * np.exp(0.3 * rng.standard_normal(n)) for k in FREE}
+    V = np.asarray(
+        rpx.resting_potential(
+            {"K_o": K_o[None], "Cl_o": Cl_o[None], **{k: v[:, None] for k, v in truth.items()}}
+        )
+    ) + SD * rng.standard_normal((n, K_o.size))
+    df = pd.DataFrame(
+        {
+            "cell": np.repeat(np.arange(n), K_o.size),
+            "K_o": np.tile(K_o, n),
+            "Cl_o": np.tile(Cl_o, n),
+            "V": V.ravel(),
+            "V_sd": SD,
+        }
+    )
+    return df, K_o, Cl_o
+
+
+def ghk_numpy(P_Na: float, P_Cl: float, K_o: np.ndarray, Cl_o: np.ndarray) -> np.ndarray:
+    """Passive GHK voltage (mV) of K, Na, Cl for the squid preset (P_Ca = 0), numpy."""
+    p = rpx.preset("squid_axon")
+    RT_F = rpx.R * p["T"] / rpx.F * 1e3
+    num = p["P_K"] * K_o + P_Na * p["Na_o"] + P_Cl * p["Cl_i"]
+    den = p["P_K"] * p["K_i"] + P_Na * p["Na_i"] + P_Cl * Cl_o
+    return RT_F * np.log(num / den)
+
+
+def scipy_fit(df: pd.DataFrame, K_o: np.ndarray, Cl_o: np.ndarray) -> np.ndarray:
+    base = rpx.preset("squid_axon")
+    u0 = np.log([base[k] for k in FREE])
+    out = []
+    for _, g in df.groupby("cell", sort=False):
+        V = g["V"].to_numpy()
+        res = least_squares(lambda u, V=V: (ghk_numpy(*np.exp(u), K_o, Cl_o) - V) / SD, u0)
+        out.append(np.exp(res.x))
+    return np.array(out)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000, 10000])
+    parser.add_argument("--starts", type=int, default=4)
+    parser.add_argument("--scipy-cells", type=int, default=200)
+    args = parser.parse_args()
+    print("\n".join(host_info()))
+    rows = []
+    for n in args.sizes:
+        df, K_o, Cl_o = cells(n)
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            t0 = time.perf_counter()
+            rpx.fit(df, free=list(FREE), starts=args.starts)
+            first = time.perf_counter() - t0
+            seconds, _, ds = best_time(
+                lambda df=df: rpx.fit(df, free=list(FREE), starts=args.starts),
+                repeats=3, budget_s=30.0,
+            )
+        m = min(n, args.scipy_cells)
+        t0 = time.perf_counter()
+        ref = scipy_fit(df[df["cell"] < m], K_o, Cl_o)
+        scipy_s = (time.perf_counter() - t0) * n / m
+        ours = np.stack([ds[k].values[:m] for k in FREE], axis=1)
+        diff = np.max(np.abs(ours / ref - 1.0))
+        rows.append(
+            [
+                f"{n:,}", f"{first:.2f}", f"{seconds:.3f}", f"{n / seconds:,.0f}",
+                f"{n / scipy_s:,.0f}", f"{scipy_s / seconds:.1f}", f"{diff:.1e}",
+                f"{int(ds['converged'].sum())}/{n}",
+            ]
+        )
+        print(rows[-1], flush=True)
+    print(
+        format_table(
+            [
+                "cells", "first call s", "rpx s", "rpx cells/s", "scipy cells/s",
+                "speed-up", "max rel diff", "converged",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
