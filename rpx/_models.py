@@ -162,9 +162,10 @@ def ghk_pump(p: Params) -> dict[str, Array]:
     stepping down. Gradients come from the implicit function theorem.
     """
     theta = {k: p[k] for k in (*CONCENTRATIONS, *PERMEABILITIES, *PUMP, "T")}
+    # Only V is carried at full size through the solver loops; parameters keep their
+    # own (broadcastable) shapes, which saves memory traffic on grids.
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in theta.values()))
-    theta = {k: jnp.broadcast_to(v, shape) for k, v in theta.items()}
-    hi = phys.ghk_voltage(**_passive_args(theta))
+    hi = jnp.broadcast_to(phys.ghk_voltage(**_passive_args(theta)), shape)
     V, status = increasing_root(total_current, theta, hi, step=50.0)
     return {"V": V, "I_pump": pump_current(theta, V), "status": status}
 

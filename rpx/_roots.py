@@ -76,7 +76,7 @@ def increasing_root(
     theta_c = lax.stop_gradient(theta)
     hi = lax.stop_gradient(hi)
     dtype = hi.dtype
-    tol = 64 * jnp.finfo(dtype).eps * (1.0 + jnp.abs(hi))
+    eps = jnp.finfo(dtype).eps
 
     def expand_cond(c: tuple) -> Array:
         k, _, f_lo = c
@@ -91,24 +91,34 @@ def increasing_root(
     _, lo, f_lo = lax.while_loop(expand_cond, expand_body, (0, lo0, f(lo0, theta_c)))
     bracketed = f_lo <= 0
 
+    def small(x: Array, dx: Array, width: Array) -> Array:
+        # Converged: the last step, or the bracket, is within a few ulps of x.
+        tol = 64 * eps * (1.0 + jnp.abs(x))
+        return (jnp.abs(dx) <= tol) | (width <= tol)
+
     def newton_cond(c: tuple) -> Array:
-        it, _, _, _, dx = c
-        return (it < max_iter) & jnp.any(jnp.abs(dx) > tol)
+        it, x, lo, hi_, dx, _ = c
+        return (it < max_iter) & ~jnp.all(small(x, dx, hi_ - lo))
 
     def newton_body(c: tuple) -> tuple:
-        it, x, lo, hi_, _ = c
+        it, x, lo, hi_, dx, dx_old = c
         fx, dfx = _value_and_slope(f, x, theta_c)
         lo = jnp.where(fx <= 0, x, lo)
         hi_ = jnp.where(fx >= 0, x, hi_)
         newton = x - fx / dfx
-        inside = (newton > lo) & (newton < hi_) & jnp.isfinite(newton)
-        x_new = jnp.where(inside, newton, 0.5 * (lo + hi_))
+        # rtsafe: bisect when the Newton step leaves the bracket or does not at least
+        # halve the step before last (which stops two-point ping-pong on curved f).
+        # A step landing on the bracket's end (a zero step included) is kept.
+        inside = (newton >= lo) & (newton <= hi_) & jnp.isfinite(newton)
+        fast = 2.0 * jnp.abs(newton - x) <= jnp.abs(dx_old)
+        x_new = jnp.where(inside & fast, newton, 0.5 * (lo + hi_))
         x_new = jnp.where(fx == 0, x, x_new)
-        return it + 1, x_new, lo, hi_, x_new - x
+        return it + 1, x_new, lo, hi_, x_new - x, dx
 
-    init = (0, hi, lo, hi, jnp.full_like(hi, jnp.inf))
-    it, x, _, _, dx = lax.while_loop(newton_cond, newton_body, init)
-    converged = jnp.abs(dx) <= tol
+    width0 = hi - lo
+    init = (0, hi, lo, hi, width0, width0)
+    it, x, lo, hi_, dx, _ = lax.while_loop(newton_cond, newton_body, init)
+    converged = small(x, dx, hi_ - lo)
     status = jnp.where(
         bracketed, jnp.where(converged, OK, NOT_CONVERGED), NOT_BRACKETED
     ).astype(jnp.int32)
