@@ -28,6 +28,17 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--resume", action="store_true", help="require an existing store to resume")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_storage_options(p)
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run chunk tasks on a dask.distributed cluster"
+    )
+    where.add_argument(
+        "--workers", type=int, metavar="N", help="run chunk tasks on a local cluster of N processes"
+    )
+    p.add_argument(
+        "--chunks-per-task", type=int, default=1, metavar="K", help="chunks per dask task"
+    )
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("info", help="summarise a sweep store")
@@ -82,14 +93,45 @@ def _sweep(args: argparse.Namespace) -> int:
     spec = load_spec(args.spec)
     if spec.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    summary = run_sweep(
-        spec, args.output, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet
+    kw = dict(
+        resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+        storage_options=parse_storage_options(args.storage_options),
     )
+    if args.scheduler or args.workers is not None:
+        from rpx._cli_cluster import cluster_client
+
+        with cluster_client(args.scheduler, args.workers) as client:
+            summary = run_sweep(
+                spec, args.output, client=client, chunks_per_task=args.chunks_per_task, **kw
+            )
+    else:
+        summary = run_sweep(spec, args.output, **kw)
     print(
         f"{args.output}: {summary['points']:,} points in {summary['chunks']} chunks "
         f"({summary['written']} written, {summary['skipped']} already done)"
     )
     return 0
+
+
+def add_storage_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--storage-options", metavar="JSON",
+        help='fsspec options for URLs, e.g. \'{"client_kwargs": {"endpoint_url": "..."}}\' '
+             "(credentials also come from the usual environment variables)",
+    )
+
+
+def parse_storage_options(text: str | None) -> dict:
+    """The ``--storage-options`` JSON object (``{}`` when not given)."""
+    if not text:
+        return {}
+    try:
+        value = json.loads(text)
+    except json.JSONDecodeError as err:
+        raise ValueError(f"--storage-options is not valid JSON: {err}") from None
+    if not isinstance(value, dict):
+        raise ValueError("--storage-options must be a JSON object")
+    return value
 
 
 def _info(args: argparse.Namespace) -> int:

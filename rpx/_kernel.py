@@ -81,7 +81,14 @@ def evaluate_point_set(spec: SweepSpec, params: dict[str, Array]) -> dict[str, A
 
 
 def make_chunk_fn(spec: SweepSpec) -> ChunkFn:
-    """Jitted ``f(axes, table, fixed, offsets) -> {var: array of chunk_shape}``.
+    """Jitted :func:`chunk_function` of ``spec``."""
+    return jax.jit(chunk_function(spec))
+
+
+def chunk_function(spec: SweepSpec) -> ChunkFn:
+    """Traceable ``f(axes, table, fixed, offsets) -> {var: array of chunk_shape}``.
+
+    Reductions call it inside their own jitted function; sweeps jit it alone.
 
     Args of the returned function:
         axes: tuple of padded 1-D axis vectors (one per grid axis).
@@ -113,7 +120,7 @@ def make_chunk_fn(spec: SweepSpec) -> ChunkFn:
         out = evaluate_point_set(spec, params)
         return {k: jnp.broadcast_to(v, chunk) for k, v in out.items()}
 
-    return jax.jit(chunk_fn)
+    return chunk_fn
 
 
 def device_inputs(spec: SweepSpec) -> tuple[tuple[Array, ...], Array | None, dict[str, Array]]:

@@ -35,6 +35,7 @@ from rpx._spec import SAMPLE_DIM, SweepSpec, spec_from_dict
 
 DONE_GROUP = "rpx_done"
 _MARKER = re.compile(r"\d+(\.\d+)*")
+_PARTIAL = re.compile(r".+\.[0-9a-f]{32}\.partial")
 ZSTD_LEVEL = 3
 
 
@@ -67,6 +68,16 @@ def check_target(url: str | Path) -> None:
             raise ValueError(f"{path} exists and is not a zarr store; refusing to write there")
 
 
+def remove_partial_writes(url: str | Path) -> None:
+    """Delete the temporary files of local writes cut off by a crash (zarr writes a file
+    as ``<name>.<uuid hex>.partial`` and renames it); object stores leave none."""
+    if is_url(str(url)):
+        return
+    for path in Path(str(url).removeprefix("file://")).rglob("*.partial"):
+        if _PARTIAL.fullmatch(path.name):
+            path.unlink(missing_ok=True)
+
+
 def clear_store(url: str | Path, store: zarr.abc.store.Store) -> None:
     """Delete an existing store (call :func:`check_target` first)."""
     if is_url(str(url)):
@@ -88,20 +99,7 @@ def variable_attrs(spec: SweepSpec) -> dict[str, dict[str, Any]]:
 def template(spec: SweepSpec, version: str) -> xr.Dataset:
     """The lazy (dask-zeros) Dataset whose metadata is written before any chunk."""
     dims, shape, chunks = spec.dims, spec.shape, spec.chunk_shape
-    coords: dict[str, Any] = {}
-    for a in spec.axes:
-        coords[a.name] = xr.Variable(a.name, np.asarray(a.values), param_attrs(a.name))
-    if spec.design is not None:
-        pts = spec.design.points()
-        coords[SAMPLE_DIM] = xr.Variable(
-            SAMPLE_DIM,
-            np.arange(spec.design.n),
-            {"long_name": f"index of the {spec.design.method} design point", "units": "1"},
-        )
-        for j, r in enumerate(spec.design.ranges):
-            coords[r.name] = xr.Variable(SAMPLE_DIM, pts[:, j], param_attrs(r.name))
-    for name, value in spec.fixed_values().items():
-        coords[name] = xr.Variable((), np.float64(value), param_attrs(name))
+    coords = coordinates(spec)
     data_vars = {}
     m = get_model(spec.model)
     for name, attrs in variable_attrs(spec).items():
@@ -121,6 +119,25 @@ def template(spec: SweepSpec, version: str) -> xr.Dataset:
         "Conventions": "CF-1.10",
     }
     return ds
+
+
+def coordinates(spec: SweepSpec) -> dict[str, xr.Variable]:
+    """Axis, design and fixed-parameter coordinates of ``spec``, with units and long_name."""
+    coords: dict[str, Any] = {}
+    for a in spec.axes:
+        coords[a.name] = xr.Variable(a.name, np.asarray(a.values), param_attrs(a.name))
+    if spec.design is not None:
+        pts = spec.design.points()
+        coords[SAMPLE_DIM] = xr.Variable(
+            SAMPLE_DIM,
+            np.arange(spec.design.n),
+            {"long_name": f"index of the {spec.design.method} design point", "units": "1"},
+        )
+        for j, r in enumerate(spec.design.ranges):
+            coords[r.name] = xr.Variable(SAMPLE_DIM, pts[:, j], param_attrs(r.name))
+    for name, value in spec.fixed_values().items():
+        coords[name] = xr.Variable((), np.float64(value), param_attrs(name))
+    return coords
 
 
 def write_template(store: zarr.abc.store.Store, spec: SweepSpec, version: str) -> None:

@@ -3,7 +3,9 @@
 Evaluation and writing overlap: the main thread dispatches jitted chunk evaluations
 (JAX dispatch is asynchronous) into a bounded queue, and writer threads move finished
 chunks to the host, write them and then their completion markers. Memory is bounded
-by the queue length, not by the size of the space.
+by the queue length, not by the size of the space. Chunks are spread round-robin over
+every JAX device (:mod:`rpx._devices`). With a ``dask.distributed`` client, chunks run
+as tasks on its workers instead (:mod:`rpx._distributed`).
 """
 
 from __future__ import annotations
@@ -16,10 +18,10 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-import jax.numpy as jnp
 from tqdm.auto import tqdm
 
-from rpx._kernel import chunk_offsets, chunk_slices, device_inputs, make_chunk_fn
+from rpx._devices import place_offsets, replicate_inputs
+from rpx._kernel import chunk_offsets, chunk_slices, make_chunk_fn
 from rpx._spec import SweepSpec, load_spec
 from rpx._store import (
     ChunkWriter,
@@ -28,6 +30,7 @@ from rpx._store import (
     done_chunks,
     open_store,
     read_spec,
+    remove_partial_writes,
     store_exists,
     write_template,
 )
@@ -65,6 +68,7 @@ def prepare_store(
         store = open_store(url, storage_options)
         exists = False
     if exists:
+        remove_partial_writes(url)
         old, attrs = read_spec(store)
         if attrs.get("spec_hash") != spec.hash():
             raise ValueError(
@@ -91,6 +95,8 @@ def run_sweep(
     storage_options: Mapping[str, Any] | None = None,
     queue_size: int = 3,
     writers: int = 2,
+    client: Any = None,
+    chunks_per_task: int = 1,
 ) -> dict[str, Any]:
     """Evaluate ``spec`` into the zarr store at ``url`` (a path or fsspec URL).
 
@@ -102,11 +108,15 @@ def run_sweep(
         overwrite: delete an existing store first.
         quiet: no progress bar.
         storage_options: fsspec options for URLs (credentials, endpoint...).
-        queue_size: chunks evaluated ahead of the writers (bounds memory).
+        queue_size: chunks evaluated ahead of the writers, per device (bounds memory).
         writers: writer threads.
+        client: a ``dask.distributed.Client``: run chunk tasks on its workers, which
+            must reach ``url`` under the same name (shared file system or object store).
+        chunks_per_task: chunks evaluated by one task (with ``client``).
 
     Returns:
-        A summary dict: ``points``, ``chunks``, ``skipped`` (already done), ``written``.
+        A summary dict: ``points``, ``chunks``, ``skipped`` (already done), ``written``;
+        locally also ``devices`` (the number of devices used), with a client ``tasks``.
 
     Raises:
         ValueError: invalid spec, or a store that cannot be used; nothing is written then.
@@ -114,7 +124,14 @@ def run_sweep(
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
     spec.validate()
-    axes, table, fixed = device_inputs(spec)
+    if client is not None:
+        from rpx._distributed import run_distributed
+
+        return run_distributed(
+            spec, url, client, resume=resume, overwrite=overwrite, quiet=quiet,
+            storage_options=storage_options, chunks_per_task=chunks_per_task,
+        )
+    replicas = replicate_inputs(spec)
     store, done = prepare_store(
         spec, url, resume=resume, overwrite=overwrite, storage_options=storage_options
     )
@@ -132,7 +149,7 @@ def run_sweep(
         desc=f"{spec.model} sweep",
         dynamic_ncols=True,
     )
-    work: queue.Queue = queue.Queue(maxsize=queue_size)
+    work: queue.Queue = queue.Queue(maxsize=queue_size * len(replicas))
     errors: list[BaseException] = []
     lock = threading.Lock()
     written = [len(done)]
@@ -157,11 +174,12 @@ def run_sweep(
     for t in threads:
         t.start()
     try:
-        for index in todo:
+        for k, index in enumerate(todo):
             if errors:
                 break
-            offsets = jnp.asarray(chunk_offsets(spec, index))
-            work.put((index, kernel(axes, table, fixed, offsets)))
+            device, inputs = replicas[k % len(replicas)]
+            offsets = place_offsets(chunk_offsets(spec, index), device)
+            work.put((index, kernel(*inputs, offsets)))
     finally:
         for _ in threads:
             work.put(_STOP)
@@ -175,6 +193,7 @@ def run_sweep(
         "chunks": n_chunks,
         "skipped": len(done),
         "written": len(todo),
+        "devices": len(replicas),
     }
 
 

@@ -1,0 +1,223 @@
+"""Reductions: equal to the full cube reduced with xarray, validated, resumable after SIGKILL."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import time
+from itertools import combinations
+from pathlib import Path
+
+import numpy as np
+import pytest
+import xarray as xr
+
+from rpx._reduce import run_reduce
+from rpx._reduce_ops import Histogram, Reductions
+from rpx._spec import Axis, Design, Range, SweepSpec
+from rpx._sweep import run_sweep
+
+# Chunks that do not divide the axes, so edge chunks (padded on the device) are covered.
+SPEC = SweepSpec(
+    model="ghk",
+    axes=(
+        Axis.logspace("K_o", 1.0, 100.0, 7),
+        Axis.linspace("Na_i", 5.0, 50.0, 5),
+        Axis.logspace("P_Na", 1e-9, 1e-6, 6),
+    ),
+    outputs=("V", "E_K"),
+    gradients=("K_o",),
+    dtype="float64",
+    chunks=(("K_o", 3), ("Na_i", 2), ("P_Na", 4)),
+).validate()
+RED = Reductions(
+    histograms=(Histogram("V", -100.0, 50.0, 30), Histogram("dV_dK_o", 0.0, 20.0, 8)),
+    marginals=("V", "dV_dK_o"),
+    pairs=True,
+    extremes=("V", "E_K"),
+    band=(-70.0, -40.0),
+)
+
+
+def _cube(spec: SweepSpec, path: Path) -> xr.Dataset:
+    run_sweep(spec, path, quiet=True)
+    return xr.open_zarr(path).load()
+
+
+def _check_against_cube(res: xr.Dataset, cube: xr.Dataset, red: Reductions) -> None:
+    """Every stored reduction equals the same reduction of the full cube with xarray.
+
+    float64 throughout: the only differences are the order of summation (per-chunk sums
+    merged with Chan's update vs one pass), a few ulps of the values reduced.
+    """
+    dims = list(cube.V.dims)
+    groups = [(d,) for d in dims] + (list(combinations(dims, 2)) if red.pairs else [])
+    for g in groups:
+        by, rest = "_and_".join(g), [d for d in dims if d not in g]
+        for name in red.marginals:
+            x = cube[name]
+            for stat, ref in [
+                ("mean", x.mean(rest)), ("var", x.var(rest)),
+                ("min", x.min(rest)), ("max", x.max(rest)),
+            ]:
+                got = res[f"{name}_{stat}_by_{by}"].transpose(*g)
+                np.testing.assert_allclose(got.values, ref.transpose(*g).values,
+                                           rtol=1e-12, atol=1e-12 * float(abs(x).max()))
+            np.testing.assert_array_equal(
+                res[f"{name}_count_by_{by}"].transpose(*g).values,
+                x.notnull().sum(rest).transpose(*g).values,
+            )
+        if red.band is not None:
+            lo, hi = red.band
+            frac = ((cube.V >= lo) & (cube.V <= hi)).mean(rest).transpose(*g)
+            np.testing.assert_allclose(
+                res[f"V_band_fraction_by_{by}"].transpose(*g).values, frac.values, rtol=1e-14
+            )
+    if red.band is not None:
+        lo, hi = red.band
+        inside = float(((cube.V >= lo) & (cube.V <= hi)).mean())
+        assert 0 < inside < 1
+        assert float(res.V_band_fraction) == pytest.approx(inside, rel=1e-14)
+    for h in red.histograms:
+        edges = res[f"{h.name}_bin_edge"].values
+        values = cube[h.name].values.ravel()
+        np.testing.assert_array_equal(res[f"{h.name}_hist"].values,
+                                      np.histogram(values, bins=edges)[0])
+        assert int(res[f"{h.name}_below"]) == int((values < edges[0]).sum())
+        assert int(res[f"{h.name}_above"]) == int((values > edges[-1]).sum())
+        assert int(res[f"{h.name}_nan"]) == int(np.isnan(values).sum())
+        assert (int(res[f"{h.name}_hist"].sum()) + int(res[f"{h.name}_below"])
+                + int(res[f"{h.name}_above"])) == values.size
+    for name in red.extremes:
+        for which in ("min", "max"):
+            at = getattr(cube[name], f"arg{which}")(...)  # first occurrence, C order
+            assert float(res[f"{name}_{which}"]) == float(getattr(cube[name], which)())
+            for dim, i in at.items():
+                assert float(res[f"{name}_arg{which}_{dim}"]) == float(cube[dim][int(i)])
+
+
+def test_reductions_equal_the_full_cube_reduced_with_xarray(tmp_path: Path) -> None:
+    summary = run_reduce(SPEC, tmp_path / "r.zarr", RED, quiet=True)
+    assert summary["reduced"] == int(np.prod(SPEC.chunk_grid)) == 18
+    res = xr.open_zarr(tmp_path / "r.zarr")
+    assert res.attrs["complete"] and res.attrs["chunks_done"] == 18
+    assert res.V_mean_by_K_o.attrs["units"] == "mV"
+    assert res.V_var_by_K_o.attrs["units"] == "mV^2"
+    assert res.dV_dK_o_var_by_Na_i.attrs["units"] == "(mV/mM)^2"
+    assert res.K_o.attrs["units"] == "mM" and float(res.K_i) > 0
+    _check_against_cube(res, _cube(SPEC, tmp_path / "c.zarr"), RED)
+
+
+def test_design_dimension_and_extreme_design_coordinates(tmp_path: Path) -> None:
+    spec = SweepSpec(
+        model="ghk",
+        axes=(Axis.logspace("K_o", 2.0, 50.0, 3),),
+        design=Design("sobol", 64, (Range("P_Na", 1e-9, 1e-6, log=True), Range("T", 280, 310))),
+        dtype="float64",
+        chunks=(("K_o", 2), ("sample", 20)),
+    ).validate()
+    red = Reductions(band=(-75.0, -55.0))
+    run_reduce(spec, tmp_path / "r.zarr", red, quiet=True)
+    res = xr.open_zarr(tmp_path / "r.zarr")
+    cube = _cube(spec, tmp_path / "c.zarr")
+    _check_against_cube(res, cube, red)
+    i = int(cube.V.argmin(...)["sample"])
+    assert int(res.V_argmin_sample) == i
+    assert float(res.V_argmin_P_Na) == float(cube.P_Na[i])
+    assert float(res.V_argmin_T) == float(cube["T"][i])
+
+
+def test_float32_reductions_agree_with_the_float32_cube(tmp_path: Path) -> None:
+    spec = SweepSpec(**{**SPEC.__dict__, "dtype": "float32"}).validate()
+    red = Reductions(histograms=(), marginals=("V",), extremes=(), band=None)
+    run_reduce(spec, tmp_path / "r.zarr", red, quiet=True)
+    res = xr.open_zarr(tmp_path / "r.zarr")
+    V = _cube(spec, tmp_path / "c.zarr").V.astype(np.float64)
+    # float32 values (eps 6e-8) summed in float32 within a chunk: a few ulps of |V|.
+    np.testing.assert_allclose(res.V_mean_by_P_Na, V.mean(["K_o", "Na_i"]), rtol=1e-5)
+    np.testing.assert_allclose(res.V_var_by_P_Na, V.var(["K_o", "Na_i"]), rtol=1e-4)
+
+
+@pytest.mark.parametrize(
+    ("red", "message"),
+    [
+        (Reductions(marginals=("W",)), "unknown variable 'W'"),
+        (Reductions(histograms=(Histogram("V", 0.0, -1.0, 10),)), "finite lo < hi"),
+        (Reductions(histograms=(Histogram("V", -1.0, 1.0, 0),)), "bins must be >= 1"),
+        (Reductions(band=(-60.0, -80.0)), "band needs finite lo <= hi"),
+        (Reductions(extremes=("status",)), "unknown variable 'status'"),
+    ],
+)
+def test_invalid_reductions_name_the_entry_and_write_nothing(
+    tmp_path: Path, red: Reductions, message: str
+) -> None:
+    with pytest.raises(ValueError, match=message):
+        run_reduce(SPEC, tmp_path / "r.zarr", red, quiet=True)
+    assert not (tmp_path / "r.zarr").exists()
+
+
+def _attrs(store: Path) -> dict:
+    try:
+        return json.loads((store / "zarr.json").read_text())["attributes"]
+    except (FileNotFoundError, json.JSONDecodeError, KeyError):
+        return {}
+
+
+def test_sigkilled_reduce_resumes_bit_identical_and_other_reductions_are_refused(
+    tmp_path: Path,
+) -> None:
+    spec_path = tmp_path / "space.toml"
+    spec_path.write_text("""
+model = "ghk"
+dtype = "float64"
+outputs = ["V", "E_K"]
+[[axes]]
+name = "K_o"
+logspace = [1.0, 100.0, 40]
+[[axes]]
+name = "P_Na"
+logspace = [1e-9, 1e-6, 30]
+[chunks]
+K_o = 1
+[reduce]
+marginals = ["V", "E_K"]
+[[reduce.histograms]]
+name = "V"
+range = [-120.0, 40.0]
+bins = 64
+""")
+    reference = tmp_path / "reference.zarr"
+    cmd = [sys.executable, "-m", "rpx", "reduce", str(spec_path), "--band", "-90", "-50",
+           "--pairs", "--checkpoint-s", "0", "--quiet"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    subprocess.run([*cmd, "-o", str(reference)], env=env, check=True, timeout=300)
+
+    out = tmp_path / "killed.zarr"
+    proc = subprocess.Popen([*cmd, "-o", str(out)], env=env)
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and _attrs(out).get("chunks_done", 0) < 12:
+        time.sleep(0.01)
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    merged = _attrs(out)["chunks_done"]
+    assert 12 <= merged < 40 and not _attrs(out)["complete"]
+
+    result = subprocess.run([*cmd, "-o", str(out)], env=env, capture_output=True, text=True,
+                            timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert f"({40 - merged} this run, {merged} already merged)" in result.stdout
+    a, b = xr.open_zarr(out).load(), xr.open_zarr(reference).load()
+    assert a.attrs["complete"] and sorted(a.data_vars) == sorted(b.data_vars)
+    for name in b.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    assert a.V_mean_by_K_o_and_P_Na.shape == (40, 30)
+    assert float(a.V_band_fraction) > 0
+
+    refused = subprocess.run(
+        [sys.executable, "-m", "rpx", "reduce", str(spec_path), "-o", str(out), "--quiet"],
+        env=env, capture_output=True, text=True, timeout=300,
+    )
+    assert refused.returncode == 2 and "use --overwrite" in refused.stderr
