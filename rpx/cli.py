@@ -12,7 +12,7 @@ import sys
 from collections.abc import Sequence
 
 # Modules that each contribute commands (``register(subparsers)``).
-_COMMAND_MODULES = ("rpx._cli_core", "rpx._cli_fit", "rpx._cli_sensitivity")
+_COMMAND_MODULES = ("rpx._cli_core", "rpx._cli_fit", "rpx._cli_reduce", "rpx._cli_sensitivity")
 
 
 def build_parser() -> argparse.ArgumentParser:
