@@ -12,7 +12,13 @@ import sys
 from collections.abc import Sequence
 
 # Modules that each contribute commands (``register(subparsers)``).
-_COMMAND_MODULES = ("rpx._cli_core", "rpx._cli_fit", "rpx._cli_reduce", "rpx._cli_sensitivity")
+_COMMAND_MODULES = (
+    "rpx._cli_core",
+    "rpx._cli_fit",
+    "rpx._cli_reduce",
+    "rpx._cli_sensitivity",
+    "rpx._cli_plot",
+)
 
 
 def build_parser() -> argparse.ArgumentParser:
