@@ -147,7 +147,7 @@ def main() -> None:
                      f"{evals_sa:,}", f"{t_sa:.3f}", f"{t_sa / t_rpx:.1f}x", f"{diff:.1e}"])
         compare.append((method, key, ds, S))
     print(format_table(["method", "N or r", "rpx evals", "rpx s", "SALib evals", "SALib s",
-                        "speed-up", "max|ΔV| mV"], rows))
+                        "speed-up", "max ΔV (mV)"], rows))
     for method, (k_rpx, k_sa), ds, S in compare:
         print(f"\n{method}: rpx {k_rpx} vs SALib {k_sa}")
         for i, name in enumerate(VARIED):
