@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import os
 import signal
@@ -15,7 +16,7 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from rpx._reduce import run_reduce
+from rpx._reduce import load_reduce_spec, run_reduce
 from rpx._reduce_ops import Histogram, Reductions
 from rpx._spec import Axis, Design, Range, SweepSpec
 from rpx._sweep import run_sweep
@@ -193,7 +194,9 @@ bins = 64
     cmd = [sys.executable, "-m", "rpx", "reduce", str(spec_path), "--band", "-90", "-50",
            "--pairs", "--checkpoint-s", "0", "--quiet"]
     env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    subprocess.run([*cmd, "-o", str(reference)], env=env, check=True, timeout=300)
+    spec, red = load_reduce_spec(spec_path)
+    red = dataclasses.replace(red, band=(-90.0, -50.0), pairs=True)  # as on the command line
+    run_reduce(spec, reference, red, quiet=True)
 
     out = tmp_path / "killed.zarr"
     proc = subprocess.Popen([*cmd, "-o", str(out)], env=env)
