@@ -429,7 +429,7 @@ def sensitivity(
         ``param_units``; provenance in ``attrs``.
 
     Example:
-        >>> ds = sensitivity("ghk", {"K_o": (2.0, 20.0, "loguniform"), "P_Na": (1e-8, 1e-7)},
+        >>> ds = sensitivity("ghk", {"K_o": (2.0, 20.0, "loguniform"), "P_Na": (1e-8, 2e-8)},
         ...                  n=256, n_boot=0)
         >>> bool(ds.V_ST.sel(param="K_o") > ds.V_ST.sel(param="P_Na"))
         True

@@ -23,8 +23,9 @@ from SALib.sample import finite_diff as salib_finite_diff
 from SALib.sample import sobol as salib_sobol_sample
 
 import rpx
+from rpx._cli_sensitivity import load_sensitivity_spec
 from rpx._estimators import dgsm_estimates, morris_trajectories
-from rpx._global import _KERNELS
+from rpx._global import _KERNELS, _problem
 from rpx.cli import main
 
 # ---------------------------------------------------------------------------- Ishigami
@@ -285,6 +286,15 @@ def test_cli_round_trip(method: str, tmp_path: Path, capsys: pytest.CaptureFixtu
     assert main(argv) == 2  # refuses to replace without --overwrite
     assert "--overwrite" in capsys.readouterr().err
     assert main([*argv, "--overwrite"]) == 0
+
+
+def test_example_spec_is_valid() -> None:
+    """The example validates completely (running it is the CLI test's job)."""
+    spec = load_sensitivity_spec(Path(__file__).parent.parent / "examples" / "sensitivity.toml")
+    problem = _problem(spec["model"], spec["ranges"], spec["fixed"], spec["preset"],
+                       spec["outputs"], "float64")
+    assert problem.names == tuple(spec["ranges"]) and problem.fixed["T"] == 310.15
+    assert spec["method"] in ("sobol", "morris", "dgsm")
 
 
 @pytest.mark.parametrize(
