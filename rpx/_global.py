@@ -49,7 +49,7 @@ from rpx._estimators import dgsm_estimates, morris_estimates, morris_trajectorie
 from rpx._models import Model, get_model
 from rpx._params import PARAMS, check_values
 from rpx._presets import preset as preset_values
-from rpx._sensitivity import _unit_factor, float_outputs, model_value_and_gradients
+from rpx._sensitivity import float_outputs, model_value_and_gradients, paren_units
 
 if TYPE_CHECKING:  # xarray and scipy.stats load on first use: `import rpx` stays light
     import xarray as xr
@@ -356,7 +356,7 @@ def _sobol_rows(d: int, n: int, chunk: int, rng: np.random.Generator) -> Iterato
 
 def _index_meta(method: str, out_units: str, conf_level: float) -> dict[str, tuple[str, str]]:
     """``{index: (units, long_name)}`` of the per-output variables of ``method``."""
-    sq = "1" if out_units == "1" else f"{_unit_factor(out_units)}^2"
+    sq = "1" if out_units == "1" else f"{paren_units(out_units)}^2"
     common = {
         "mean": (out_units, "mean of the output over the sampled ranges"),
         "variance": (sq, "variance of the output over the sampled ranges"),

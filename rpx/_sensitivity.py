@@ -43,7 +43,7 @@ def gradient_name(output: str, name: str, log10: bool = False) -> str:
     return f"d{output}_dlog10_{name}" if log10 else f"d{output}_d{name}"
 
 
-def _unit_factor(units: str) -> str:
+def paren_units(units: str) -> str:
     """A unit string safe to put on either side of a ``/`` (``cm/s`` -> ``(cm/s)``)."""
     return f"({units})" if any(c in units for c in "/* ") else units
 
@@ -55,7 +55,7 @@ def ratio_units(numerator: str, denominator: str) -> str:
     """
     if denominator == "1":
         return numerator
-    return f"{_unit_factor(numerator)}/{_unit_factor(denominator)}"
+    return f"{paren_units(numerator)}/{paren_units(denominator)}"
 
 
 def _param_meta(name: str) -> tuple[str, str]:
@@ -64,7 +64,9 @@ def _param_meta(name: str) -> tuple[str, str]:
     return (p.units, p.long_name) if p is not None else ("1", name)
 
 
-def gradient_attrs(model: str | Model, output: str, name: str, log10: bool = False) -> dict:
+def gradient_attrs(
+    model: str | Model, output: str, name: str, log10: bool = False
+) -> dict[str, str]:
     """CF attributes (``units``, ``long_name``) of the derivative of ``output`` w.r.t. ``name``.
 
     Example:
@@ -92,7 +94,9 @@ def float_outputs(model: str | Model) -> list[str]:
     return [k for k, o in m.outputs.items() if not o.integer]
 
 
-def _check(m: Model, params: Mapping[str, ArrayLike], wrt: Sequence[str], outputs) -> list[str]:
+def _check(
+    m: Model, params: Mapping[str, ArrayLike], wrt: Sequence[str], outputs: Sequence[str] | None
+) -> list[str]:
     missing = [k for k in m.params if k not in params]
     if missing:
         raise ValueError(
