@@ -112,7 +112,8 @@ def increasing_root(
         inside = (newton >= lo) & (newton <= hi_) & jnp.isfinite(newton)
         fast = 2.0 * jnp.abs(newton - x) <= jnp.abs(dx_old)
         x_new = jnp.where(inside & fast, newton, 0.5 * (lo + hi_))
-        x_new = jnp.where(fx == 0, x, x_new)
+        # Elements already converged stay put while others iterate (under vmap).
+        x_new = jnp.where((fx == 0) | small(x, dx, hi_ - lo), x, x_new)
         return it + 1, x_new, lo, hi_, x_new - x, dx
 
     width0 = hi - lo
