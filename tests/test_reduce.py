@@ -91,7 +91,7 @@ def _check_against_cube(res: xr.Dataset, cube: xr.Dataset, red: Reductions) -> N
         assert int(res[f"{h.name}_above"]) == int((values > edges[-1]).sum())
         assert int(res[f"{h.name}_nan"]) == int(np.isnan(values).sum())
         assert (int(res[f"{h.name}_hist"].sum()) + int(res[f"{h.name}_below"])
-                + int(res[f"{h.name}_above"])) == values.size
+                + int(res[f"{h.name}_above"]) + int(res[f"{h.name}_nan"])) == values.size
     for name in red.extremes:
         for which in ("min", "max"):
             at = getattr(cube[name], f"arg{which}")(...)  # first occurrence, C order
@@ -224,3 +224,40 @@ bins = 64
         env=env, capture_output=True, text=True, timeout=300,
     )
     assert refused.returncode == 2 and "use --overwrite" in refused.stderr
+
+
+def test_nan_points_and_integer_outputs_are_reduced_like_xarray_skipna(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    import jax.numpy as jnp
+
+    from rpx import _models
+    from rpx._models import Model, Output
+
+    def fn(p: dict) -> dict:
+        bad = (p["K_o"] > 50.0) | (p["K_o"] * p["Na_i"] > 400.0)  # whole rows and points
+        V = jnp.where(bad, jnp.nan, -80.0 + p["K_o"] - 0.1 * p["Na_i"])
+        return {"V": V, "status": jnp.where(bad, 2, 0).astype(jnp.int32)}
+
+    model = Model(
+        name="test_nan_model", fn=fn, params=("K_o", "Na_i"), description="NaN test model",
+        outputs={"V": Output("mV", "test voltage"),
+                 "status": Output("1", "test status", integer=True)},
+    )
+    monkeypatch.setitem(_models._REGISTRY, model.name, model)  # registered for this test only
+    spec = SweepSpec(
+        model="test_nan_model",
+        axes=(Axis.linspace("K_o", 1.0, 60.0, 9), Axis.linspace("Na_i", 5.0, 50.0, 8)),
+        dtype="float64", chunks=(("K_o", 4), ("Na_i", 3)),
+    ).validate()
+    red = Reductions(
+        histograms=(Histogram("V", -90.0, 0.0, 9), Histogram("status", -0.5, 2.5, 3)),
+        marginals=("V", "status"), pairs=True, extremes=("V",), band=(-70.0, -30.0),
+    )
+    run_reduce(spec, tmp_path / "r.zarr", red, quiet=True)
+    res = xr.open_zarr(tmp_path / "r.zarr").load()
+    cube = _cube(spec, tmp_path / "c.zarr")
+    assert 0 < int(res.V_nan) < spec.size and (res.V_count_by_K_o == 0).any()
+    np.testing.assert_array_equal(res.status_hist.values, [spec.size - int(res.V_nan), 0,
+                                                           int(res.V_nan)])
+    _check_against_cube(res, cube, red)
