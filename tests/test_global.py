@@ -221,6 +221,21 @@ def test_dataset_is_self_describing() -> None:
     assert ds.attrs["model"] == "ghk_pump" and ds.attrs["n_evaluations"] == 8
 
 
+def test_non_finite_evaluations_are_counted_and_warned() -> None:
+    """A model that fails (NaN) somewhere: the count is stored, a warning is given and
+    the indices are NaN rather than silently wrong."""
+
+    def fails_above_2(p: dict[str, jax.Array]) -> dict[str, jax.Array]:
+        return {"V": jnp.where(p["x1"] > 2.0, jnp.nan, p["x1"] + p["x2"])}
+
+    model = rpx.Model("partial", fails_above_2, ("x1", "x2"), {"V": rpx.Output("1", "x1 + x2")},
+                      "x1 + x2, NaN where x1 > 2 (test only)")
+    with pytest.warns(RuntimeWarning, match="evaluations of V are not finite"):
+        ds = rpx.sensitivity(model, {"x1": (0.0, 3.0), "x2": (0.0, 1.0)}, "sobol", 64, n_boot=0)
+    assert 0 < int(ds.V_n_nonfinite) < 64 * 4
+    assert np.all(np.isnan(ds.V_ST.values))
+
+
 # --------------------------------------------------------------------------- bad input
 @pytest.mark.parametrize(
     ("ranges", "kwargs", "message"),
