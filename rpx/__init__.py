@@ -26,7 +26,18 @@ from rpx._physics import nernst as nernst
 from rpx._presets import preset as preset
 from rpx._presets import preset_info as preset_info
 from rpx._presets import presets as presets
+from rpx._pump_leak import pump_leak_steady_state as pump_leak_steady_state
+from rpx._reduce import Reductions as Reductions
+from rpx._reduce import load_reduce_spec as load_reduce_spec
+from rpx._reduce import run_reduce as run_reduce
 from rpx._sensitivity import gradients as gradients
+from rpx._spec import Axis as Axis
+from rpx._spec import Design as Design
+from rpx._spec import Range as Range
+from rpx._spec import SweepSpec as SweepSpec
+from rpx._spec import load_spec as load_spec
+from rpx._spec import spec_from_dict as spec_from_dict
+from rpx._sweep import run_sweep as run_sweep
 
 try:
     __version__ = version("rpx")
