@@ -8,6 +8,7 @@ has the same shape and the kernel compiles once per sweep.
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Callable
 
@@ -80,8 +81,10 @@ def evaluate_point_set(spec: SweepSpec, params: dict[str, Array]) -> dict[str, A
     return result
 
 
+@functools.lru_cache(maxsize=16)
 def make_chunk_fn(spec: SweepSpec) -> ChunkFn:
-    """Jitted :func:`chunk_function` of ``spec``."""
+    """Jitted :func:`chunk_function` of ``spec``, cached per spec (specs are frozen and
+    hashable), so rerunning or resuming a sweep in the same process does not recompile."""
     return jax.jit(chunk_function(spec))
 
 
