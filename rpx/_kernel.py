@@ -9,7 +9,6 @@ has the same shape and the kernel compiles once per sweep.
 from __future__ import annotations
 
 import functools
-import math
 from collections.abc import Callable
 
 import jax
@@ -20,6 +19,7 @@ from jax import Array, lax
 from rpx import _physics as phys
 from rpx._models import Model, get_model
 from rpx._params import VALENCE
+from rpx._sensitivity import model_value_and_gradients
 from rpx._spec import SweepSpec
 
 ChunkFn = Callable[..., dict[str, Array]]
@@ -48,36 +48,26 @@ def gradient_names(spec: SweepSpec) -> list[tuple[str, str, str, bool]]:
 
 
 def evaluate_point_set(spec: SweepSpec, params: dict[str, Array]) -> dict[str, Array]:
-    """Every stored variable of ``spec`` for broadcastable ``params`` (no validation)."""
+    """Every stored variable of ``spec`` for broadcastable ``params`` (no validation).
+
+    Derivatives come from :func:`rpx._sensitivity.model_value_and_gradients` (forward
+    mode, the model evaluated once), the same code as :func:`rpx.gradients`.
+    """
     m: Model = get_model(spec.model)
-    wanted = spec.model_outputs()
     grads = gradient_names(spec)
     if grads:
+        outs = list(dict.fromkeys(o for _, o, _, _ in grads))
         wrt = list(dict.fromkeys(p for _, _, p, _ in grads))
-
-        def f(sub: dict[str, Array]) -> tuple[dict[str, Array], dict[str, Array]]:
-            out = m.fn({**params, **sub})
-            floats = {k: v for k, v in out.items() if not m.outputs[k].integer}
-            return floats, {k: v for k, v in out.items() if k not in floats}
-
-        primal_in = {k: params[k] for k in wrt}
-        out_float, lin, out_int = jax.linearize(f, primal_in, has_aux=True)
-        outputs = {**out_float, **out_int}
-        tangents = {}
-        for p in wrt:
-            t = {k: jnp.zeros_like(v) for k, v in primal_in.items()}
-            t[p] = jnp.ones_like(primal_in[p])
-            tangents[p] = lin(t)
-    else:
-        outputs = m.fn(params)
-    result = {}
-    for name in wanted:
-        result[name] = outputs[name] if name in outputs else derived_output(
-            name, params, outputs["V"]
+        outputs, derivatives = model_value_and_gradients(
+            m, params, wrt, spec.log_gradients, outs
         )
-    for var, out, p, per_decade in grads:
-        d = tangents[p][out]
-        result[var] = d * params[p] * math.log(10.0) if per_decade else d
+    else:
+        outputs, derivatives = m.fn(params), {}
+    result = {
+        name: outputs[name] if name in outputs else derived_output(name, params, outputs["V"])
+        for name in spec.model_outputs()
+    }
+    result.update({var: derivatives[var] for var, _, _, _ in grads})
     return result
 
 
