@@ -2,8 +2,9 @@
 
 Every cell: the passive GHK model of the ``squid_axon`` preset, 10 points (5 external
 K+ from 2 to 200 mM at two external Cl- levels), 0.5 mV noise, free P_Na and P_Cl
-(P_K fixed). rpx fits all cells in one call (``starts`` starts each, 200 Adam + 40
-Levenberg–Marquardt steps, float64, standard errors included); the reference is
+(P_K fixed). rpx fits all cells in one call (``starts`` starts each, at most 200 Adam
++ 40 Levenberg–Marquardt steps with early stopping, float64, standard errors
+included); the reference is
 ``scipy.optimize.least_squares`` (trust-region reflective, analytic-free 2-point
 Jacobian) on the same residuals in ln P with a numpy GHK voltage, one call per cell,
 one start, from the same preset start. The reference is timed on at most

@@ -166,8 +166,11 @@ def fit(
     ln x for quantities bounded only below by 0, a logistic map onto ``bounds`` where
     given (on ln x when lo > 0 and the parameter spans decades). ``starts`` starting
     points (the preset value, then Gaussian draws around it in those coordinates: one
-    decade for log) each take ``adam_steps`` Adam steps (optax) and ``lm_steps``
-    Levenberg–Marquardt steps with the exact Jacobian; the best is kept.
+    decade for log) each take at most ``adam_steps`` Adam steps (optax) and at most
+    ``lm_steps`` Levenberg–Marquardt steps with the exact Jacobian; the best is kept.
+    Adam hands over early once its loss stops falling, LM stops once the optimum
+    passes the convergence test; the loop ends when every start has stopped
+    (``iterations`` counts the steps of the best start).
 
     Standard errors and correlations are the Gauss–Newton (Laplace) approximation
     Cov = s²·(JᵀJ)⁻¹ at the optimum (s² = 1 when ``V_sd`` is given, else the residual
@@ -205,7 +208,8 @@ def fit(
         no ``cell`` column or dimension): every free parameter's estimate (named by the
         parameter) and standard error (``<name>_se``), ``correlation`` (param, param2),
         ``loss``, ``rmse``, ``status``/``converged``, ``identifiable``, ``flat_direction``,
-        ``best_start``, ``loss_history`` (iteration), the data and fitted curve
+        ``best_start``, ``iterations``, ``loss_history`` (iteration; after an early stop
+        it repeats the last loss), the data and fitted curve
         (``V_obs``, ``V_fit`` and the condition columns over ``point``) and every fixed
         value as a scalar; all with ``units`` and ``long_name``.
 
@@ -449,6 +453,9 @@ def _to_dataset(
         ),
     )
     v["best_start"] = xr.Variable(C, out["best_start"], _attrs("1", "index of the best start"))
+    v["iterations"] = xr.Variable(
+        C, out["iterations"], _attrs("1", "Adam plus Levenberg-Marquardt steps the best start ran")
+    )
     v["loss_history"] = xr.Variable(
         ("cell", "iteration"), out["history"], _attrs(loss_units, f"{loss_name} per iteration")
     )

@@ -2,7 +2,8 @@
 
 Everything here is a pure function of arrays. One call of the function built by
 :func:`build_solver` fits every cell from every start: ``vmap`` over cells of ``vmap``
-over starts of a loop written with ``jax.lax.scan`` (no Python per iteration).
+over starts of one optimiser step, iterated by ``jax.lax.while_loop`` over the whole
+batch (no Python per iteration) until every start has stopped or its budget is spent.
 
 The least-squares problem of one cell, in unconstrained coordinates u, is
 
@@ -43,6 +44,14 @@ NON_FINITE = 2
 STATUS_MEANINGS = "converged not_converged non_finite"
 
 LOG, LOGIT, LOG_LOGIT = "log", "logit", "log_logit"
+
+# Early stopping. Adam hands over to Levenberg–Marquardt once its loss has not fallen
+# by a relative ADAM_RTOL for ADAM_PATIENCE consecutive steps; LM stops when the
+# optimum passes the convergence test and its last step was below eps^(2/3) relative,
+# or when its damping reaches LAM_MAX. The budgets adam_steps and lm_steps are maxima.
+ADAM_RTOL = 1e-3
+ADAM_PATIENCE = 10
+LAM_MAX = 1e12
 
 
 @dataclasses.dataclass(frozen=True)
@@ -144,72 +153,142 @@ def _residual(
     return jnp.where(cell["mask"], (V - cell["V"]) * cell["w"], 0.0)
 
 
-def _fit_one_start(cfg: SolverConfig, u0: Array, cell: dict, fixed: dict, gtol: float) -> dict:
-    n = jnp.sum(cell["mask"].astype(u0.dtype))
+def _optimality(J: Array, r: Array, cell: dict, eps: Array) -> tuple[Array, Array]:
+    """(cosine, exact): the convergence test of a least-squares optimum.
 
-    def res(u: Array) -> Array:
-        return _residual(cfg, u, cell, fixed)
+    ``cosine`` = |Jᵀr| / (|J|_F·|r|) is the cosine between the residual and the column
+    space of J (zero at a stationary point). ``exact``: residuals at the rounding level
+    of V itself, where the data are fitted exactly and the cosine measures only
+    rounding noise.
+    """
+    norm_r = jnp.sqrt(jnp.sum(r * r))
+    cosine = jnp.sqrt(jnp.sum((J.T @ r) ** 2)) / (
+        jnp.sqrt(jnp.sum(J * J)) * norm_r + jnp.finfo(r.dtype).tiny
+    )
+    scale = jnp.sqrt(jnp.sum((cell["V"] * cell["w"]) ** 2))
+    return cosine, norm_r <= 1e3 * eps * scale
 
-    def res_aux(u: Array) -> tuple[Array, Array]:
-        r = res(u)
+
+class _Problem:
+    """Residuals, loss and the two optimiser steps of one start on one cell."""
+
+    def __init__(self, cfg: SolverConfig, cell: dict, fixed: dict, gtol: float) -> None:
+        self.cfg, self.cell, self.fixed, self.gtol = cfg, cell, fixed, gtol
+        self.n = jnp.sum(cell["mask"].astype(cell["V"].dtype))
+        self.opt = optax.apply_if_finite(
+            optax.adam(cfg.learning_rate), max_consecutive_errors=1 << 30
+        )
+
+    def res(self, u: Array) -> Array:
+        return _residual(self.cfg, u, self.cell, self.fixed)
+
+    def res_aux(self, u: Array) -> tuple[Array, Array]:
+        r = self.res(u)
         return r, r
 
-    def loss(u: Array) -> Array:
-        r = res(u)
-        return jnp.sum(r * r) / n
+    def loss(self, u: Array) -> Array:
+        r = self.res(u)
+        return jnp.sum(r * r) / self.n
 
-    opt = optax.apply_if_finite(optax.adam(cfg.learning_rate), max_consecutive_errors=1 << 30)
+    def adam_init(self, u0: Array) -> tuple:
+        zero = jnp.asarray(0, jnp.int32)
+        return u0, self.opt.init(u0), jnp.asarray(jnp.inf, u0.dtype), zero, zero
 
-    def adam_step(carry: tuple, _: None) -> tuple:
-        u, state = carry
-        value, grad = jax.value_and_grad(loss)(u)
+    def adam_step(self, state: tuple) -> tuple[tuple, Array]:
+        """One Adam step (a no-op once the start has stopped); the loss before it."""
+        u, opt_state, ref, since, n = state
+        value, grad = jax.value_and_grad(self.loss)(u)
         # optax's bias correction raises a float to an int32 step count; allow that
         # promotion here even when the caller runs with strict dtype promotion.
         with jax.numpy_dtype_promotion("standard"):
-            updates, state = opt.update(grad, state, u)
-        return (optax.apply_updates(u, updates), state), value
+            updates, opt_state = self.opt.update(grad, opt_state, u)
+        better = value < ref * (1.0 - ADAM_RTOL)
+        new = (
+            optax.apply_updates(u, updates),
+            opt_state,
+            jnp.where(better, value, ref),
+            jnp.where(better, jnp.zeros_like(since), since + 1),
+            n + 1,
+        )
+        done = since >= ADAM_PATIENCE
+        return jax.tree.map(lambda old, x: jnp.where(done, old, x), state, new), value
 
-    (u, _), hist_adam = lax.scan(adam_step, (u0, opt.init(u0)), length=cfg.adam_steps)
+    def lm_init(self, u: Array) -> tuple:
+        inf = jnp.asarray(jnp.inf, u.dtype)
+        zero = jnp.asarray(0, jnp.int32)
+        return u, self.loss(u), jnp.asarray(1e-3, u.dtype), inf, jnp.asarray(False), zero
 
-    def lm_step(carry: tuple, _: None) -> tuple:
-        u, value, lam = carry
-        J, r = jax.jacfwd(res_aux, has_aux=True)(u)
+    def lm_step(self, state: tuple) -> tuple[tuple, Array]:
+        """One Levenberg–Marquardt step, or the decision to stop; the loss after it.
+
+        Stops when the convergence test of the result passes and the last step was
+        below eps^(2/3) relative, or when the damping has reached its ceiling (every
+        recent step rejected: no further progress is possible).
+        """
+        u, value, lam, last_step, done, n = state
+        eps = jnp.finfo(u.dtype).eps
+        J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
+        cosine, exact = _optimality(J, r, self.cell, eps)
+        xtol = eps ** (2.0 / 3.0)
+        small = last_step <= xtol * (jnp.sqrt(jnp.sum(u * u)) + xtol)
+        done = done | (((cosine <= self.gtol) | exact) & small) | (lam >= LAM_MAX)
         g = J.T @ r
         H = J.T @ J
         d = jnp.diagonal(H)
-        D = d + jnp.finfo(u.dtype).eps * jnp.max(d) + jnp.finfo(u.dtype).tiny
+        D = d + eps * jnp.max(d) + jnp.finfo(u.dtype).tiny
         step = jnp.linalg.solve(H + lam * jnp.diag(D), -g)
         trial = u + step
-        value_t = loss(trial)
-        ok = jnp.isfinite(value_t) & (value_t <= value) & jnp.all(jnp.isfinite(step))
+        value_t = self.loss(trial)
+        ok = jnp.isfinite(value_t) & (value_t <= value) & jnp.all(jnp.isfinite(step)) & ~done
         u = jnp.where(ok, trial, u)
         value = jnp.where(ok, value_t, value)
-        lam = jnp.clip(jnp.where(ok, lam * 0.3, lam * 10.0), 1e-12, 1e12)
-        return (u, value, lam), value
+        lam = jnp.where(done, lam, jnp.clip(jnp.where(ok, lam * 0.3, lam * 10.0), 1e-12, LAM_MAX))
+        last_step = jnp.where(ok, jnp.sqrt(jnp.sum(step * step)), jnp.zeros_like(last_step))
+        n = jnp.where(done, n, n + 1)
+        return (u, value, lam, last_step, done, n), value
 
-    lam0 = jnp.asarray(1e-3, dtype=u0.dtype)
-    (u, value, _), hist_lm = lax.scan(lm_step, (u, loss(u), lam0), length=cfg.lm_steps)
+    def status(self, u: Array, value: Array) -> tuple[Array, Array]:
+        """(loss, status) at the end: converged, not converged or non-finite."""
+        cosine, exact = _optimality(jax.jacfwd(self.res)(u), self.res(u), self.cell,
+                                    jnp.finfo(u.dtype).eps)
+        finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(u))
+        status = jnp.where(
+            finite, jnp.where((cosine <= self.gtol) | exact, CONVERGED, NOT_CONVERGED), NON_FINITE
+        ).astype(jnp.int32)
+        return jnp.where(finite, value, jnp.inf), status
 
-    J = jax.jacfwd(res)(u)
-    r = res(u)
-    norm_r = jnp.sqrt(jnp.sum(r * r))
-    cosine = jnp.sqrt(jnp.sum((J.T @ r) ** 2)) / (
-        jnp.sqrt(jnp.sum(J * J)) * norm_r + jnp.finfo(u.dtype).tiny
-    )
-    finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(u))
-    # Residuals at the rounding level of V itself: the data are fitted exactly and the
-    # cosine test is meaningless (it measures rounding noise).
-    scale = jnp.sqrt(jnp.sum((cell["V"] * cell["w"]) ** 2))
-    exact = norm_r <= 1e3 * jnp.finfo(u.dtype).eps * scale
-    status = jnp.where(
-        finite, jnp.where((cosine <= gtol) | exact, CONVERGED, NOT_CONVERGED), NON_FINITE
-    ).astype(jnp.int32)
-    return {
-        "u": u,
-        "loss": jnp.where(finite, value, jnp.inf),
-        "history": jnp.concatenate([hist_adam, hist_lm]),
-        "status": status,
-    }
+
+def _batched(method: str, cfg: SolverConfig, fixed: dict, gtol: float) -> Callable:
+    """``method`` of :class:`_Problem` over (cells, starts): ``f(cells, *args)``."""
+
+    def one(cell: dict, *args: object) -> object:
+        return getattr(_Problem(cfg, cell, fixed, gtol), method)(*args)
+
+    def per_cell(cell: dict, *args: object) -> object:
+        return jax.vmap(lambda *a: one(cell, *a))(*args)
+
+    return jax.vmap(per_cell)
+
+
+def _run(step: Callable, state: tuple, hist: Array, offset: int, steps: int, active: Callable):
+    """Iterate ``step`` over the whole batch until no start is ``active`` or ``steps`` ran.
+
+    The loop counter is one scalar for the batch (stopped starts are frozen inside
+    ``step``), so the history is written with a scalar index. Returns the final state,
+    the history and the number of iterations run.
+    """
+
+    def cond(carry: tuple) -> Array:
+        i, st, _ = carry
+        return (i < steps) & jnp.any(active(st))
+
+    def body(carry: tuple) -> tuple:
+        i, st, h = carry
+        st, value = step(st)
+        return i + 1, st, lax.dynamic_update_index_in_dim(h, value, offset + i, axis=2)
+
+    i, state, hist = lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), state, hist))
+    return state, hist, i
 
 
 def _uncertainty(cfg: SolverConfig, u: Array, cell: dict, fixed: dict, svtol: float) -> dict:
@@ -252,22 +331,56 @@ def build_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
         fixed: parameter name -> 0-d array.
 
     Returns per cell: the best start's ``u``, ``x``, ``loss``, ``history`` (Adam then
-    LM iterations), ``status``, ``best_start``, and the uncertainty of the best start
-    (``se``, ``se_u``, ``corr``, ``identifiable``, ``sv_ratio``, ``flat``, ``V_fit``).
+    LM iterations), ``status``, ``iterations``, ``best_start``, and the uncertainty of
+    the best start (``se``, ``se_u``, ``corr``, ``identifiable``, ``sv_ratio``, ``flat``,
+    ``V_fit``).
     """
 
     def solve(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
         gtol, svtol = tolerances(starts.dtype)
+        n_cells, n_starts = cells["V"].shape[0], starts.shape[0]
+        batch = functools.partial(_batched, cfg=cfg, fixed=fixed, gtol=gtol)
+        total = cfg.adam_steps + cfg.lm_steps
+        hist = jnp.zeros((n_cells, n_starts, total), starts.dtype)
+        u0 = jnp.broadcast_to(starts, (n_cells, *starts.shape))
 
-        def per_cell(cell: dict) -> dict[str, Array]:
-            runs = jax.vmap(lambda u0: _fit_one_start(cfg, u0, cell, fixed, gtol))(starts)
-            best = jnp.argmin(runs["loss"])
-            out = {k: v[best] for k, v in runs.items()}
+        # Adam, until every start has stopped (no relative fall of the loss by
+        # ADAM_RTOL in ADAM_PATIENCE steps) or adam_steps; stopped starts record the
+        # loss where they stopped.
+        adam = batch("adam_step")
+        state = batch("adam_init")(cells, u0)
+        state, hist, _ = _run(
+            lambda st: adam(cells, st), state, hist, 0, cfg.adam_steps,
+            lambda st: st[3] < ADAM_PATIENCE,
+        )
+        u, n_adam = state[0], state[4]
+        # Levenberg–Marquardt, until every start has stopped or lm_steps.
+        lm = batch("lm_step")
+        state = batch("lm_init")(cells, u)
+        idx = jnp.arange(total, dtype=jnp.int32)
+        hist = jnp.where(
+            (idx >= n_adam[..., None]) & (idx < cfg.adam_steps), state[1][..., None], hist
+        )
+        state, hist, i_lm = _run(
+            lambda st: lm(cells, st), state, hist, cfg.adam_steps, cfg.lm_steps,
+            lambda st: ~st[4],
+        )
+        u, value, n_lm = state[0], state[1], state[5]
+        hist = jnp.where(idx >= cfg.adam_steps + i_lm, value[..., None], hist)
+        loss, status = batch("status")(cells, u, value)
+        runs = {
+            "u": u, "loss": loss, "history": hist, "status": status,
+            "iterations": n_adam + n_lm,
+        }
+
+        def per_cell(run: dict, cell: dict) -> dict[str, Array]:
+            best = jnp.argmin(run["loss"])
+            out = {k: v[best] for k, v in run.items()}
             out["best_start"] = best.astype(jnp.int32)
             out |= _uncertainty(cfg, out["u"], cell, fixed, svtol)
             return out
 
-        return jax.vmap(per_cell)(cells)
+        return jax.vmap(per_cell)(runs, cells)
 
     return jax.jit(solve)
 
