@@ -30,8 +30,14 @@ BEGIN, END = "<!-- bench_all:begin -->", "<!-- bench_all:end -->"
 # name -> (script, arguments for a full run, arguments for --quick, what the table shows)
 BENCHMARKS: dict[str, tuple[str, list[str], list[str], str]] = {
     "core": (
-        "bench_core.py", ["--max-points", "1e7"], ["--quick"],
-        "physics core: rpx vs the vectorised numpy reference (points/s, float32)",
+        "bench_core.py", ["--max-points", "1e8", "--models", "ghk", "mullins_noda"], ["--quick"],
+        "physics core, closed forms: rpx vs the vectorised numpy reference (points/s, float32)",
+    ),
+    "core_pump": (
+        "bench_core.py", ["--max-points", "1e7", "--models", "ghk_pump"],
+        ["--quick", "--models", "ghk_pump"],
+        "physics core, root-solved ghk_pump: rpx vs the numpy reference (points/s, float32; "
+        "1e8 points would take the numpy reference minutes)",
     ),
     "sweep": (
         "bench_sweep.py", [], ["--quick"],
@@ -50,7 +56,7 @@ BENCHMARKS: dict[str, tuple[str, list[str], list[str], str]] = {
         "cells fitted per second: rpx (batched) vs scipy least_squares cell by cell",
     ),
     "pump_leak": (
-        "bench_pump_leak.py", [], [],
+        "bench_pump_leak.py", [], ["--quick"],
         "pump-leak steady states per second",
     ),
 }
