@@ -22,11 +22,12 @@ from __future__ import annotations
 
 import argparse
 import json
-import tomllib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from rpx._spec import read_toml
 
 # Spec entries passed to rpx.sensitivity as keyword arguments (besides model and ranges).
 OPTIONS = (
@@ -61,14 +62,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_sensitivity_spec(path: str | Path) -> dict[str, Any]:
     """Read a TOML sensitivity spec into the keyword arguments of :func:`rpx.sensitivity`."""
-    try:
-        with open(path, "rb") as f:
-            d = tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from None
-    except OSError as err:
-        raise ValueError(f"cannot read spec {path}: {err}") from None
-    return spec_kwargs(d)
+    return spec_kwargs(read_toml(path))
 
 
 def spec_kwargs(d: Mapping[str, Any]) -> dict[str, Any]:

@@ -382,13 +382,17 @@ def spec_from_dict(d: Mapping[str, Any]) -> SweepSpec:
     return spec.validate()
 
 
-def load_spec(path: str | Path) -> SweepSpec:
-    """Read a TOML sweep spec (see ``examples/``) and validate it."""
+def read_toml(path: str | Path) -> dict[str, Any]:
+    """The contents of a TOML spec file; unreadable or invalid files raise ``ValueError``."""
     try:
         with open(path, "rb") as f:
-            d = tomllib.load(f)
+            return tomllib.load(f)
     except tomllib.TOMLDecodeError as err:
         raise ValueError(f"{path}: not valid TOML: {err}") from None
     except OSError as err:
         raise ValueError(f"cannot read spec {path}: {err}") from None
-    return spec_from_dict(d)
+
+
+def load_spec(path: str | Path) -> SweepSpec:
+    """Read a TOML sweep spec (see ``examples/``) and validate it."""
+    return spec_from_dict(read_toml(path))
