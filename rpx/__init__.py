@@ -31,6 +31,8 @@ from rpx._reduce import Reductions as Reductions
 from rpx._reduce import load_reduce_spec as load_reduce_spec
 from rpx._reduce import run_reduce as run_reduce
 from rpx._sensitivity import gradients as gradients
+from rpx._simulate import Event as Event
+from rpx._simulate import simulate as simulate
 from rpx._spec import Axis as Axis
 from rpx._spec import Design as Design
 from rpx._spec import Range as Range

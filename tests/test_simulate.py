@@ -1,0 +1,124 @@
+"""Pump–leak time courses: the ODE's steady state, conservation laws, events, metadata.
+
+Every run here has the same structure (4 parameter sets, 9 output times, one event at
+t[1]), so the integrator compiles once for the whole module.
+"""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import xarray as xr
+
+import rpx
+from rpx._pump_leak import pump_leak
+
+N_SETS = 4
+
+
+def random_sets(rng: np.random.Generator) -> dict[str, np.ndarray]:
+    def logu(lo: float, hi: float) -> np.ndarray:
+        return 10 ** rng.uniform(np.log10(lo), np.log10(hi), N_SETS)
+
+    return {
+        "K_o": logu(2.0, 20.0),
+        "Na_o": logu(100.0, 200.0),
+        "Cl_o": logu(80.0, 160.0),
+        "P_K": logu(1e-7, 1e-6),
+        "P_Na": logu(1e-8, 1e-7),
+        "P_Cl": logu(1e-7, 1e-6),
+        "z_X": rng.uniform(-1.5, -0.5, N_SETS),
+        "X_o": rng.uniform(0.0, 20.0, N_SETS),
+        "I_pump_max": logu(0.5, 5.0),
+        "T": np.full(N_SETS, 310.0),
+    }
+
+
+@pytest.fixture(scope="module")
+def relaxed() -> tuple[dict, dict, xr.Dataset]:
+    """Random cells at rest, then at t = 1 s given new K_o, P_Na and pump; run to 1e6 s."""
+    rng = np.random.default_rng(7)
+    before = random_sets(rng)
+    after = {"K_o": before["K_o"] * rng.uniform(0.5, 3.0, N_SETS),
+             "P_Na": before["P_Na"] * rng.uniform(0.3, 3.0, N_SETS),
+             "I_pump_max": before["I_pump_max"] * rng.uniform(0.3, 1.0, N_SETS)}  # fmt: skip
+    t = np.concatenate([[0.0], np.geomspace(1.0, 1e6, 8)])
+    ds = rpx.simulate(before, t, [rpx.Event(1.0, set=after)])
+    return before, after, ds
+
+
+def test_ode_reaches_the_algebraic_steady_state(relaxed: tuple) -> None:
+    before, after, ds = relaxed
+    assert np.all(ds["status"].values == 0)
+    start = rpx.prepare(before, "pump_leak")
+    end = rpx.prepare(before | after, "pump_leak")
+    for p, i in ((start, 0), (end, -1)):
+        ref = pump_leak(p)
+        for k in ("V", "Na_i", "K_i", "Cl_i", "X_i", "volume", "I_pump"):
+            got = ds[k].values[:, i]
+            # At t[0] the state is the algebraic one; after 1e6 s (> 20 of the slowest
+            # time constants vol_area/P_Na) the ODE's state agrees with it to 1e-6.
+            np.testing.assert_allclose(got, np.asarray(ref[k]), rtol=1e-6, atol=1e-6,
+                                       err_msg=k)
+    # The state moved: the comparison is not trivially between equal states.
+    assert np.all(np.abs(ds["V"].values[:, -1] - ds["V"].values[:, 0]) > 0.1)
+
+
+def test_conservation_of_charge_and_impermeant_solute(relaxed: tuple) -> None:
+    before, after, ds = relaxed
+    z = before["z_X"][:, None]
+    # Net charge per reference volume (mM): zero at the start and conserved (its rate
+    # is the total membrane current, zero to the voltage solve's tolerance).
+    charge = (ds["Na_i"] + ds["K_i"] - ds["Cl_i"]).values * ds["volume"].values
+    charge = charge + z * ds["X_i"].values * ds["volume"].values
+    content = (ds["Na_i"] + ds["K_i"] + ds["Cl_i"]).values * ds["volume"].values
+    np.testing.assert_allclose(charge, 0.0, atol=1e-9 * content.max())
+    X_content = float(rpx.PARAMS["X_content"].default)
+    np.testing.assert_allclose(ds["X_i"].values * ds["volume"].values, X_content, rtol=1e-12)
+    # Osmotic balance at the end (the system has relaxed).
+    osm_i = (ds["Na_i"] + ds["K_i"] + ds["Cl_i"] + ds["X_i"]).values[:, -1]
+    cations = before["Na_o"] + after["K_o"]  # the coordinate K_o is the initial value
+    osm_o = cations + before["Cl_o"] + np.abs(cations - before["Cl_o"]) + before["X_o"]
+    np.testing.assert_allclose(osm_i, osm_o, rtol=1e-6)
+
+
+def test_pump_block_depolarises_and_swells() -> None:
+    cell = rpx.preset("red_blood_cell") | {"P_f": np.array([0.005, 0.01, 0.02, 0.04])}
+    t = np.concatenate([[0.0], np.linspace(60.0, 4 * 3600.0, 8)])
+    ds = rpx.simulate(cell, t, [rpx.Event(60.0, scale={"I_pump_max": 0.0})])
+    assert np.all(ds["status"].values == 0)
+    after = ds.isel(time=slice(1, None))
+    assert np.all(np.diff(after["volume"].values, axis=1) > 0)
+    assert np.all(ds["Na_i"].values[:, -1] > ds["Na_i"].values[:, 0] + 50.0)
+    assert np.all(ds["V"].values[:, -1] > ds["V"].values[:, 0])
+    # Pump off, everything permeant but X: the end state is the Donnan equilibrium.
+    end = ds.isel(time=-1)
+    boltzmann = np.exp(-end["V"].values / (1e3 * rpx.R * cell["T"] / rpx.F))
+    for ratio in (end["Na_i"] / cell["Na_o"], end["K_i"] / cell["K_o"],
+                  cell["Cl_o"] / end["Cl_i"]):  # fmt: skip
+        np.testing.assert_allclose(ratio.values, boltzmann, rtol=1e-6)
+    assert np.all(ds["I_pump"].values[:, 1:] == 0.0)
+    # Metadata: units and long names on every variable and coordinate.
+    for name in (*ds.data_vars, *ds.coords):
+        assert ds[name].attrs["units"] and ds[name].attrs["long_name"], name
+    assert ds["V"].attrs["units"] == "mV" and ds["time"].attrs["units"] == "s"
+    assert ds["P_f"].dims == ("set",) and ds["K_o"].dims == ()
+
+
+@pytest.mark.parametrize(
+    ("kwargs", "message"),
+    [
+        ({"events": [rpx.Event(1.0, set={"K_x": 1.0})]}, "unknown parameter 'K_x'"),
+        ({"events": [rpx.Event(1.0, set={"r_pump": 1.0})]}, "not used here"),
+        ({"events": [rpx.Event(99.0, set={"K_o": 1.0})]}, "outside the time span"),
+        ({"events": [rpx.Event(1.0, set={"K_o": -1.0})]}, "K_o=-1.0 is outside"),
+        ({"events": [rpx.Event(1.0, scale={"P_K": -1.0})]}, "must be >= 0"),
+        ({"t": [0.0, 0.0]}, "increasing times"),
+        ({"pump": "ouabain"}, "pump must be one of"),
+    ],
+)
+def test_bad_input_is_refused_before_integration(kwargs: dict, message: str) -> None:
+    args = {"t": [0.0, 10.0]} | kwargs
+    with pytest.raises(ValueError, match=message):
+        rpx.simulate({}, **args)
+
