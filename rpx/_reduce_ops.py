@@ -11,10 +11,11 @@ edge chunks) and NaN values are excluded, as xarray's ``skipna`` reductions do.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import itertools
 import json
 from collections.abc import Callable, Mapping
-from typing import Any
+from typing import Any, NamedTuple
 
 import jax
 import jax.numpy as jnp
@@ -145,22 +146,136 @@ def key(group: tuple[int, ...]) -> str:
 
 
 # ----------------------------------------------------------------------- on the device
+class Moments(NamedTuple):
+    """Count, mean, M2 = Σ(x − mean)², min and max of the valid values of some cells."""
+
+    n: Array
+    mean: Array
+    m2: Array
+    min: Array
+    max: Array
+
+
+def _moments(x: Array, ok: Array, axes: tuple[int, ...]) -> Moments:
+    """Moments of ``x`` where ``ok``, over ``axes`` (kept with size 1), in two passes.
+
+    ``mean = Σx / n`` first, then ``M2 = Σ(x − mean)²`` about that mean: no
+    cancellation, unlike ``Σx² − n·mean²``. Empty cells get ``mean = M2 = 0``.
+    """
+    n = jnp.sum(ok, axis=axes, dtype=jnp.int32, keepdims=True)
+    s = jnp.sum(jnp.where(ok, x, 0), axis=axes, keepdims=True)
+    mean = s / jnp.maximum(n, 1).astype(x.dtype)
+    dev = jnp.where(ok, x - mean, 0)
+    return Moments(
+        n, mean, jnp.sum(dev * dev, axis=axes, keepdims=True),
+        jnp.min(jnp.where(ok, x, jnp.inf), axis=axes, keepdims=True),
+        jnp.max(jnp.where(ok, x, -jnp.inf), axis=axes, keepdims=True),
+    )
+
+
+def _pool(m: Moments, axes: tuple[int, ...]) -> Moments:
+    """Merge the cells of ``m`` along ``axes`` (Chan et al. 1979, k cells at once).
+
+    With cell counts n_k, means μ_k and M2_k: ``n = Σ n_k``, ``μ = Σ n_k μ_k / n`` and
+    ``M2 = Σ M2_k + Σ n_k (μ_k − μ)²``, a sum of non-negative terms (stable); empty
+    cells (n_k = 0, μ_k = M2_k = 0) add nothing.
+    """
+    n = jnp.sum(m.n, axis=axes, keepdims=True)
+    w = m.n.astype(m.mean.dtype)
+    mean = jnp.sum(w * m.mean, axis=axes, keepdims=True) / jnp.maximum(n, 1).astype(w.dtype)
+    d = m.mean - mean
+    return Moments(
+        n, mean, jnp.sum(m.m2 + w * d * d, axis=axes, keepdims=True),
+        jnp.min(m.min, axis=axes, keepdims=True), jnp.max(m.max, axis=axes, keepdims=True),
+    )
+
+
+def _bases(
+    chunk: tuple[int, ...], groups: list[tuple[int, ...]]
+) -> dict[tuple[int, ...], tuple[int, ...]]:
+    """``{group: base}``: the kept dims of the per-cell statistics each group is pooled from.
+
+    Only bases are reduced from the chunk's values; a base drops one dimension, the
+    longest in the chunk that its first group does not keep, and serves every later
+    group it contains: every axis from two bases, every pair from three.
+    """
+    nd = len(chunk)
+    out: dict[tuple[int, ...], tuple[int, ...]] = {}
+    for g in groups:
+        base = next((b for b in out.values() if set(g) <= set(b)), None)
+        if base is None:
+            rest = [d for d in range(nd) if d not in g]
+            drop = max(rest, key=lambda d: (chunk[d], d)) if rest else None
+            base = tuple(d for d in range(nd) if d != drop)
+        out[g] = base
+    return out
+
+
+def _others(kept: tuple[int, ...], nd: int) -> tuple[int, ...]:
+    """The dimensions of ``range(nd)`` not in ``kept``: those reduced over."""
+    return tuple(i for i in range(nd) if i not in kept)
+
+
+def _marginals(x: Array, ok: Array, bases: Mapping[tuple[int, ...], tuple[int, ...]],
+               pre: str) -> dict[str, Array]:
+    """``{pre<group>:{n,mean,m2,min,max}}`` of every group: its base's moments, pooled."""
+    nd = x.ndim
+    cells = {b: _moments(x, ok, _others(b, nd)) for b in dict.fromkeys(bases.values())}
+    p = {}
+    for g, b in bases.items():
+        m = _pool(cells[b], tuple(d for d in b if d not in g))
+        for stat, v in m._asdict().items():
+            p[f"{pre}{key(g)}:{stat}"] = jnp.squeeze(v, _others(g, nd))
+    return p
+
+
+def _counts(inside: Array, bases: Mapping[tuple[int, ...], tuple[int, ...]]) -> dict[str, Array]:
+    """``{b:<group>: count}`` of the true points of ``inside`` by group, through the bases."""
+    nd = inside.ndim
+    cells = {b: jnp.sum(inside, axis=_others(b, nd), dtype=jnp.int32, keepdims=True)
+             for b in dict.fromkeys(bases.values())}
+    return {
+        f"b:{key(g)}": jnp.squeeze(
+            jnp.sum(cells[b], axis=tuple(d for d in b if d not in g), keepdims=True),
+            _others(g, nd))
+        for g, b in bases.items()
+    }
+
+
+def _extremes(x: Array, ok: Array, pre: str) -> dict[str, Array]:
+    """Min and max of the valid values and the first chunk-flat (C-order) index of each.
+
+    ``argmin`` as a variadic reduction is slow on CPUs; instead the value is reduced
+    first, then the smallest index where it occurs (two plain reductions).
+    """
+    x, ok = x.ravel(), ok.ravel()
+    i = jnp.arange(x.size, dtype=jnp.int32)
+    lo, hi = jnp.where(ok, x, jnp.inf), jnp.where(ok, x, -jnp.inf)
+    vmin, vmax = jnp.min(lo), jnp.max(hi)
+    return {
+        pre + "imin": jnp.min(jnp.where(lo == vmin, i, x.size)), pre + "vmin": vmin,
+        pre + "imax": jnp.min(jnp.where(hi == vmax, i, x.size)), pre + "vmax": vmax,
+        pre + "any": jnp.any(ok),
+    }
+
+
+@functools.lru_cache(maxsize=16)
 def make_partials_fn(spec: SweepSpec, red: Reductions) -> Callable[..., dict[str, Array]]:
-    """Jitted ``f(axes, table, fixed, offsets) -> partials`` of one chunk.
+    """Jitted ``f(axes, table, fixed, offsets) -> partials`` of one chunk, cached per
+    spec and reductions (both frozen), so rerunning or resuming does not recompile.
 
     Partials (flat dict): ``m:<var>:<group>:{n,mean,m2,min,max}`` over the chunk's
     positions along the kept dims; ``h:<var>`` counts ``[below, bins..., above, nan]``;
     ``e:<var>:{imin,vmin,imax,vmax,any}`` with chunk-flat (C-order) indices;
-    ``b:<group>`` band counts.
+    ``b:<group>`` band counts. Marginals and band counts of all groups are pooled from
+    a few per-cell bases (:func:`_bases`), so the chunk is read a few times, not once
+    per group and statistic.
     """
     chunk_fn = chunk_function(spec)
     chunk, shape, nd = spec.chunk_shape, spec.shape, len(spec.shape)
     dtype = jnp.dtype(spec.dtype)
-    groups = red.groups(spec)
+    bases = _bases(chunk, red.groups(spec))
     edges = {h.name: h.edges(spec.dtype) for h in red.histograms}
-
-    def others(g: tuple[int, ...]) -> tuple[int, ...]:
-        return tuple(i for i in range(nd) if i not in g)
 
     def fn(axes: Any, table: Any, fixed: Any, offsets: Array) -> dict[str, Array]:
         out = chunk_fn(axes, table, fixed, offsets)
@@ -171,57 +286,57 @@ def make_partials_fn(spec: SweepSpec, red: Reductions) -> Callable[..., dict[str
         p: dict[str, Array] = {}
         for name in red.marginals:
             x = out[name].astype(dtype)
-            ok = valid & ~jnp.isnan(x)
-            for g in groups:
-                ax = others(g)
-                n = jnp.sum(ok, axis=ax, dtype=jnp.int32, keepdims=True)
-                s = jnp.sum(jnp.where(ok, x, 0), axis=ax, keepdims=True)
-                mean = jnp.where(n > 0, s / jnp.maximum(n, 1).astype(dtype), 0)
-                dev = jnp.where(ok, x - mean, 0)
-                pre = f"m:{name}:{key(g)}:"
-                p[pre + "n"] = jnp.squeeze(n, ax)
-                p[pre + "mean"] = jnp.squeeze(mean, ax)
-                p[pre + "m2"] = jnp.sum(dev * dev, axis=ax)
-                p[pre + "min"] = jnp.min(jnp.where(ok, x, jnp.inf), axis=ax)
-                p[pre + "max"] = jnp.max(jnp.where(ok, x, -jnp.inf), axis=ax)
+            p.update(_marginals(x, valid & ~jnp.isnan(x), bases, f"m:{name}:"))
         for h in red.histograms:
             p[f"h:{h.name}"] = _histogram(out[h.name].astype(dtype), valid, edges[h.name], h)
         for name in red.extremes:
-            x = out[name].astype(dtype).ravel()
-            ok = valid.ravel() & ~jnp.isnan(x)
-            lo, hi = jnp.where(ok, x, jnp.inf), jnp.where(ok, x, -jnp.inf)
-            imin, imax = jnp.argmin(lo).astype(jnp.int32), jnp.argmax(hi).astype(jnp.int32)
-            p.update({
-                f"e:{name}:imin": imin, f"e:{name}:vmin": lo[imin],
-                f"e:{name}:imax": imax, f"e:{name}:vmax": hi[imax],
-                f"e:{name}:any": jnp.any(ok),
-            })
+            x = out[name].astype(dtype)
+            p.update(_extremes(x, valid & ~jnp.isnan(x), f"e:{name}:"))
         if red.band is not None:
             V = out["V"]
-            inside = valid & (V >= red.band[0]) & (V <= red.band[1])
-            for g in groups:
-                p[f"b:{key(g)}"] = jnp.sum(inside, axis=others(g), dtype=jnp.int32)
+            p.update(_counts(valid & (V >= red.band[0]) & (V <= red.band[1]), bases))
         return p
 
     return jax.jit(fn)
 
 
+def _uniform_scale(edges: np.ndarray) -> float | None:
+    """``s = bins / (edge[-1] − edge[0])`` in the edges' dtype if ``round((x − edge[0])·s)``
+    is always one of the two edges of ``x``'s bin, else ``None``.
+
+    With ``D = max_k |edge[k] − edge[0] − k/s|·s`` (how far, in bins, the stored edges
+    are from a uniform grid; float64 on the host), the exact ``(x − edge[0])·s`` of an
+    ``x`` in bin k lies in ``[k − D, k + 1 + D)``, and computing it in the dtype (eps)
+    adds at most ``2·eps·(bins + 1 + D)``; below half a bin in all, rounding gives
+    ``k`` or ``k + 1``.
+    """
+    nb = edges.size - 1
+    s = edges.dtype.type(nb / (float(edges[-1]) - float(edges[0])))
+    e = edges.astype(np.float64)
+    grid = e[0] + np.arange(nb + 1) / float(s)
+    reach = float(np.max(np.abs(e - grid))) * float(s)
+    eps = float(np.finfo(edges.dtype).eps)
+    return s if reach + 4 * eps * (nb + 2 + reach) < 0.5 else None
+
+
 def _histogram(x: Array, valid: Array, edges: np.ndarray, h: Histogram) -> Array:
     """Counts ``[below, bin 0..bins-1, above, nan]`` of the valid points of ``x``.
 
-    The bin is first estimated arithmetically, then corrected twice against the stored
-    edges, which makes it exact (``edges[k] <= x < edges[k+1]``) for any estimate
-    within two bins of the truth.
+    Bin k holds ``edges[k] <= x < edges[k+1]`` exactly. For (nearly) uniform edges
+    (:func:`_uniform_scale`) the nearest edge ``j = round((x − edges[0])·s)`` is one of
+    the two of x's bin, so ``k = j − [x < edges[j]]`` (one table look-up per point);
+    otherwise a binary search of the edges.
     """
     e = jnp.asarray(edges, x.dtype)
     nb = h.bins
-    scale = jnp.asarray(nb / (h.hi - h.lo), x.dtype)
-    k = jnp.clip(jnp.floor((x - e[0]) * scale), 0, nb - 1).astype(jnp.int32)
-    k = jnp.where(jnp.isnan(x), 0, k)
-    for _ in range(2):
-        k = k - (x < e[k]).astype(jnp.int32) + (x >= e[k + 1]).astype(jnp.int32)
-        k = jnp.clip(k, 0, nb - 1)
-    idx = jnp.where(x < e[0], -1, jnp.where(x > e[nb], nb, k)) + 1
+    s = _uniform_scale(edges)
+    if s is None:
+        k = jnp.searchsorted(e, x, side="right").astype(jnp.int32) - 1
+    else:
+        u = (x - e[0]) * jnp.asarray(s, x.dtype)
+        j = jnp.minimum(jnp.round(jnp.where(u > 0, u, 0)), nb).astype(jnp.int32)  # NaN: 0
+        k = j - (x < e.at[j].get(mode="promise_in_bounds")).astype(jnp.int32)
+    idx = jnp.where(x < e[0], -1, jnp.where(x > e[nb], nb, jnp.clip(k, 0, nb - 1))) + 1
     idx = jnp.where(jnp.isnan(x), nb + 2, idx)
     idx = jnp.where(valid, idx, nb + 3)
     return jnp.bincount(idx.ravel(), length=nb + 4)[: nb + 3].astype(jnp.int32)

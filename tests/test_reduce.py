@@ -261,3 +261,38 @@ def test_nan_points_and_integer_outputs_are_reduced_like_xarray_skipna(
     np.testing.assert_array_equal(res.status_hist.values, [spec.size - int(res.V_nan), 0,
                                                            int(res.V_nan)])
     _check_against_cube(res, cube, red)
+
+
+@pytest.mark.parametrize("dtype", ["float32", "float64"])
+@pytest.mark.parametrize(
+    ("hist", "uniform"),
+    [
+        (Histogram("V", -150.0, 100.0, 250), True),
+        (Histogram("V", -100.0, 50.0, 30), True),
+        (Histogram("V", 1000.0, 1000.01, 160), False),  # float32: bins of ~2 ulps
+    ],
+)
+def test_histogram_bins_are_exact_at_every_edge_and_its_neighbours(
+    hist: Histogram, uniform: bool, dtype: str
+) -> None:
+    import jax.numpy as jnp
+
+    from rpx._reduce_ops import _histogram, _uniform_scale
+
+    edges = hist.edges(dtype)
+    assert (_uniform_scale(edges) is not None) == (uniform or dtype == "float64")
+    rng = np.random.default_rng(0)
+    span = edges[-1] - edges[0]
+    x = np.concatenate([
+        edges, np.nextafter(edges, -np.inf), np.nextafter(edges, np.inf),
+        rng.uniform(edges[0] - span / 10, edges[-1] + span / 10, 5000),
+        [np.nan, np.inf, -np.inf],
+    ]).astype(dtype)
+    x = x[~((x != 0) & (np.abs(x) < np.finfo(dtype).tiny))]  # XLA flushes subnormals to 0
+    valid = rng.random(x.size) < 0.9
+    counts = np.asarray(_histogram(jnp.asarray(x), jnp.asarray(valid), edges, hist))
+    kept = x[valid]
+    finite = kept[~np.isnan(kept)]
+    np.testing.assert_array_equal(counts[1:-2], np.histogram(finite, bins=edges)[0])
+    assert counts[0] == (finite < edges[0]).sum() and counts[-2] == (finite > edges[-1]).sum()
+    assert counts[-1] == np.isnan(kept).sum() and counts.sum() == valid.sum()
