@@ -1,5 +1,6 @@
 """rpx — the resting-potential explorer."""
 
+import importlib
 from importlib.metadata import PackageNotFoundError, version
 
 from rpx._api import evaluate as evaluate
@@ -7,8 +8,6 @@ from rpx._api import prepare as prepare
 from rpx._api import resting_potential as resting_potential
 from rpx._constants import F as F
 from rpx._constants import R as R
-from rpx._fit import IdentifiabilityWarning as IdentifiabilityWarning
-from rpx._fit import fit as fit
 from rpx._global import ParamRange as ParamRange
 from rpx._global import sensitivity as sensitivity
 from rpx._models import Model as Model
@@ -27,19 +26,39 @@ from rpx._presets import preset as preset
 from rpx._presets import preset_info as preset_info
 from rpx._presets import presets as presets
 from rpx._pump_leak import pump_leak_steady_state as pump_leak_steady_state
-from rpx._reduce import Reductions as Reductions
-from rpx._reduce import load_reduce_spec as load_reduce_spec
-from rpx._reduce import run_reduce as run_reduce
 from rpx._sensitivity import gradients as gradients
-from rpx._simulate import Event as Event
-from rpx._simulate import simulate as simulate
-from rpx._spec import Axis as Axis
-from rpx._spec import Design as Design
-from rpx._spec import Range as Range
-from rpx._spec import SweepSpec as SweepSpec
-from rpx._spec import load_spec as load_spec
-from rpx._spec import spec_from_dict as spec_from_dict
-from rpx._sweep import run_sweep as run_sweep
+
+# Names whose modules pull in xarray, zarr, dask, optax or diffrax are imported on first
+# use (PEP 562), so that `import rpx` and the command line stay quick.
+_LAZY = {
+    "Axis": "rpx._spec",
+    "Design": "rpx._spec",
+    "Event": "rpx._simulate",
+    "IdentifiabilityWarning": "rpx._fit",
+    "Range": "rpx._spec",
+    "Reductions": "rpx._reduce",
+    "SweepSpec": "rpx._spec",
+    "fit": "rpx._fit",
+    "load_reduce_spec": "rpx._reduce",
+    "load_spec": "rpx._spec",
+    "run_reduce": "rpx._reduce",
+    "run_sweep": "rpx._sweep",
+    "simulate": "rpx._simulate",
+    "spec_from_dict": "rpx._spec",
+}
+
+
+def __getattr__(name: str) -> object:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'rpx' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])
+
 
 try:
     __version__ = version("rpx")
