@@ -18,7 +18,6 @@ import hashlib
 import itertools
 import math
 import time
-import tomllib
 import warnings
 from collections.abc import Mapping
 from pathlib import Path
@@ -42,7 +41,7 @@ from rpx._reduce_ops import (
     merge,
     reductions_from_dict,
 )
-from rpx._spec import SAMPLE_DIM, SweepSpec, spec_from_dict
+from rpx._spec import SAMPLE_DIM, SweepSpec, read_toml, spec_from_dict
 from rpx._store import (
     check_target,
     clear_store,
@@ -59,13 +58,7 @@ STATE_CHUNK = 1 << 22  # float64 values per chunk of the stored state (32 MiB)
 
 def load_reduce_spec(path: str | Path) -> tuple[SweepSpec, Reductions]:
     """A TOML sweep spec and its optional ``[reduce]`` table (defaults: :class:`Reductions`)."""
-    try:
-        with open(path, "rb") as f:
-            d = tomllib.load(f)
-    except tomllib.TOMLDecodeError as err:
-        raise ValueError(f"{path}: not valid TOML: {err}") from None
-    except OSError as err:
-        raise ValueError(f"cannot read spec {path}: {err}") from None
+    d = read_toml(path)
     red = reductions_from_dict(d.pop("reduce", {}))
     spec = spec_from_dict(d)
     return spec, red.validate(spec)
