@@ -120,14 +120,15 @@ def ghk_voltage(
     A_in = P_K * K_i + P_Na * Na_i + P_Cl * Cl_o
     a = A_out + 4.0 * P_Ca * Ca_o
     c = A_in + 4.0 * P_Ca * Ca_i
-    scale = a + c
-    a, c, b = a / scale, c / scale, (A_out - A_in) / scale
+    inv_scale = 1.0 / (a + c)
+    a, c, b = a * inv_scale, c * inv_scale, (A_out - A_in) * inv_scale
     s = jnp.sqrt(b * b + 4.0 * a * c)
-    abs_b = jnp.abs(b)
+    t = jnp.abs(b) + s
     # b >= 0: x = 2c / (b + s);  b < 0: x = (s - b) / (2a). Both denominators are >= s > 0
     # and no intermediate exceeds x itself or a + c = 1 in magnitude, so one log of the
     # ratio is exact wherever x = e^(-FV/RT) is representable (|V| < ~2000 mV in float32).
-    x = jnp.where(b >= 0, 2.0 * c / (abs_b + s), (abs_b + s) / (2.0 * a))
+    positive = b >= 0
+    x = jnp.where(positive, 2.0 * c, t) / jnp.where(positive, t, 2.0 * a)
     return -thermal_voltage(T) * jnp.log(x)
 
 
