@@ -394,5 +394,11 @@ def read_toml(path: str | Path) -> dict[str, Any]:
 
 
 def load_spec(path: str | Path) -> SweepSpec:
-    """Read a TOML sweep spec (see ``examples/``) and validate it."""
-    return spec_from_dict(read_toml(path))
+    """Read a TOML sweep spec (see ``examples/``) and validate it.
+
+    A ``[reduce]`` table (read by ``rpx reduce``) is allowed and ignored here, so that
+    one file describes a space for both ``rpx sweep`` and ``rpx reduce``.
+    """
+    d = read_toml(path)
+    d.pop("reduce", None)
+    return spec_from_dict(d)
