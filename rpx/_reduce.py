@@ -42,15 +42,7 @@ from rpx._reduce_ops import (
     reductions_from_dict,
 )
 from rpx._spec import SAMPLE_DIM, SweepSpec, read_toml, spec_from_dict
-from rpx._store import (
-    check_target,
-    clear_store,
-    coordinates,
-    open_store,
-    remove_partial_writes,
-    store_exists,
-    variable_attrs,
-)
+from rpx._store import coordinates, open_target, variable_attrs
 
 STATE_GROUP = "rpx_state"
 STATE_CHUNK = 1 << 22  # float64 values per chunk of the stored state (32 MiB)
@@ -211,19 +203,12 @@ def _prepare(
     storage_options: Mapping[str, Any] | None,
 ) -> tuple[Any, State, int, bool]:
     """The store, the merge state, its generation and whether the results are written."""
-    check_target(url)
-    store = open_store(url, storage_options)
-    exists = store_exists(store)
-    if resume and not exists:
-        raise ValueError(f"cannot resume: no rpx reduction at {url}")
-    if exists and overwrite:
-        clear_store(url, store)
-        store = open_store(url, storage_options)
-        exists = False
+    store, exists = open_target(
+        url, storage_options, resume=resume, overwrite=overwrite, what="reduction"
+    )
     h = reduce_hash(spec, red)
     layout = empty_state(spec, red)
     if exists:
-        remove_partial_writes(url)
         attrs = dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
         if attrs.get("reduce_hash") != h or "rpx_state" not in attrs:
             raise ValueError(

@@ -86,6 +86,33 @@ def clear_store(url: str | Path, store: zarr.abc.store.Store) -> None:
         shutil.rmtree(Path(str(url).removeprefix("file://")))
 
 
+def open_target(
+    url: str | Path,
+    storage_options: Mapping[str, Any] | None,
+    *,
+    resume: bool,
+    overwrite: bool,
+    what: str,
+) -> tuple[zarr.abc.store.Store, bool]:
+    """Open the store at ``url`` for an rpx run; return it and whether it already existed.
+
+    A local path that exists but is not a store is refused; ``resume`` requires an
+    existing store (``what`` names it in the error); ``overwrite`` deletes an existing
+    one; an existing one that is kept loses the temporary files of interrupted writes.
+    """
+    check_target(url)
+    store = open_store(url, storage_options)
+    exists = store_exists(store)
+    if resume and not exists:
+        raise ValueError(f"cannot resume: no rpx {what} at {url}")
+    if exists and overwrite:
+        clear_store(url, store)
+        return open_store(url, storage_options), False
+    if exists:
+        remove_partial_writes(url)
+    return store, exists
+
+
 def variable_attrs(spec: SweepSpec) -> dict[str, dict[str, Any]]:
     """``units``/``long_name`` (and flags) of every stored data variable."""
     m = get_model(spec.model)

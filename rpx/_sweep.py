@@ -23,17 +23,7 @@ from tqdm.auto import tqdm
 from rpx._devices import place_offsets, replicate_inputs
 from rpx._kernel import chunk_offsets, chunk_slices, make_chunk_fn
 from rpx._spec import SweepSpec, load_spec
-from rpx._store import (
-    ChunkWriter,
-    check_target,
-    clear_store,
-    done_chunks,
-    open_store,
-    read_spec,
-    remove_partial_writes,
-    store_exists,
-    write_template,
-)
+from rpx._store import ChunkWriter, done_chunks, open_target, read_spec, write_template
 
 _STOP = object()
 
@@ -58,17 +48,10 @@ def prepare_store(
     the same spec (same hash), and refused otherwise unless ``overwrite``. With
     ``resume=True`` the store must already exist.
     """
-    check_target(url)
-    store = open_store(url, storage_options)
-    exists = store_exists(store)
-    if resume and not exists:
-        raise ValueError(f"cannot resume: no rpx store at {url}")
-    if exists and overwrite:
-        clear_store(url, store)
-        store = open_store(url, storage_options)
-        exists = False
+    store, exists = open_target(
+        url, storage_options, resume=resume, overwrite=overwrite, what="store"
+    )
     if exists:
-        remove_partial_writes(url)
         old, attrs = read_spec(store)
         if attrs.get("spec_hash") != spec.hash():
             raise ValueError(
