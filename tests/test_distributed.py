@@ -107,3 +107,26 @@ def test_bad_cluster_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="chunks_per_task"):
         run_sweep(SPEC, tmp_path / "x.zarr", client=object(), chunks_per_task=0, quiet=True)
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_cli_sweep_on_its_own_local_cluster(tmp_path: Path) -> None:
+    spec_path = tmp_path / "space.toml"
+    spec_path.write_text("""
+model = "ghk"
+dtype = "float64"
+[[axes]]
+name = "K_o"
+logspace = [1.0, 100.0, 8]
+[chunks]
+K_o = 3
+""")
+    out = tmp_path / "workers.zarr"
+    cmd = [sys.executable, "-m", "rpx", "sweep", str(spec_path), "-o", str(out), "--quiet",
+           "--workers", "2"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "(3 written, 0 already done)" in result.stdout
+    local = tmp_path / "local.zarr"
+    run_sweep(load_spec(spec_path), local, quiet=True)
+    _assert_same_cube(out, local)
