@@ -185,11 +185,12 @@ _PRESETS: dict[str, PresetInfo] = {
                 ),
                 "P_Ca": (0.0, P_CA_ZERO), "T": (293.15, f"T = 293 K as in {JVEGH}"),
             },
-            (-100.0, -85.0),
+            (-95.0, -87.0),
             (
-                "no measured value traced: the range brackets E_K and E_Cl of these "
-                "concentrations (about -100 mV), near which Hodgkin & Horowicz 1959 "
-                "(introduction) place the fibre at rest"
+                "frog sartorius in Ringer: -87.7 and -90.7 mV measured with 1 and 3 M KCl "
+                "micro-electrodes, -93.0 mV after junction-potential correction "
+                "(scilit.com/publications/06a8165c4951a771e34edcdd581dafec, 'The resting "
+                "membrane potential of frog sartorius muscle', abstract)"
             ),
         ),
         _make(
@@ -205,10 +206,11 @@ _PRESETS: dict[str, PresetInfo] = {
                 "P_Cl": (0.0, "0: Cl is at equilibrium near rest (E_Cl ~ -89 mV here)"),
                 "P_Ca": (0.0, P_CA_ZERO), "T": (310.15, BODY_T),
             },
-            (-90.0, -75.0),
+            (-90.0, -80.0),
             (
-                "no measured value traced: the range lies between E_K (-89 mV) and "
-                "the GHK value of the frog permeability ratio"
+                "typically -80 to -90 mV (hotelsabruzzo.com/what-is-the-resting-membrane-"
+                "potential-of-skeletal-muscle; a general web summary, no primary measurement "
+                "traced)"
             ),
         ),
         _make(
