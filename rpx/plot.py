@@ -203,9 +203,29 @@ def index_bars(
 
 
 def histogram(
-    counts: xr.DataArray, edges: xr.DataArray | np.ndarray, *, ax: Axes | None = None
+    counts: xr.DataArray | xr.Dataset,
+    edges: xr.DataArray | np.ndarray | None = None,
+    *,
+    var: str = "V",
+    ax: Axes | None = None,
 ) -> Axes:
-    """A histogram from bin ``counts`` and their ``edges`` (len(counts) + 1), as fractions."""
+    """A histogram as fractions of the space, from bin counts and their edges.
+
+    Args:
+        counts: bin counts, or a Dataset written by ``rpx reduce`` (then its
+            ``<var>_hist`` and ``<var>_bin_edge`` are used and labelled).
+        edges: the len(counts) + 1 bin edges (not needed for a reduction Dataset).
+        var: the reduced variable, for a reduction Dataset.
+    """
+    xlabel = None
+    if isinstance(counts, xr.Dataset):
+        ds = counts
+        if f"{var}_hist" not in ds:
+            raise ValueError(f"no histogram of {var!r} in this Dataset (no {var}_hist)")
+        counts, edges = ds[f"{var}_hist"], ds[f"{var}_bin_edge"]
+        xlabel = f"{var} [{edges.attrs.get('units', '')}]"
+    if edges is None:
+        raise ValueError("histogram needs the bin edges")
     edges = np.asarray(edges)
     c = np.asarray(counts, dtype=float)
     if edges.shape != (c.size + 1,):
@@ -214,8 +234,9 @@ def histogram(
     total = c.sum()
     ax.stairs(c / total if total > 0 else c, edges, fill=True, alpha=0.7)
     ax.set_ylabel("fraction of the space")
-    if isinstance(counts, xr.DataArray):
-        ax.set_xlabel(counts.attrs.get("x_label", label(counts)))
+    if xlabel is None and isinstance(counts, xr.DataArray):
+        xlabel = counts.attrs.get("x_label", label(counts))
+    ax.set_xlabel(xlabel or "")
     return ax
 
 

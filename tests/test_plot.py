@@ -84,6 +84,24 @@ def test_histogram_needs_matching_edges() -> None:
         plot.histogram(xr.DataArray([1, 3, 0]), np.array([0.0, 1.0]))
 
 
+def test_histogram_of_a_reduction(tmp_path: Path) -> None:
+    from rpx._reduce import run_reduce
+    from rpx._reduce_ops import Histogram, Reductions
+
+    spec = spec_from_dict({"model": "ghk", "axes": [{"name": "K_o", "logspace": [1.0, 100.0, 50]}]})
+    reductions = Reductions(histograms=(Histogram("V", -120.0, 20.0, 14),))
+    run_reduce(spec, tmp_path / "r.zarr", reductions, quiet=True)
+    ds = xr.open_zarr(tmp_path / "r.zarr")
+    assert int(ds["V_hist"].sum()) == 50
+    ax = plot.histogram(ds)
+    assert ax.get_xlabel() == "V [mV]"
+    (steps,) = ax.patches
+    np.testing.assert_allclose(steps.get_data().values, ds["V_hist"].values / 50)
+    plt.close(ax.figure)
+    with pytest.raises(ValueError, match="no histogram of 'E_K'"):
+        plot.histogram(ds, var="E_K")
+
+
 def test_fit_curve_draws_data_fit_and_nernst() -> None:
     p = rpx.preset("frog_muscle")
     K_o = np.geomspace(1.0, 100.0, 30)
