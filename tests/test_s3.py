@@ -8,6 +8,7 @@ for a real bucket.
 from __future__ import annotations
 
 import os
+import re
 import signal
 import subprocess
 import sys
@@ -98,7 +99,11 @@ def test_sweep_to_s3_killed_resumed_and_read_back(endpoint: str, tmp_path: Path)
 
     result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
     assert result.returncode == 0, result.stderr
-    assert f"({60 - done} written, {done} already done)" in result.stdout
+    # A request sent just before the kill may still land on the server afterwards, so
+    # the resumed run skips at least the chunks counted here.
+    written, already = map(int, re.search(
+        r"\((\d+) written, (\d+) already done\)", result.stdout).groups())
+    assert written + already == 60 and done <= already < 60, result.stdout
 
     local = tmp_path / "local.zarr"
     run_sweep(load_spec(spec_path), local, quiet=True)
