@@ -122,12 +122,13 @@ def _direction_text(names: Sequence[str], transforms: Sequence[Transform], v: np
 
 
 def _cells_arrays(data: FitData, dtype: jnp.dtype) -> dict:
+    """The cells as host arrays of ``dtype`` (the jitted solver moves them in one go)."""
     w = np.ones_like(data.V) if data.V_sd is None else 1.0 / data.V_sd
     return {
-        "cond": {k: jnp.asarray(v, dtype) for k, v in data.conditions.items()},
-        "V": jnp.asarray(np.where(data.mask, data.V, 0.0), dtype),
-        "w": jnp.asarray(w, dtype),
-        "mask": jnp.asarray(data.mask),
+        "cond": {k: np.asarray(v, dtype) for k, v in data.conditions.items()},
+        "V": np.where(data.mask, data.V, 0.0).astype(dtype),
+        "w": np.asarray(w, dtype),
+        "mask": np.asarray(data.mask),
     }
 
 
@@ -282,8 +283,8 @@ def fit(
     )
     center = np.array([transforms[n].from_phys(start[n]) for n in fit_free])
     u0 = start_points(cfg.transforms, center, int(starts), int(seed))
-    fixed_arrays = {k: jnp.asarray(v, dt) for k, v in fixed_all.items()}
-    out = build_solver(cfg)(jnp.asarray(u0, dt), cells, fixed_arrays)
+    fixed_arrays = {k: np.asarray(v, dt) for k, v in fixed_all.items()}
+    out = build_solver(cfg)(np.asarray(u0, dt), cells, fixed_arrays)
     out = jax.tree.map(np.asarray, out)
     _warn_after(out, fit_free, cfg.transforms, data_)
     return _to_dataset(out, m, cfg, data_, fixed_all, held, preset, int(starts))
@@ -310,15 +311,19 @@ def _hold_unidentifiable(
 ) -> dict[str, tuple[float, tuple[str, ...]]]:
     """Free parameters to hold fixed because V is flat along a direction at the start.
 
+    A direction is flat when V does not change along it in any cell: the test is on the
+    Jacobians of all cells stacked (a direction flat in only some cells is left to the
+    per-cell test after the fit). Unit weights, so the test does not depend on V_sd.
+
     Returns {held name: (value, the other free parameters in its flat direction)}.
     """
     held: dict[str, tuple[float, tuple[str, ...]]] = {}
     _, svtol = tolerances(dtype)
-    first = {
-        "cond": {k: jnp.asarray(v[0], dtype) for k, v in data.conditions.items()},
-        "V": jnp.asarray(np.where(data.mask[0], data.V[0], 0.0), dtype),
-        "w": jnp.ones(data.V.shape[1], dtype),
-        "mask": jnp.asarray(data.mask[0]),
+    cells = {
+        "cond": {k: np.asarray(v, dtype) for k, v in data.conditions.items()},
+        "V": np.where(data.mask, data.V, 0.0).astype(dtype),
+        "w": np.ones(data.V.shape, dtype),
+        "mask": np.asarray(data.mask),
     }
     while True:
         names = tuple(n for n in free if n not in held)
@@ -328,11 +333,11 @@ def _hold_unidentifiable(
                 "V does not change with them under these conditions"
             )
         cfg = SolverConfig(m.fn, names, tuple(transforms[n] for n in names), 0, 0, 0.0, True)
-        u = jnp.asarray([transforms[n].from_phys(start[n]) for n in names], dtype)
+        u = np.asarray([transforms[n].from_phys(start[n]) for n in names], dtype)
         values = {**fixed_values, **{k: h[0] for k, h in held.items()}}
-        fixed = {k: jnp.asarray(v, dtype) for k, v in values.items()}
-        J = np.asarray(build_jacobian(cfg)(u, first, fixed), dtype=np.float64)
-        _, S, Wt = np.linalg.svd(J, full_matrices=False)
+        fixed = {k: np.asarray(v, dtype) for k, v in values.items()}
+        J = np.asarray(build_jacobian(cfg)(u, cells, fixed), dtype=np.float64)
+        _, S, Wt = np.linalg.svd(J.reshape(-1, len(names)), full_matrices=False)
         if S[0] > 0 and S[-1] >= svtol * S[0]:
             return held
         v = Wt[-1] * np.sign(Wt[-1][np.argmax(np.abs(Wt[-1]))])

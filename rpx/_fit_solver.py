@@ -387,12 +387,12 @@ def build_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
 
 @functools.lru_cache(maxsize=32)
 def build_jacobian(cfg: SolverConfig) -> Callable[..., Array]:
-    """Jitted ``jac(u, cell, fixed)``: the weighted residual Jacobian (N, p) of one cell."""
+    """Jitted ``jac(u, cells, fixed)``: the weighted residual Jacobians (C, N, p) of all cells."""
 
     def jac(u: Array, cell: dict, fixed: dict) -> Array:
         return jax.jacfwd(lambda v: _residual(cfg, v, cell, fixed))(u)
 
-    return jax.jit(jac)
+    return jax.jit(jax.vmap(jac, in_axes=(None, 0, None)))
 
 
 def start_points(

@@ -157,6 +157,26 @@ def test_identifiability_warning_when_conditions_do_not_vary() -> None:
     np.testing.assert_allclose(ds["V_fit"].values, V, atol=1e-9)
 
 
+def test_flat_direction_in_one_cell_only_is_not_held_for_all() -> None:
+    """Cell "a" sits at one K_o (flat direction); cell "b" varies K_o and Cl_o.
+
+    The pre-check tests the Jacobians of all cells together, so nothing is held fixed:
+    "b" is fitted with both parameters free, and the post-fit test flags "a" alone.
+    """
+    V0 = float(rpx.resting_potential({"K_o": 20.0, "Cl_o": 560.0}))
+    b, _ = synthetic_cells(1, seed=3)
+    a = pd.DataFrame({"cell": "a", "K_o": 20.0, "Cl_o": 560.0, "V": np.full(6, V0), "V_sd": SD})
+    df = pd.concat([a, b.assign(cell="b")], ignore_index=True)
+    with pytest.warns(rpx.IdentifiabilityWarning, match=r"1 of 2 cells .*first: cell 'a'"):
+        ds = rpx.fit(df, free=FREE, starts=2)
+    assert ds.attrs["held_fixed"] == []
+    assert ds["identifiable"].values.tolist() == [False, True]
+    assert np.isnan(ds["P_Na_se"].sel(cell="a")) and bool(ds["converged"].sel(cell="b"))
+    alone = rpx.fit(b, free=FREE, starts=2)
+    for name in FREE:
+        np.testing.assert_allclose(ds[name].sel(cell="b"), alone[name].item(), rtol=1e-6)
+
+
 def test_dataset_input_and_bounds() -> None:
     """An xarray Dataset with K_o as a dimension coordinate; bounds map by a logistic."""
     K_o = np.geomspace(2.0, 200.0, 6)
