@@ -172,6 +172,16 @@ def _unpack(flat: np.ndarray, layout: State) -> State:
     return out
 
 
+def _update_root_attrs(store: Any, **values: Any) -> None:
+    """Set root attributes in one write of the root metadata (so a kill leaves all or none).
+
+    ``attrs.update`` of zarr-python writes the metadata once per key: a kill between two
+    writes would leave the state pointer and ``chunks_done`` disagreeing.
+    """
+    root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
+    root.attrs.put({**root.attrs.asdict(), **values})
+
+
 def _write_checkpoint(store: Any, spec: SweepSpec, state: State, generation: int) -> None:
     """Write the state as ``rpx_state/g<generation>``, then point the root at it."""
     path = f"{STATE_GROUP}/g{generation}"
@@ -179,10 +189,9 @@ def _write_checkpoint(store: Any, spec: SweepSpec, state: State, generation: int
     zarr.create_array(
         store, name=path, data=flat, chunks=(min(flat.size, STATE_CHUNK),), overwrite=True
     )
-    root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
-    root.attrs.update({
-        "rpx_state": path, "chunks_done": int(state["done"].sum()), "updated": _now()
-    })
+    _update_root_attrs(
+        store, rpx_state=path, chunks_done=int(state["done"].sum()), updated=_now()
+    )
     if generation > 0:
         sync(store.delete_dir(f"{STATE_GROUP}/g{generation - 1}"))
 
@@ -192,7 +201,7 @@ def _write_results(store: Any, spec: SweepSpec, red: Reductions, state: State) -
     root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
     for name, var in results(spec, red, state).data_vars.items():
         root[name][...] = var.values
-    root.attrs.update({"complete": True, "updated": _now()})
+    _update_root_attrs(store, complete=True, updated=_now())
     with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension
         warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
         zarr.consolidate_metadata(store)
