@@ -31,8 +31,10 @@ starts electroneutral stays so.
 Every run starts from the steady state of the parameters in force before the first
 event (:func:`rpx._pump_leak.steady_state`); events then change parameters at given
 times. The integrator is diffrax's Kvaerno5 (an L-stable ESDIRK method; the system is
-stiff, water moving in ~1 s and ions in minutes) with a PID step-size controller, one
-diffeqsolve per interval between events, so that no step straddles a discontinuity.
+stiff, water moving in ~1 s and ions in minutes) with a PID step-size controller. One
+diffeqsolve covers the whole run: the parameters are piecewise constant in time and the
+event times are jumps of the step-size controller, so no step straddles a
+discontinuity.
 """
 
 from __future__ import annotations
@@ -205,7 +207,8 @@ def simulate(
         pump: ``"kinetic"`` (Luo–Rudy Na/K-ATPase) or ``"fixed"`` (``I_pump_fixed``).
         rtol, atol: step-size controller tolerances (the state is O(1–100) mM and O(1)
             relative volume).
-        max_steps: step budget per interval between events.
+        max_steps: step budget per interval between events (the run's budget is this
+            times the number of intervals).
 
     Returns:
         ``xarray.Dataset`` over ``time`` (and ``set`` for 1-D parameters) with ``V``
@@ -255,62 +258,67 @@ def simulate(
             for k in (*e.set, *e.scale):
                 check_values(k, np.asarray(current[k]))
         seg_params.append(dict(current))
-    save_idx = [
-        np.nonzero((t_host >= lo) & ((t_host < hi) | (i == len(bounds) - 2)))[0]
-        for i, (lo, hi) in enumerate(zip(bounds[:-1], bounds[1:], strict=True))
-    ]
-
-    sizes = tuple(int(i.size) for i in save_idx)
-    run = _runner(kinetic, sizes, rtol, atol, max_steps)
-    ts = [jnp.asarray(t_host[i], dtype) for i in save_idx]
-    out, status = run(p0, seg_params, jnp.asarray(bounds, dtype), ts)
+    run = _runner(kinetic, len(seg_params), rtol, atol, max_steps)
+    stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
+    out, status = run(p0, stacked, jnp.asarray(bounds, dtype), jnp.asarray(t_host, dtype))
     return _dataset(out, status, t_host, p0, shape, pump, events, rtol, atol)
 
 
 @functools.lru_cache(maxsize=32)
 def _runner(
-    kinetic: bool, sizes: tuple[int, ...], rtol: float, atol: float, max_steps: int
+    kinetic: bool, n_segments: int, rtol: float, atol: float, max_steps: int
 ) -> Callable[..., tuple[dict[str, Array], Array]]:
-    """Jitted, vmapped integrator for intervals with ``sizes`` output times each.
+    """Jitted, vmapped integrator over ``n_segments`` intervals between events.
 
-    Cached on its static structure, so repeated simulations of the same shape (other
-    parameter values, times or event values) compile once.
+    One ``diffeqsolve`` covers every interval: the parameters are piecewise constant in
+    time (segment ``searchsorted(event times, t, side="right")``), and the event times
+    are jumps of the step-size controller, so steps end just before an event and the
+    next starts just after it (no step straddles a discontinuity, and the implicit
+    solver's reused Jacobian is dropped there). One solve compiles once, whatever the
+    number of events. Cached on this static structure, so repeated simulations of the
+    same shape (other parameter values, times or event values) compile once.
     """
-    term = diffrax.ODETerm(lambda tt, yy, pp: vector_field(yy, pp, kinetic))
 
-    def save(tt: Array, yy: Array, pp: Mapping[str, Array]) -> dict[str, Array]:
-        return {"y": yy, **_observables(yy, pp, kinetic)}
+    def params_at(tt: Array, segs: Mapping[str, Array], jumps: Array) -> dict[str, Array]:
+        i = jnp.searchsorted(jumps, tt, side="right")
+        return {k: v[i] for k, v in segs.items()}
+
+    def field(tt: Array, yy: Array, args: tuple) -> Array:
+        return vector_field(yy, params_at(tt, *args), kinetic)
+
+    def save(tt: Array, yy: Array, args: tuple) -> dict[str, Array]:
+        return _observables(yy, params_at(tt, *args), kinetic)
+
+    pid = diffrax.PIDController(rtol=rtol, atol=atol)
 
     def one_set(
-        p_init: dict[str, Array], p_segs: list[dict[str, Array]], bounds: Array,
-        ts: list[Array],
-    ) -> tuple[dict[str, Array], Array]:  # fmt: skip
+        p_init: dict[str, Array], p_segs: dict[str, Array], bounds: Array, ts: Array
+    ) -> tuple[dict[str, Array], Array]:
         ss = steady_state(p_init, kinetic)
         v = ss["volume"]
         y = jnp.stack([ss["Na_i"] * v, ss["K_i"] * v, ss["Cl_i"] * v, v])
         status = jnp.where(ss["status"] == 0, SIM_OK, NO_INITIAL_STATE)
-        outs = []
-        for i, (p, n) in enumerate(zip(p_segs, sizes, strict=True)):
-            sol = diffrax.diffeqsolve(
-                term,
-                diffrax.Kvaerno5(),
-                bounds[i],
-                bounds[i + 1],
-                None,
-                y,
-                args=p,
-                saveat=diffrax.SaveAt(ts=ts[i] if n else None, t1=True, fn=save),
-                stepsize_controller=diffrax.PIDController(rtol=rtol, atol=atol),
-                max_steps=max_steps,
-                throw=False,
-            )
-            failed = ~(sol.result == diffrax.RESULTS.successful)
-            status = jnp.where((status == SIM_OK) & failed, SOLVER_FAILED, status)
-            y = sol.ys["y"][-1]
-            outs.append({k: v[:n] for k, v in sol.ys.items() if k != "y"})
-        out = {k: jnp.concatenate([o[k] for o in outs]) for k in outs[0]}
+        jumps = bounds[1:-1]
+        controller = (
+            diffrax.ClipStepSizeController(pid, jump_ts=jumps) if n_segments > 1 else pid
+        )
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(field),
+            diffrax.Kvaerno5(),
+            bounds[0],
+            bounds[-1],
+            None,
+            y,
+            args=(p_segs, jumps),
+            saveat=diffrax.SaveAt(ts=ts, fn=save),
+            stepsize_controller=controller,
+            max_steps=max_steps * n_segments,
+            throw=False,
+        )
+        failed = ~(sol.result == diffrax.RESULTS.successful)
+        status = jnp.where((status == SIM_OK) & failed, SOLVER_FAILED, status)
         ok = status == SIM_OK
-        return {k: jnp.where(ok, v, jnp.nan) for k, v in out.items()}, status
+        return {k: jnp.where(ok, v, jnp.nan) for k, v in sol.ys.items()}, status
 
     return jax.jit(jax.vmap(one_set, in_axes=(0, 0, None, None)))
 
