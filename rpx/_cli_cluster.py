@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
+import argparse
 import contextlib
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 
@@ -24,3 +25,14 @@ def cluster_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
         Client(cluster) as client,
     ):
         yield client
+
+
+def run_maybe_distributed(
+    args: argparse.Namespace, fn: Callable[..., Any], *a: Any, **kw: Any
+) -> Any:
+    """``fn(*a, **kw)``, on a dask cluster (``client=``, ``chunks_per_task=``) when the
+    command line names ``--scheduler`` or ``--workers``."""
+    if args.scheduler or args.workers is not None:
+        with cluster_client(args.scheduler, args.workers) as client:
+            return fn(*a, client=client, chunks_per_task=args.chunks_per_task, **kw)
+    return fn(*a, **kw)

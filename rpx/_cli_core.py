@@ -29,16 +29,7 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_storage_options(p)
-    where = p.add_mutually_exclusive_group()
-    where.add_argument(
-        "--scheduler", metavar="ADDRESS", help="run chunk tasks on a dask.distributed cluster"
-    )
-    where.add_argument(
-        "--workers", type=int, metavar="N", help="run chunk tasks on a local cluster of N processes"
-    )
-    p.add_argument(
-        "--chunks-per-task", type=int, default=1, metavar="K", help="chunks per dask task"
-    )
+    add_cluster_options(p)
     p.set_defaults(func=_sweep)
 
     p = sub.add_parser("info", help="summarise a sweep store")
@@ -87,6 +78,7 @@ def _calc(args: argparse.Namespace) -> int:
 def _sweep(args: argparse.Namespace) -> int:
     import jax
 
+    from rpx._cli_cluster import run_maybe_distributed
     from rpx._spec import load_spec
     from rpx._sweep import run_sweep
 
@@ -97,15 +89,7 @@ def _sweep(args: argparse.Namespace) -> int:
         resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
         storage_options=parse_storage_options(args.storage_options),
     )
-    if args.scheduler or args.workers is not None:
-        from rpx._cli_cluster import cluster_client
-
-        with cluster_client(args.scheduler, args.workers) as client:
-            summary = run_sweep(
-                spec, args.output, client=client, chunks_per_task=args.chunks_per_task, **kw
-            )
-    else:
-        summary = run_sweep(spec, args.output, **kw)
+    summary = run_maybe_distributed(args, run_sweep, spec, args.output, **kw)
     print(
         f"{args.output}: {summary['points']:,} points in {summary['chunks']} chunks "
         f"({summary['written']} written, {summary['skipped']} already done)"
@@ -118,6 +102,19 @@ def add_storage_options(p: argparse.ArgumentParser) -> None:
         "--storage-options", metavar="JSON",
         help='fsspec options for URLs, e.g. \'{"client_kwargs": {"endpoint_url": "..."}}\' '
              "(credentials also come from the usual environment variables)",
+    )
+
+
+def add_cluster_options(p: argparse.ArgumentParser) -> None:
+    where = p.add_mutually_exclusive_group()
+    where.add_argument(
+        "--scheduler", metavar="ADDRESS", help="run chunk tasks on a dask.distributed cluster"
+    )
+    where.add_argument(
+        "--workers", type=int, metavar="N", help="run chunk tasks on a local cluster of N processes"
+    )
+    p.add_argument(
+        "--chunks-per-task", type=int, default=1, metavar="K", help="chunks per dask task"
     )
 
 

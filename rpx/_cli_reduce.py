@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from rpx._cli_core import add_storage_options, parse_storage_options
+from rpx._cli_core import add_cluster_options, add_storage_options, parse_storage_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -27,12 +27,14 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_storage_options(p)
+    add_cluster_options(p)
     p.set_defaults(func=_reduce)
 
 
 def _reduce(args: argparse.Namespace) -> int:
     import jax
 
+    from rpx._cli_cluster import run_maybe_distributed
     from rpx._reduce import load_reduce_spec, run_reduce
 
     spec, red = load_reduce_spec(args.spec)
@@ -42,14 +44,16 @@ def _reduce(args: argparse.Namespace) -> int:
         red = dataclasses.replace(red, pairs=True)
     if spec.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    summary = run_reduce(
-        spec, args.output, red, resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+    kw = dict(
+        resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
         storage_options=parse_storage_options(args.storage_options),
         checkpoint_s=args.checkpoint_s,
     )
+    summary = run_maybe_distributed(args, run_reduce, spec, args.output, red, **kw)
     print(
         f"{args.output}: {summary['points']:,} points in {summary['chunks']} chunks reduced "
         f"({summary['reduced']} this run, {summary['skipped']} already merged) "
-        f"on {summary['devices']} device(s)"
+        + (f"in {summary['tasks']} dask task(s)" if "tasks" in summary
+           else f"on {summary['devices']} device(s)")
     )
     return 0

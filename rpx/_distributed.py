@@ -1,17 +1,21 @@
-"""Sweeps on a dask.distributed cluster: chunk tasks that evaluate and write their own regions.
+"""Sweeps and reductions on a dask.distributed cluster.
 
-The client side writes the store's template (exactly as a local sweep does) and lists
-the chunks still missing; each task then evaluates a batch of chunks on its worker's
-devices and writes them into their chunk-aligned regions, each followed by its
+Sweeps: the client side writes the store's template (exactly as a local sweep does) and
+lists the chunks still missing; each task then evaluates a batch of chunks on its
+worker's devices and writes them into their chunk-aligned regions, each followed by its
 completion marker. Regions never overlap, so no locks are needed, and resume works as
 for local sweeps: rerunning skips every chunk that has a marker.
+
+Reductions: each task evaluates a batch of chunks and returns their small partials (no
+store access on the workers); the client merges them in chunk order, the order of a
+local run, so the results are bit-identical to it, and checkpoints as a local run does.
 """
 
 from __future__ import annotations
 
 import json
 import math
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -19,7 +23,7 @@ from tqdm.auto import tqdm
 
 from rpx._spec import SweepSpec
 
-_WORKER_CACHE: dict[tuple[str, str, str], Any] = {}
+_WORKER_CACHE: dict[tuple[str, ...], Any] = {}
 
 
 def run_distributed(
@@ -107,6 +111,70 @@ def _worker_setup(spec: SweepSpec, url: str, storage_options: dict) -> Any:
         _WORKER_CACHE.clear()
         writer = ChunkWriter(open_store(url, storage_options), spec)
         _WORKER_CACHE[cache_key] = (make_chunk_fn(spec), replicate_inputs(spec), writer)
+    return _WORKER_CACHE[cache_key]
+
+
+def reduce_partials(
+    client: Any,
+    spec: SweepSpec,
+    red: Any,
+    todo: Sequence[tuple[int, ...]],
+    chunks_per_task: int,
+) -> Iterator[tuple[tuple[int, ...], dict[str, Any]]]:
+    """``(index, partials)`` of every chunk of ``todo``, in that order, computed by tasks.
+
+    Tasks of ``chunks_per_task`` chunks run on the workers of the ``dask.distributed``
+    ``client``; results that arrive early wait until every chunk before them is yielded
+    (at most the partials of all chunks are held, and partials are small). Pending tasks
+    are cancelled if the consumer stops or fails.
+    """
+    from distributed import as_completed
+
+    if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
+        raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
+    batches = [list(todo[k : k + chunks_per_task]) for k in range(0, len(todo), chunks_per_task)]
+    futures = client.map(reduce_task, batches, spec=spec, red=red, pure=False)
+    position = {f.key: k for k, f in enumerate(futures)}
+    ready: dict[int, list[dict[str, Any]]] = {}
+    next_batch = 0
+    try:
+        for future in as_completed(futures):
+            ready[position[future.key]] = future.result()
+            while next_batch in ready:
+                yield from zip(batches[next_batch], ready.pop(next_batch), strict=True)
+                next_batch += 1
+    finally:
+        if next_batch < len(batches):
+            client.cancel(futures)
+
+
+def reduce_task(indices: list[tuple[int, ...]], spec: SweepSpec, red: Any) -> list[dict]:
+    """Worker side: the partials (numpy arrays) of the chunks ``indices``."""
+    import jax
+    import numpy as np
+
+    from rpx._devices import place_offsets
+    from rpx._kernel import chunk_offsets
+
+    if spec.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    fn, replicas = _worker_reduce_setup(spec, red)
+    outs = []
+    for k, index in enumerate(indices):
+        device, (axes, table, fixed) = replicas[k % len(replicas)]
+        outs.append(fn(axes, table, fixed, place_offsets(chunk_offsets(spec, index), device)))
+    return [{key: np.asarray(v) for key, v in out.items()} for out in outs]
+
+
+def _worker_reduce_setup(spec: SweepSpec, red: Any) -> Any:
+    """Partials function and device inputs of one reduction, built once per worker."""
+    from rpx._devices import replicate_inputs
+    from rpx._reduce_ops import make_partials_fn
+
+    cache_key = ("reduce", spec.hash(), red.to_json())
+    if cache_key not in _WORKER_CACHE:
+        _WORKER_CACHE.clear()
+        _WORKER_CACHE[cache_key] = (make_partials_fn(spec, red), replicate_inputs(spec))
     return _WORKER_CACHE[cache_key]
 
 

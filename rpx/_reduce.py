@@ -267,6 +267,8 @@ def run_reduce(
     storage_options: Mapping[str, Any] | None = None,
     checkpoint_s: float = 30.0,
     queue_size: int = 4,
+    client: Any = None,
+    chunks_per_task: int = 1,
 ) -> dict[str, Any]:
     """Reduce every point of ``spec`` on the devices and store the results at ``url``.
 
@@ -282,10 +284,14 @@ def run_reduce(
         storage_options: fsspec options for URLs (credentials, endpoint...).
         checkpoint_s: seconds between checkpoints (0: after every chunk).
         queue_size: chunks in flight per device (bounds device memory).
+        client: a ``dask.distributed.Client``: evaluate and reduce chunks in tasks on its
+            workers, which return partials only (they need not reach ``url``); the
+            results are bit-identical to a local run on the same kind of device.
+        chunks_per_task: chunks evaluated by one task (with ``client``).
 
     Returns:
-        ``points``, ``chunks``, ``skipped`` (merged before this run), ``reduced``,
-        ``devices``.
+        ``points``, ``chunks``, ``skipped`` (merged before this run), ``reduced``;
+        locally also ``devices``, with a client ``tasks``.
 
     Raises:
         ValueError: invalid spec or reductions, or an unusable store; nothing is written.
@@ -299,8 +305,8 @@ def run_reduce(
         raise ValueError(f"checkpoint_s must be >= 0, got {checkpoint_s}")
     if queue_size < 1:
         raise ValueError(f"queue_size must be >= 1, got {queue_size}")
-    replicas = replicate_inputs(spec)
-    fn = make_partials_fn(spec, red)
+    if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
+        raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
     store, state, generation, complete = _prepare(
         spec, red, url, resume=resume, overwrite=overwrite, storage_options=storage_options
     )
@@ -309,7 +315,6 @@ def run_reduce(
     skipped = math.prod(grid) - len(todo)
     bar = tqdm(total=spec.size, initial=spec.size * skipped // math.prod(grid), unit="pt",
                unit_scale=True, disable=quiet, desc=f"{spec.model} reduce", dynamic_ncols=True)
-    pending: collections.deque = collections.deque()
     last = time.monotonic()
     dirty = False
 
@@ -319,34 +324,52 @@ def run_reduce(
         _write_checkpoint(store, spec, state, generation)
         last, dirty = time.monotonic(), False
 
-    def fold() -> None:
+    def fold(index: tuple[int, ...], partials: Mapping[str, Any]) -> None:
         nonlocal dirty
-        index, partials = pending.popleft()
         merge(state, spec, red, index, {k: np.asarray(v) for k, v in partials.items()})
         dirty = True
         bar.update(math.prod(s.stop - s.start for s in chunk_slices(spec, index)))
         if time.monotonic() - last >= checkpoint_s:
             checkpoint()
 
+    summary: dict[str, Any] = {
+        "points": spec.size, "chunks": math.prod(grid), "skipped": skipped, "reduced": len(todo)
+    }
     try:
-        for k, index in enumerate(todo):
-            device, (axes, table, fixed) = replicas[k % len(replicas)]
-            offsets = place_offsets(chunk_offsets(spec, index), device)
-            pending.append((index, fn(axes, table, fixed, offsets)))
-            if len(pending) > queue_size * len(replicas):
-                fold()
-        while pending:
-            fold()
+        if client is None:
+            summary["devices"] = _reduce_locally(spec, red, todo, queue_size, fold)
+        else:
+            from rpx._distributed import reduce_partials
+
+            for index, partials in reduce_partials(client, spec, red, todo, chunks_per_task):
+                fold(index, partials)
+            summary["tasks"] = math.ceil(len(todo) / chunks_per_task)
     finally:
         bar.close()
     if dirty:
         checkpoint()
     if not complete:
         _write_results(store, spec, red, state)
-    return {
-        "points": spec.size,
-        "chunks": math.prod(grid),
-        "skipped": skipped,
-        "reduced": len(todo),
-        "devices": len(replicas),
-    }
+    return summary
+
+
+def _reduce_locally(
+    spec: SweepSpec, red: Reductions, todo: list[tuple[int, ...]], queue_size: int, fold: Any
+) -> int:
+    """Evaluate ``todo`` on the local devices, folding partials in order; the device count.
+
+    Chunks are dispatched round-robin over the devices and folded in dispatch order,
+    keeping at most ``queue_size`` chunks in flight per device.
+    """
+    replicas = replicate_inputs(spec)
+    fn = make_partials_fn(spec, red)
+    pending: collections.deque = collections.deque()
+    for k, index in enumerate(todo):
+        device, (axes, table, fixed) = replicas[k % len(replicas)]
+        offsets = place_offsets(chunk_offsets(spec, index), device)
+        pending.append((index, fn(axes, table, fixed, offsets)))
+        if len(pending) > queue_size * len(replicas):
+            fold(*pending.popleft())
+    while pending:
+        fold(*pending.popleft())
+    return len(replicas)

@@ -1,7 +1,11 @@
-"""dask.distributed sweeps on a real LocalCluster of worker processes: same cube, same resume."""
+"""dask.distributed sweeps and reductions on a real LocalCluster of worker processes.
+
+Same cube or same reductions (bit for bit) as one process, and the same resume.
+"""
 
 from __future__ import annotations
 
+import dataclasses
 import os
 import subprocess
 import sys
@@ -13,6 +17,9 @@ import pytest
 import xarray as xr
 from distributed import Client, LocalCluster
 
+from rpx import _reduce
+from rpx._reduce import run_reduce
+from rpx._reduce_ops import Histogram, Reductions
 from rpx._spec import Axis, SweepSpec, load_spec
 from rpx._store import done_chunks, marker_key, open_store
 from rpx._sweep import run_sweep
@@ -25,6 +32,15 @@ SPEC = SweepSpec(
     dtype="float64",
     chunks=(("K_o", 3), ("P_Na", 4)),
 ).validate()
+
+
+RED = Reductions(
+    histograms=(Histogram("V", -100.0, 50.0, 30),),
+    marginals=("V", "dV_dK_o"),
+    extremes=("V",),
+    band=(-90.0, -50.0),
+    pairs=True,
+)
 
 
 @pytest.fixture(scope="module")
@@ -130,3 +146,84 @@ K_o = 3
     local = tmp_path / "local.zarr"
     run_sweep(load_spec(spec_path), local, quiet=True)
     _assert_same_cube(out, local)
+
+
+def _ran_a_reduction() -> bool:
+    from rpx._distributed import _WORKER_CACHE
+
+    return any(key[0] == "reduce" for key in _WORKER_CACHE)
+
+
+def _assert_same_reductions(a: Path, b: Path) -> None:
+    x, y = xr.open_zarr(a).load(), xr.open_zarr(b).load()
+    assert x.attrs["complete"] and sorted(x.data_vars) == sorted(y.data_vars)
+    for name in y.data_vars:
+        # Partials from the same XLA program, merged in the same chunk order.
+        np.testing.assert_array_equal(x[name].values, y[name].values, err_msg=name)
+
+
+def test_cluster_reduce_equals_single_process_and_resumes(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    local = tmp_path / "local.zarr"
+    run_reduce(SPEC, local, RED, quiet=True)
+    out = tmp_path / "cluster.zarr"
+    summary = run_reduce(SPEC, out, RED, client=client, chunks_per_task=2, quiet=True)
+    n = int(np.prod(SPEC.chunk_grid))
+    assert summary == {"points": 99, "chunks": n, "skipped": 0, "reduced": n, "tasks": 6}
+    assert list(client.run(_ran_a_reduction).values()) == [True, True]
+    _assert_same_reductions(out, local)
+
+    # Interrupt a local run after 4 merged chunks (checkpoint after every chunk), then
+    # finish it on the cluster: the 4 are skipped and the result is still identical.
+    merge, calls = _reduce.merge, []
+
+    def failing_merge(*args: object) -> None:
+        if len(calls) == 4:
+            raise KeyboardInterrupt
+        calls.append(args[3])
+        merge(*args)
+
+    monkeypatch.setattr(_reduce, "merge", failing_merge)
+    resumed = tmp_path / "resumed.zarr"
+    with pytest.raises(KeyboardInterrupt):
+        run_reduce(SPEC, resumed, RED, quiet=True, checkpoint_s=0)
+    monkeypatch.setattr(_reduce, "merge", merge)
+    again = run_reduce(SPEC, resumed, RED, client=client, chunks_per_task=3, quiet=True)
+    assert again["skipped"] == 4 and again["reduced"] == n - 4 and again["tasks"] == 3
+    _assert_same_reductions(resumed, local)
+
+
+def test_cli_reduce_on_a_scheduler_address(client: Client, tmp_path: Path) -> None:
+    spec_path = tmp_path / "space.toml"
+    spec_path.write_text("""
+model = "ghk"
+dtype = "float64"
+[[axes]]
+name = "K_o"
+logspace = [1.0, 100.0, 20]
+[[axes]]
+name = "Na_i"
+linspace = [5.0, 50.0, 7]
+[chunks]
+K_o = 4
+[reduce]
+marginals = ["V"]
+""")
+    out = tmp_path / "cli.zarr"
+    cmd = [sys.executable, "-m", "rpx", "reduce", str(spec_path), "-o", str(out), "--quiet",
+           "--pairs", "--scheduler", client.scheduler.address, "--chunks-per-task", "2"]
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    assert result.returncode == 0, result.stderr
+    assert "(5 this run, 0 already merged) in 3 dask task(s)" in result.stdout
+    spec, red = _reduce.load_reduce_spec(spec_path)
+    local = tmp_path / "local.zarr"
+    run_reduce(spec, local, dataclasses.replace(red, pairs=True), quiet=True)
+    _assert_same_reductions(out, local)
+
+
+def test_bad_cluster_reduce_arguments_are_refused(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="chunks_per_task"):
+        run_reduce(SPEC, tmp_path / "x.zarr", RED, client=object(), chunks_per_task=0)
+    assert not (tmp_path / "x.zarr").exists()
