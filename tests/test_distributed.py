@@ -34,6 +34,19 @@ SPEC = SweepSpec(
 ).validate()
 
 
+# A 20 x 7 space in 5 chunks, for the command-line tests.
+CLI_SPEC = """
+model = "ghk"
+dtype = "float64"
+[[axes]]
+name = "K_o"
+logspace = [1.0, 100.0, 20]
+[[axes]]
+name = "Na_i"
+linspace = [5.0, 50.0, 7]
+[chunks]
+K_o = 4
+"""
 RED = Reductions(
     histograms=(Histogram("V", -100.0, 50.0, 30),),
     marginals=("V", "dV_dK_o"),
@@ -93,18 +106,7 @@ def test_cluster_sweep_equals_single_process_and_resumes(client: Client, tmp_pat
 
 def test_cli_sweep_on_a_scheduler_address(client: Client, tmp_path: Path) -> None:
     spec_path = tmp_path / "space.toml"
-    spec_path.write_text("""
-model = "ghk"
-dtype = "float64"
-[[axes]]
-name = "K_o"
-logspace = [1.0, 100.0, 20]
-[[axes]]
-name = "Na_i"
-linspace = [5.0, 50.0, 7]
-[chunks]
-K_o = 4
-""")
+    spec_path.write_text(CLI_SPEC)
     out = tmp_path / "cli.zarr"
     cmd = [sys.executable, "-m", "rpx", "sweep", str(spec_path), "-o", str(out), "--quiet",
            "--scheduler", client.scheduler.address]
@@ -196,20 +198,7 @@ def test_cluster_reduce_equals_single_process_and_resumes(
 
 def test_cli_reduce_on_a_scheduler_address(client: Client, tmp_path: Path) -> None:
     spec_path = tmp_path / "space.toml"
-    spec_path.write_text("""
-model = "ghk"
-dtype = "float64"
-[[axes]]
-name = "K_o"
-logspace = [1.0, 100.0, 20]
-[[axes]]
-name = "Na_i"
-linspace = [5.0, 50.0, 7]
-[chunks]
-K_o = 4
-[reduce]
-marginals = ["V"]
-""")
+    spec_path.write_text(CLI_SPEC + '[reduce]\nmarginals = ["V"]\n')
     out = tmp_path / "cli.zarr"
     cmd = [sys.executable, "-m", "rpx", "reduce", str(spec_path), "-o", str(out), "--quiet",
            "--pairs", "--scheduler", client.scheduler.address, "--chunks-per-task", "2"]
