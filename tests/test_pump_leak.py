@@ -25,6 +25,7 @@ from rpx._pump_leak import (
     external_osmolarity,
     pump_leak,
     pump_leak_fixed,
+    residual_sign_changes,
 )
 from rpx._spec import Axis, SweepSpec
 from rpx._sweep import run_sweep
@@ -108,6 +109,35 @@ def test_voltage_is_mullins_noda(solved: tuple[str, dict, dict]) -> None:
         p["K_o"], out["K_i"], p["Na_o"], out["Na_i"], p["P_K"], p["P_Na"], 1.5, p["T"]
     )
     np.testing.assert_allclose(np.asarray(out["V"])[ok], np.asarray(V_mn)[ok], atol=1e-8)
+
+
+def test_one_root_exactly_where_the_solver_succeeds(solved: tuple[str, dict, dict]) -> None:
+    """The residual's sign changes on a fine grid: one root where status is 0, else none.
+
+    A numerical check of uniqueness with the pump (unproven analytically): no random set
+    has two steady states, and the solver finds a root whenever there is one.
+    """
+    pump, p, out = solved
+    counts = np.asarray(residual_sign_changes(p, pump == "kinetic"))
+    status = np.asarray(out["status"])
+    assert counts.max() <= 1
+    np.testing.assert_array_equal(counts == 1, status == 0)
+    assert (status == 0).sum() >= 10  # the random sets include solvable ones
+
+
+@pytest.mark.parametrize("pump", ["kinetic", "fixed"])
+def test_every_preset_has_at_most_one_steady_state(pump: str) -> None:
+    """One root for every preset with the kinetic pump; with the fixed pump (whose current
+    is not fitted to the cell) one root exactly where the solver finds a steady state."""
+    from rpx._api import prepare
+
+    model = "pump_leak" if pump == "kinetic" else "pump_leak_fixed"
+    each = [prepare(dict(rpx.preset(name)), model) for name in rpx.presets()]
+    p = {k: jnp.stack([jnp.asarray(e[k]) for e in each]) for k in each[0]}
+    counts = np.asarray(jax.jit(residual_sign_changes, static_argnums=1)(p, pump == "kinetic"))
+    status = np.asarray(SOLVERS[pump](p)["status"])
+    np.testing.assert_array_equal(counts, status == 0)
+    assert pump == "fixed" or counts.min() == 1
 
 
 def test_donnan_limit() -> None:
