@@ -73,6 +73,10 @@ CA_TYPICAL = (
     "resting free cytosolic Ca2+ ~100 nM, extracellular 1-2 mM (www.frage.de page "
     "'ruhemembranpotential-konzentrationen-ionen'); no cell-specific free value traced"
 )
+RAT_SOLEUS_NA = (
+    "rat soleus fibres in situ, pre-stimulation [Na+]i 14 mM with double-barrelled "
+    "Na-sensitive microelectrodes (J. Physiol. 2024, 602:3469, PubMed 38877870, abstract)"
+)
 GENERIC_CELL = f"{JVEGH}, row 'Mammalian cell' (no cell-type-specific value traced)"
 SQUID_PK = (
     "derived: P_K = M / (K_i * u / (1 - e^-u)), u = FV/RT, from the resting K efflux "
@@ -198,7 +202,7 @@ _PRESETS: dict[str, PresetInfo] = {
             "mammalian skeletal muscle at 37 C (generic mammalian concentrations)",
             {
                 "K_o": (5.0, GENERIC_CELL), "K_i": (140.0, GENERIC_CELL),
-                "Na_o": (145.0, GENERIC_CELL), "Na_i": (15.0, GENERIC_CELL),
+                "Na_o": (145.0, GENERIC_CELL), "Na_i": (14.0, RAT_SOLEUS_NA),
                 "Cl_o": (110.0, GENERIC_CELL), "Cl_i": (4.0, GENERIC_CELL),
                 "Ca_o": (2.0, CA_TYPICAL), "Ca_i": (1e-4, CA_TYPICAL),
                 "P_K": (_SQUID_PK, PK_SCALE),
@@ -206,11 +210,13 @@ _PRESETS: dict[str, PresetInfo] = {
                 "P_Cl": (0.0, "0: Cl is at equilibrium near rest (E_Cl ~ -89 mV here)"),
                 "P_Ca": (0.0, P_CA_ZERO), "T": (310.15, BODY_T),
             },
-            (-90.0, -80.0),
+            (-84.3, -74.7),
             (
-                "typically -80 to -90 mV (hotelsabruzzo.com/what-is-the-resting-membrane-"
-                "potential-of-skeletal-muscle; a general web summary, no primary measurement "
-                "traced)"
+                "rat soleus surface fibres in situ (anaesthetised rats), control resting "
+                "potential -79.5 +/- 4.8 mV (mean +/- S.D.; the range is mean +/- S.D.), "
+                "pmc.ncbi.nlm.nih.gov/articles/PMC1189145, abstract item 2. Deeper fibres of "
+                "rat soleus in situ rest less negative, mean -71 mV (J. Physiol. 2024, "
+                "602:3469, PubMed 38877870, abstract), so the range is not universal"
             ),
         ),
         _make(
