@@ -199,7 +199,7 @@ _PRESETS: dict[str, PresetInfo] = {
         ),
         _make(
             "mammalian_skeletal_muscle",
-            "mammalian skeletal muscle at 37 C (generic mammalian concentrations)",
+            "mammalian skeletal muscle at 37 C (generic mammalian concentrations, rat soleus Na_i)",
             {
                 "K_o": (5.0, GENERIC_CELL), "K_i": (140.0, GENERIC_CELL),
                 "Na_o": (145.0, GENERIC_CELL), "Na_i": (14.0, RAT_SOLEUS_NA),
