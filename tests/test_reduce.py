@@ -192,6 +192,41 @@ def test_checkpoint_sets_pointer_and_count_in_one_root_write(
     assert attrs["rpx_state"] == "rpx_state/g7" and attrs["chunks_done"] == 1
 
 
+def test_info_reports_progress_then_results(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """`rpx info` on a reduction store: merged chunks while running, results once complete."""
+    import warnings
+
+    from rpx._cli_core import store_summary
+
+    out = tmp_path / "r.zarr"
+    merge, calls = _reduce.merge, []
+
+    def failing_merge(*args: object) -> None:
+        if len(calls) == 5:
+            raise KeyboardInterrupt
+        calls.append(1)
+        merge(*args)
+
+    monkeypatch.setattr(_reduce, "merge", failing_merge)
+    with pytest.raises(KeyboardInterrupt):
+        run_reduce(SPEC, out, RED, quiet=True, checkpoint_s=0)
+    monkeypatch.setattr(_reduce, "merge", merge)
+    n = int(np.prod(SPEC.chunk_grid))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no consolidated-metadata or all-NaN warnings
+        partial = store_summary(str(out))
+    assert f"chunks  5/{n} merged" in partial and "status  in progress" in partial
+    assert "space   K_o=7  Na_i=5  P_Na=6  (210 points)" in partial
+    assert "variables" not in partial
+
+    run_reduce(SPEC, out, RED, quiet=True)
+    done = store_summary(str(out))
+    assert f"chunks  {n}/{n} merged (100.0%)" in done and "status  complete" in done
+    assert "V_hist" in done and "V_mean_by_K_o " in done
+
+
 def test_sigkilled_reduce_resumes_bit_identical_and_other_reductions_are_refused(
     tmp_path: Path,
 ) -> None:
