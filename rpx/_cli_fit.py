@@ -47,6 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--dtype", choices=("float32", "float64"), default="float64", help="precision"
     )
+    p.add_argument(
+        "--show-cells", type=int, default=20, metavar="N",
+        help="list at most N cells, then a summary over all (default 20)",
+    )
     p.add_argument("-o", "--output", help="write the result Dataset to this zarr store")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.set_defaults(func=_fit)
@@ -75,14 +79,20 @@ def _fmt(x: float, se: float) -> str:
     return f"{x:.4g} ± {se:.2g}"
 
 
-def table(ds: xr.Dataset) -> str:
-    """Estimates ± standard errors of a fit result, one line per parameter (and cell)."""
+def table(ds: xr.Dataset, show_cells: int = 20) -> str:
+    """Estimates ± standard errors of a fit result, one line per parameter (and cell).
+
+    With more than ``show_cells`` cells, the first ``show_cells`` are listed and a
+    summary over all cells follows: per parameter the median estimate, its 2.5–97.5 %
+    spread over cells and the median standard error, then how many cells converged and
+    are identifiable.
+    """
     estimates = list(ds.attrs["free"])
     estimates += [n for n in ds.data_vars if "_over_" in n and not n.endswith("_se")]
     cells = ds["cell"].values if "cell" in ds.dims else [None]
     lines = [f"model {ds.attrs['model']}  preset {ds.attrs['preset']}  ({ds.attrs['sd']})"]
     width = max(len(n) for n in estimates)
-    for cell in cells:
+    for cell in cells[:show_cells]:
         row = ds if cell is None else ds.sel(cell=cell)
         if cell is not None:
             lines.append(f"cell {cell}:")
@@ -95,6 +105,22 @@ def table(ds: xr.Dataset) -> str:
         lines.append(
             f"  rmse {float(row['rmse']):.3g} mV over {int(row['n_points'])} points, "
             f"{status}{ident}"
+        )
+    if len(cells) > show_cells:
+        n_cells = len(cells)
+        lines.append(f"... {n_cells - show_cells:,} more cells (all in the result Dataset)")
+        lines.append(f"all {n_cells:,} cells: median [2.5 %, 97.5 %] of the estimates, median SE")
+        for n in estimates:
+            x, se = ds[n].values, ds[f"{n}_se"].values
+            lo, mid, hi = np.nanpercentile(x, [2.5, 50.0, 97.5])
+            med_se = float(np.nanmedian(se)) if np.isfinite(se).any() else math.nan
+            lines.append(
+                f"  {n:<{width}} = {mid:.4g} [{lo:.4g}, {hi:.4g}], SE {med_se:.2g}  "
+                f"{ds[n].attrs.get('units', '')}"
+            )
+        lines.append(
+            f"  converged {int(ds['converged'].sum()):,}/{n_cells:,}, "
+            f"identifiable {int(ds['identifiable'].sum()):,}/{n_cells:,}"
         )
     return "\n".join(lines)
 
@@ -114,6 +140,8 @@ def _fit(args: argparse.Namespace) -> int:
         if not sep:
             raise ValueError(f"--bounds takes NAME=LO:HI, got {name}={text}")
         bounds[name] = (_number(lo, "--bounds"), _number(hi, "--bounds"))
+    if args.show_cells < 0:
+        raise ValueError(f"--show-cells must be >= 0, got {args.show_cells}")
     for name in [*fixed, *init, *bounds]:
         if name not in PARAMS:
             raise ValueError(f"unknown parameter {name!r}; known parameters: {', '.join(PARAMS)}")
@@ -131,7 +159,7 @@ def _fit(args: argparse.Namespace) -> int:
         lm_steps=args.lm_steps,
         dtype=args.dtype,
     )
-    print(table(ds))
+    print(table(ds, args.show_cells))
     if args.output:
         try:
             ds.to_zarr(

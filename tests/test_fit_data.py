@@ -118,6 +118,25 @@ def test_cli_round_trip(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> N
     assert main(["fit", str(csv), "--free", "P_Na", "--fixed", "K_i"]) == 2
 
 
+def test_cli_summarises_many_cells(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    """Beyond --show-cells, the table ends with a summary over every cell."""
+    K_o = np.asarray(K_O)
+    rows = []
+    for cell, P_Na in enumerate([0.008, 0.01, 0.012]):
+        p = {**rpx.preset("frog_muscle"), "K_o": K_o, "P_Na": P_Na * 3.3e-7}
+        rows.append(pd.DataFrame({"cell": cell, "K_o": K_o, "V": rpx.resting_potential(p)}))
+    csv = tmp_path / "cells.csv"
+    pd.concat(rows).to_csv(csv, index=False)
+    args = ["fit", str(csv), "--free", "P_Na", "--preset", "frog_muscle", "--starts", "2"]
+    assert main([*args, "--show-cells", "1"]) == 0
+    text = capsys.readouterr().out
+    assert "cell 0:" in text and "cell 1:" not in text and "... 2 more cells" in text
+    assert "all 3 cells: median" in text and "converged 3/3, identifiable 3/3" in text
+    lo, mid, hi = np.percentile(np.array([0.008, 0.01, 0.012]) * 3.3e-7, [2.5, 50, 97.5])
+    assert f"P_Na = {mid:.4g} [{lo:.4g}, {hi:.4g}]" in text
+    assert main([*args, "--show-cells", "-1"]) == 2
+
+
 @pytest.mark.parametrize(
     ("name", "citation", "columns"),
     [
