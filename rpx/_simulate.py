@@ -258,7 +258,7 @@ def simulate(
             for k in (*e.set, *e.scale):
                 check_values(k, np.asarray(current[k]))
         seg_params.append(dict(current))
-    run = _runner(kinetic, len(seg_params), rtol, atol, max_steps)
+    run = _runner(kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1)
     stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
     out, status = run(p0, stacked, jnp.asarray(bounds, dtype), jnp.asarray(t_host, dtype))
     return _dataset(out, status, t_host, p0, shape, pump, events, rtol, atol)
@@ -266,7 +266,7 @@ def simulate(
 
 @functools.lru_cache(maxsize=32)
 def _runner(
-    kinetic: bool, n_segments: int, rtol: float, atol: float, max_steps: int
+    kinetic: bool, n_segments: int, rtol: float, atol: float, max_steps: int, batched: bool
 ) -> Callable[..., tuple[dict[str, Array], Array]]:
     """Jitted, vmapped integrator over ``n_segments`` intervals between events.
 
@@ -320,7 +320,18 @@ def _runner(
         ok = status == SIM_OK
         return {k: jnp.where(ok, v, jnp.nan) for k, v in sol.ys.items()}, status
 
-    return jax.jit(jax.vmap(one_set, in_axes=(0, 0, None, None)))
+    if batched:
+        return jax.jit(jax.vmap(one_set, in_axes=(0, 0, None, None)))
+
+    def single(
+        p_init: dict[str, Array], p_segs: dict[str, Array], bounds: Array, ts: Array
+    ) -> tuple[dict[str, Array], Array]:
+        # One parameter set: no vmap, whose batching of diffrax's loops doubles tracing.
+        first = functools.partial(jax.tree.map, lambda a: a[0])
+        out, status = one_set(first(p_init), first(p_segs), bounds, ts)
+        return jax.tree.map(lambda a: a[None], out), status[None]
+
+    return jax.jit(single)
 
 
 def _dataset(

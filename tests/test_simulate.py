@@ -64,6 +64,18 @@ def test_ode_reaches_the_algebraic_steady_state(relaxed: tuple) -> None:
     assert np.all(np.abs(ds["V"].values[:, -1] - ds["V"].values[:, 0]) > 0.1)
 
 
+def test_one_set_runs_unbatched_and_matches_its_batch(relaxed: tuple) -> None:
+    """Scalar parameters take the path without vmap; set 2 of the batch, alone, agrees."""
+    before, after, ds = relaxed
+    one = rpx.simulate(
+        {k: v[2] for k, v in before.items()}, ds["time"].values,
+        [rpx.Event(1.0, set={k: v[2] for k, v in after.items()})],
+    )
+    assert "set" not in one.dims and int(one["status"]) == 0
+    for k in ("V", "Na_i", "K_i", "Cl_i", "volume", "I_pump"):
+        np.testing.assert_allclose(one[k].values, ds[k].values[2], rtol=1e-9, err_msg=k)
+
+
 def test_conservation_of_charge_and_impermeant_solute(relaxed: tuple) -> None:
     before, after, ds = relaxed
     z = before["z_X"][:, None]
