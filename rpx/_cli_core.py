@@ -25,14 +25,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser("sweep", help="evaluate a parameter space into a zarr store")
     p.add_argument("spec", help="TOML sweep spec (see examples/)")
     p.add_argument("-o", "--output", required=True, help="store path or fsspec URL")
-    p.add_argument("--resume", action="store_true", help="require an existing store to resume")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_storage_options(p)
-    add_cluster_options(p)
+    add_run_options(p)
     p.set_defaults(func=_sweep)
 
-    p = sub.add_parser("info", help="summarise a sweep store")
+    p = sub.add_parser("info", help="summarise a sweep or reduction store")
     p.add_argument("store", help="store path or fsspec URL")
     p.set_defaults(func=_info)
 
@@ -103,6 +99,15 @@ def add_storage_options(p: argparse.ArgumentParser) -> None:
         help='fsspec options for URLs, e.g. \'{"client_kwargs": {"endpoint_url": "..."}}\' '
              "(credentials also come from the usual environment variables)",
     )
+
+
+def add_run_options(p: argparse.ArgumentParser) -> None:
+    """Resume/overwrite, progress, storage and cluster options of the store-writing commands."""
+    p.add_argument("--resume", action="store_true", help="require an existing store to resume")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
+    add_storage_options(p)
+    add_cluster_options(p)
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:

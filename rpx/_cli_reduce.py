@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from rpx._cli_core import add_cluster_options, add_storage_options, parse_storage_options
+from rpx._cli_core import add_run_options, parse_storage_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -23,11 +23,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--checkpoint-s", type=float, default=30.0, metavar="S",
         help="seconds between resumable checkpoints (0: after every chunk)",
     )
-    p.add_argument("--resume", action="store_true", help="require an existing store to resume")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.add_argument("--quiet", action="store_true", help="no progress bar")
-    add_storage_options(p)
-    add_cluster_options(p)
+    add_run_options(p)
     p.set_defaults(func=_reduce)
 
 
