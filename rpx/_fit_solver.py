@@ -52,6 +52,8 @@ LOG, LOGIT, LOG_LOGIT = "log", "logit", "log_logit"
 ADAM_RTOL = 1e-3
 ADAM_PATIENCE = 10
 LAM_MAX = 1e12
+# Adam's gradient uses forward mode up to this many free parameters, reverse mode above.
+FORWARD_MAX_PARAMS = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -197,7 +199,13 @@ class _Problem:
     def adam_step(self, state: tuple) -> tuple[tuple, Array]:
         """One Adam step (a no-op once the start has stopped); the loss before it."""
         u, opt_state, ref, since, n = state
-        value, grad = jax.value_and_grad(self.loss)(u)
+        if u.shape[0] <= FORWARD_MAX_PARAMS:
+            # Few parameters: the gradient from the forward-mode Jacobian (one JVP per
+            # parameter, batched) is cheaper than a reverse pass through the model.
+            J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
+            value, grad = jnp.sum(r * r) / self.n, 2.0 * (J.T @ r) / self.n
+        else:
+            value, grad = jax.value_and_grad(self.loss)(u)
         # optax's bias correction raises a float to an int32 step count; allow that
         # promotion here even when the caller runs with strict dtype promotion.
         with jax.numpy_dtype_promotion("standard"):

@@ -115,6 +115,27 @@ def test_result_dataset_is_self_describing(recovery: tuple) -> None:
     np.testing.assert_allclose(history[:, -1], ds["loss"].values, rtol=1e-12)
 
 
+def test_adam_gradient_is_the_same_in_forward_and_reverse_mode(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Few free parameters take forward mode; many take reverse mode: same fits."""
+    from rpx import _fit_solver
+
+    df, _ = synthetic_cells(5, seed=4)
+    kw = dict(free=FREE, starts=3, lm_steps=0)  # Adam only, so its gradient decides
+    _fit_solver.build_solver.cache_clear()
+    with pytest.warns(RuntimeWarning, match="did not converge"):  # no LM steps
+        forward = rpx.fit(df, **kw)
+    monkeypatch.setattr(_fit_solver, "FORWARD_MAX_PARAMS", 0)
+    _fit_solver.build_solver.cache_clear()
+    with pytest.warns(RuntimeWarning, match="did not converge"):
+        reverse = rpx.fit(df, **kw)
+    _fit_solver.build_solver.cache_clear()
+    for name in [*FREE, "loss"]:
+        np.testing.assert_allclose(forward[name], reverse[name], rtol=1e-10, err_msg=name)
+    assert not np.allclose(forward["loss_history"][:, 0], forward["loss"])  # Adam moved
+
+
 def test_multistart_escapes_a_boundary_trap() -> None:
     """From P_Cl 2 decades too small, one start slides to P_Cl → 0; random starts do not."""
     K_o = np.geomspace(2.0, 200.0, 8)
