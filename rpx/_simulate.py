@@ -268,15 +268,16 @@ def simulate(
 def _runner(
     kinetic: bool, n_segments: int, rtol: float, atol: float, max_steps: int, batched: bool
 ) -> Callable[..., tuple[dict[str, Array], Array]]:
-    """Jitted, vmapped integrator over ``n_segments`` intervals between events.
+    """Jitted integrator over ``n_segments`` intervals between events, ``vmap``-ed over
+    parameter sets when ``batched`` (one set runs without ``vmap``).
 
     One ``diffeqsolve`` covers every interval: the parameters are piecewise constant in
     time (segment ``searchsorted(event times, t, side="right")``), and the event times
     are jumps of the step-size controller, so steps end just before an event and the
-    next starts just after it (no step straddles a discontinuity, and the implicit
-    solver's reused Jacobian is dropped there). One solve compiles once, whatever the
-    number of events. Cached on this static structure, so repeated simulations of the
-    same shape (other parameter values, times or event values) compile once.
+    next starts just after it (no step straddles a discontinuity). One solve compiles
+    once, whatever the number of events. Cached on this static structure, so repeated
+    simulations of the same shape (other parameter values, times or event values)
+    compile once.
     """
 
     def params_at(tt: Array, segs: Mapping[str, Array], jumps: Array) -> dict[str, Array]:
