@@ -182,6 +182,18 @@ def _update_root_attrs(store: Any, **values: Any) -> None:
     root.attrs.put({**root.attrs.asdict(), **values})
 
 
+def _remove_stale_states(store: Any, current: str) -> None:
+    """Delete every saved state but ``current``: a kill between writing a checkpoint and
+    removing the previous one (or during the write) leaves one behind."""
+
+    async def names() -> list[str]:
+        return [name async for name in store.list_dir(f"{STATE_GROUP}/")]
+
+    for name in sync(names()):
+        if name.startswith("g") and f"{STATE_GROUP}/{name}" != current:
+            sync(store.delete_dir(f"{STATE_GROUP}/{name}"))
+
+
 def _write_checkpoint(store: Any, spec: SweepSpec, state: State, generation: int) -> None:
     """Write the state as ``rpx_state/g<generation>``, then point the root at it."""
     path = f"{STATE_GROUP}/g{generation}"
@@ -227,6 +239,7 @@ def _prepare(
         path = attrs["rpx_state"]
         flat = zarr.open_array(store, path=path, mode="r", zarr_format=3)[...]
         generation = int(path.rsplit("/g", 1)[1])
+        _remove_stale_states(store, path)
         return store, _unpack(np.asarray(flat), layout), generation, bool(attrs.get("complete"))
     from rpx import __version__
 

@@ -192,6 +192,44 @@ def test_checkpoint_sets_pointer_and_count_in_one_root_write(
     assert attrs["rpx_state"] == "rpx_state/g7" and attrs["chunks_done"] == 1
 
 
+def _interrupt_after(chunks: int, out: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Run SPEC/RED into ``out`` with a checkpoint per chunk; stop after ``chunks`` merges."""
+    merge, calls = _reduce.merge, []
+
+    def failing_merge(*args: object) -> None:
+        if len(calls) == chunks:
+            raise KeyboardInterrupt
+        calls.append(1)
+        merge(*args)
+
+    monkeypatch.setattr(_reduce, "merge", failing_merge)
+    with pytest.raises(KeyboardInterrupt):
+        run_reduce(SPEC, out, RED, quiet=True, checkpoint_s=0)
+    monkeypatch.setattr(_reduce, "merge", merge)
+
+
+def test_resume_removes_states_left_by_a_kill(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """A kill after the root points at g<k> but before g<k-1> is deleted leaves g<k-1>."""
+    import shutil
+
+    out = tmp_path / "r.zarr"
+    _interrupt_after(3, out, monkeypatch)
+    current = _attrs(out)["rpx_state"]
+    assert current == "rpx_state/g3"
+    shutil.copytree(out / current, out / "rpx_state" / "g2")  # as if the kill came then
+    summary = run_reduce(SPEC, out, RED, quiet=True)
+    assert summary["skipped"] == 3
+    final = _attrs(out)["rpx_state"].split("/")[1]
+    assert sorted(p.name for p in (out / "rpx_state").iterdir()) == [final, "zarr.json"]
+    reference = tmp_path / "reference.zarr"
+    run_reduce(SPEC, reference, RED, quiet=True)
+    a, b = xr.open_zarr(out).load(), xr.open_zarr(reference).load()
+    for name in b.data_vars:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
 def test_info_reports_progress_then_results(
     tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -201,18 +239,7 @@ def test_info_reports_progress_then_results(
     from rpx._cli_core import store_summary
 
     out = tmp_path / "r.zarr"
-    merge, calls = _reduce.merge, []
-
-    def failing_merge(*args: object) -> None:
-        if len(calls) == 5:
-            raise KeyboardInterrupt
-        calls.append(1)
-        merge(*args)
-
-    monkeypatch.setattr(_reduce, "merge", failing_merge)
-    with pytest.raises(KeyboardInterrupt):
-        run_reduce(SPEC, out, RED, quiet=True, checkpoint_s=0)
-    monkeypatch.setattr(_reduce, "merge", merge)
+    _interrupt_after(5, out, monkeypatch)
     n = int(np.prod(SPEC.chunk_grid))
     with warnings.catch_warnings():
         warnings.simplefilter("error")  # no consolidated-metadata or all-NaN warnings
