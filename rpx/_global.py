@@ -243,6 +243,13 @@ def _params_at(
     return params
 
 
+def _jit_cached(key: tuple, kernel: Callable) -> Callable:
+    """``jax.jit(kernel)``, built once per ``key`` (so a repeated analysis does not recompile)."""
+    if key not in _KERNELS:
+        _KERNELS[key] = jax.jit(kernel)
+    return _KERNELS[key]
+
+
 def _values(pb: _Problem, u: Array, *args: object) -> dict[str, Array]:
     out = pb.model.fn(_params_at(pb, u, *args))
     return {k: jnp.broadcast_to(out[k], u.shape[:1]) for k in pb.outputs}
@@ -253,57 +260,48 @@ def _sobol_kernel(pb: _Problem, second_order: bool) -> Callable:
 
     Row order within a base sample: A, AB_1..AB_D, [BA_1..BA_D,] B.
     """
-    key = pb.key("sobol", second_order)
-    if key not in _KERNELS:
-        d = len(pb.names)
+    d = len(pb.names)
 
-        def kernel(base: Array, *args: object) -> dict[str, Array]:
-            a, b = base[:, None, :d], base[:, None, d:]
-            swap = jnp.eye(d, dtype=bool)[None]
-            blocks = [a, jnp.where(swap, b, a)]
-            if second_order:
-                blocks.append(jnp.where(swap, a, b))
-            rows = jnp.concatenate([*blocks, b], axis=1)  # (c, m, D)
-            out = _values(pb, rows.reshape(-1, d), *args)
-            return {k: v.reshape(rows.shape[:2]) for k, v in out.items()}
+    def kernel(base: Array, *args: object) -> dict[str, Array]:
+        a, b = base[:, None, :d], base[:, None, d:]
+        swap = jnp.eye(d, dtype=bool)[None]
+        blocks = [a, jnp.where(swap, b, a)]
+        if second_order:
+            blocks.append(jnp.where(swap, a, b))
+        rows = jnp.concatenate([*blocks, b], axis=1)  # (c, m, D)
+        out = _values(pb, rows.reshape(-1, d), *args)
+        return {k: v.reshape(rows.shape[:2]) for k, v in out.items()}
 
-        _KERNELS[key] = jax.jit(kernel)
-    return _KERNELS[key]
+    return _jit_cached(pb.key("sobol", second_order), kernel)
 
 
 def _morris_kernel(pb: _Problem) -> Callable:
     """Jitted ``(trajectories (c, D+1, D), t_lo, t_width, fixed) -> {out: (c, D+1)}``."""
-    key = pb.key("morris")
-    if key not in _KERNELS:
 
-        def kernel(x: Array, *args: object) -> dict[str, Array]:
-            out = _values(pb, x.reshape(-1, x.shape[-1]), *args)
-            return {k: v.reshape(x.shape[:2]) for k, v in out.items()}
+    def kernel(x: Array, *args: object) -> dict[str, Array]:
+        out = _values(pb, x.reshape(-1, x.shape[-1]), *args)
+        return {k: v.reshape(x.shape[:2]) for k, v in out.items()}
 
-        _KERNELS[key] = jax.jit(kernel)
-    return _KERNELS[key]
+    return _jit_cached(pb.key("morris"), kernel)
 
 
 def _dgsm_kernel(pb: _Problem) -> Callable:
     """Jitted ``(u (c, D), ...) -> {out: (c,), "d<out>": (c, D)}``: values and ∂y/∂t."""
-    key = pb.key("dgsm")
-    if key not in _KERNELS:
 
-        def kernel(u: Array, *args: object) -> dict[str, Array]:
-            params = _params_at(pb, u, *args)
-            values, grads = model_value_and_gradients(pb.model, params, pb.names, False, pb.outputs)
-            res = {}
-            for out in pb.outputs:
-                res[out] = jnp.broadcast_to(values[out], u.shape[:1])
-                cols = []
-                for name, log in zip(pb.names, pb.logs, strict=True):
-                    g = grads[f"d{out}_d{name}"]
-                    cols.append(jnp.broadcast_to(g * params[name] if log else g, u.shape[:1]))
-                res[f"d{out}"] = jnp.stack(cols, axis=-1)
-            return res
+    def kernel(u: Array, *args: object) -> dict[str, Array]:
+        params = _params_at(pb, u, *args)
+        values, grads = model_value_and_gradients(pb.model, params, pb.names, False, pb.outputs)
+        res = {}
+        for out in pb.outputs:
+            res[out] = jnp.broadcast_to(values[out], u.shape[:1])
+            cols = []
+            for name, log in zip(pb.names, pb.logs, strict=True):
+                g = grads[f"d{out}_d{name}"]
+                cols.append(jnp.broadcast_to(g * params[name] if log else g, u.shape[:1]))
+            res[f"d{out}"] = jnp.stack(cols, axis=-1)
+        return res
 
-        _KERNELS[key] = jax.jit(kernel)
-    return _KERNELS[key]
+    return _jit_cached(pb.key("dgsm"), kernel)
 
 
 def _run_chunks(

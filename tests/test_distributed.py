@@ -66,6 +66,13 @@ def client() -> Iterator[Client]:
         yield c
 
 
+def _rpx(*args: str) -> subprocess.CompletedProcess:
+    """``python -m rpx ARGS`` on the CPU, output captured."""
+    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
+    return subprocess.run([sys.executable, "-m", "rpx", *args], env=env, capture_output=True,
+                          text=True, timeout=300)
+
+
 def _ran_a_sweep() -> bool:
     from rpx._distributed import _WORKER_CACHE
 
@@ -108,16 +115,15 @@ def test_cli_sweep_on_a_scheduler_address(client: Client, tmp_path: Path) -> Non
     spec_path = tmp_path / "space.toml"
     spec_path.write_text(CLI_SPEC)
     out = tmp_path / "cli.zarr"
-    cmd = [sys.executable, "-m", "rpx", "sweep", str(spec_path), "-o", str(out), "--quiet",
-           "--scheduler", client.scheduler.address]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    args = ["sweep", str(spec_path), "-o", str(out), "--quiet",
+            "--scheduler", client.scheduler.address]
+    result = _rpx(*args)
     assert result.returncode == 0, result.stderr
     assert "(5 written, 0 already done)" in result.stdout
     local = tmp_path / "local.zarr"
     run_sweep(load_spec(spec_path), local, quiet=True)
     _assert_same_cube(out, local)
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    result = _rpx(*args)
     assert "(0 written, 5 already done)" in result.stdout
 
 
@@ -139,10 +145,7 @@ logspace = [1.0, 100.0, 8]
 K_o = 3
 """)
     out = tmp_path / "workers.zarr"
-    cmd = [sys.executable, "-m", "rpx", "sweep", str(spec_path), "-o", str(out), "--quiet",
-           "--workers", "2"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    result = _rpx("sweep", str(spec_path), "-o", str(out), "--quiet", "--workers", "2")
     assert result.returncode == 0, result.stderr
     assert "(3 written, 0 already done)" in result.stdout
     local = tmp_path / "local.zarr"
@@ -200,10 +203,8 @@ def test_cli_reduce_on_a_scheduler_address(client: Client, tmp_path: Path) -> No
     spec_path = tmp_path / "space.toml"
     spec_path.write_text(CLI_SPEC + '[reduce]\nmarginals = ["V"]\n')
     out = tmp_path / "cli.zarr"
-    cmd = [sys.executable, "-m", "rpx", "reduce", str(spec_path), "-o", str(out), "--quiet",
-           "--pairs", "--scheduler", client.scheduler.address, "--chunks-per-task", "2"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
+    result = _rpx("reduce", str(spec_path), "-o", str(out), "--quiet", "--pairs",
+                  "--scheduler", client.scheduler.address, "--chunks-per-task", "2")
     assert result.returncode == 0, result.stderr
     assert "(5 this run, 0 already merged) in 3 dask task(s)" in result.stdout
     spec, red = _reduce.load_reduce_spec(spec_path)
