@@ -130,8 +130,6 @@ def reduce_partials(
     """
     from distributed import as_completed
 
-    if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
-        raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
     batches = [list(todo[k : k + chunks_per_task]) for k in range(0, len(todo), chunks_per_task)]
     futures = client.map(reduce_task, batches, spec=spec, red=red, pure=False)
     position = {f.key: k for k, f in enumerate(futures)}

@@ -319,12 +319,7 @@ def _hold_unidentifiable(
     """
     held: dict[str, tuple[float, tuple[str, ...]]] = {}
     _, svtol = tolerances(dtype)
-    cells = {
-        "cond": {k: np.asarray(v, dtype) for k, v in data.conditions.items()},
-        "V": np.where(data.mask, data.V, 0.0).astype(dtype),
-        "w": np.ones(data.V.shape, dtype),
-        "mask": np.asarray(data.mask),
-    }
+    cells = {**_cells_arrays(data, dtype), "w": np.ones(data.V.shape, dtype)}
     while True:
         names = tuple(n for n in free if n not in held)
         if not names:

@@ -172,7 +172,11 @@ def _sodium_limit(p: Params) -> Array:
 
 def _residual(u: Array, p: Params, kinetic: bool) -> Array:
     """−H(u) in mM (see the module docstring); increasing in u at the physical root."""
-    ions = _ions(u, p, kinetic)
+    return _residual_of(_ions(u, p, kinetic), p)
+
+
+def _residual_of(ions: Mapping[str, Array], p: Params) -> Array:
+    """−H in mM from the intracellular ions at some u (:func:`_ions`)."""
     z = p["z_X"]
     osm = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
     return -((1.0 - z) * (ions["Na_i"] + ions["K_i"]) - (1.0 + z) * ions["Cl_i"] + z * osm)
@@ -246,9 +250,8 @@ def residual_sign_changes(
         u_hi = jnp.minimum(u_hi, _sodium_limit(p))
     step = span / n
     u = u_hi - step * jnp.arange(n, dtype=u_hi.dtype)[::-1]
-    r = _residual(u, p, kinetic)
-    if kinetic:
-        r = jnp.where(_ions(u, p, kinetic)["status"] == OK, r, jnp.nan)
+    ions = _ions(u, p, kinetic)
+    r = jnp.where(ions["status"] == OK, _residual_of(ions, p), jnp.nan)
     sign = jnp.sign(r)
     valid = jnp.isfinite(r) & (sign != 0)
     # Compare each valid point with the previous valid one (forward-filled signs).
