@@ -16,6 +16,7 @@ first call), then the best of up to 3 calls. Run:
 
     .venv/bin/python experiments/bench_fit.py                 # 1 ... 10,000 cells
     .venv/bin/python experiments/bench_fit.py --sizes 1 100   # quick
+    .venv/bin/python experiments/bench_fit.py --sizes 1000 --adam-steps 25
 """
 
 from __future__ import annotations
@@ -88,6 +89,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", type=int, nargs="+", default=[1, 10, 100, 1000, 10000])
     parser.add_argument("--starts", type=int, default=4)
+    parser.add_argument("--adam-steps", type=int, default=200, help="Adam budget of rpx.fit")
     parser.add_argument("--scipy-cells", type=int, default=200)
     args = parser.parse_args()
     print("\n".join(host_info()))
@@ -97,10 +99,12 @@ def main() -> None:
         with warnings.catch_warnings():
             warnings.simplefilter("error")
             t0 = time.perf_counter()
-            rpx.fit(df, free=list(FREE), starts=args.starts)
+            rpx.fit(df, free=list(FREE), starts=args.starts, adam_steps=args.adam_steps)
             first = time.perf_counter() - t0
             seconds, _, ds = best_time(
-                lambda df=df: rpx.fit(df, free=list(FREE), starts=args.starts),
+                lambda df=df: rpx.fit(
+                    df, free=list(FREE), starts=args.starts, adam_steps=args.adam_steps
+                ),
                 repeats=3, budget_s=30.0,
             )
         m = min(n, args.scipy_cells)
