@@ -4,7 +4,7 @@ For each model (``ghk``, ``mullins_noda``, ``ghk_pump``) and grid size it times,
 
 1. ``numpy``: the same physics written the way a careful numpy user would (vectorised
    float32 arrays, processed in cache-sized chunks; for ``ghk_pump`` a vectorised,
-   bracketed Newton solve with the same iteration logic as ``rpx._roots``);
+   bracketed Newton solve with the same iteration logic as ``rpx.physics.roots``);
 2. ``rpx arrays``: the jitted model function on the same flat arrays, already on device;
 3. ``rpx grid``: the jitted model function on a grid built inside ``jit`` by broadcasting
    the 1-D axis vectors (no host meshgrid, no full-size input arrays);
@@ -43,20 +43,21 @@ sys.path.append(str(_HERE.parent))  # run from a source tree without installing 
 
 from _bench_util import best_time, format_table, host_info, rate  # noqa: E402
 
-from rpx._api import fill_defaults  # noqa: E402
-from rpx._constants import MV_PER_V, F, R  # noqa: E402
-from rpx._models import get_model  # noqa: E402
-from rpx._params import PARAMS, VALENCE  # noqa: E402
+from rpx.physics.api import fill_defaults  # noqa: E402
+from rpx.physics.constants import MV_PER_V, F, R  # noqa: E402
+from rpx.physics.models import get_model  # noqa: E402
+from rpx.physics.params import PARAMS, VALENCE  # noqa: E402
 
 MODELS = ("ghk", "mullins_noda", "ghk_pump")
 SIZES = (1e6, 1e7, 1e8)
 # Swept parameters: (name, lowest, highest value as a factor of the preset value), log axes.
 SWEEP = (("K_o", 0.1, 10.0), ("P_Na", 0.1, 10.0), ("Na_i", 0.1, 1.5))
-# Iteration logic of rpx._models.ghk_pump / rpx._roots.increasing_root, mirrored below.
+# Iteration logic of rpx.physics.models.ghk_pump / rpx.physics.roots.increasing_root,
+# mirrored below.
 PUMP_STEP_MV = 50.0
 MAX_EXPAND = 16
 MAX_ITER = 60
-U_SMALL = 1e-3  # |u| below which the GHK kernel uses its Taylor series (as rpx._physics)
+U_SMALL = 1e-3  # |u| below which the GHK kernel uses its Taylor series (as rpx.physics.formulas)
 
 NpParams = Mapping[str, np.ndarray]
 
@@ -137,7 +138,7 @@ def _np_total_current(V: np.ndarray, p: NpParams, slope: bool) -> tuple[np.ndarr
 
 
 def np_ghk_pump(p: NpParams) -> np.ndarray:
-    """Zero of the total current (mV) by the bracketed Newton solve of rpx._roots, in numpy."""
+    """Zero of the total current (mV) by the bracketed Newton of rpx.physics.roots, in numpy."""
     hi = np.broadcast_to(np_ghk(p), np.broadcast_shapes(*(np.shape(v) for v in p.values())))
     hi = np.ascontiguousarray(hi)
     tol = 64 * np.finfo(hi.dtype).eps * (1.0 + np.abs(hi))

@@ -30,7 +30,7 @@ sys.path.append(str(_HERE.parent))
 
 from _bench_util import best_time, format_table, host_info, rate  # noqa: E402
 
-from rpx._pump_leak import pump_leak, pump_leak_fixed  # noqa: E402
+from rpx.physics.pump_leak import pump_leak, pump_leak_fixed  # noqa: E402
 
 
 def sets(n: int, seed: int = 0) -> dict[str, np.ndarray]:

@@ -25,9 +25,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_util import format_table, host_info, rate  # noqa: E402
 
-from rpx._reduce import run_reduce  # noqa: E402
-from rpx._reduce_ops import Reductions  # noqa: E402
-from rpx._spec import spec_from_dict  # noqa: E402
+from rpx.sweep.reduce import run_reduce  # noqa: E402
+from rpx.sweep.reduce_ops import Reductions  # noqa: E402
+from rpx.sweep.spec import spec_from_dict  # noqa: E402
 
 
 def space(side: int, chunk_points: int) -> dict:

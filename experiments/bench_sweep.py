@@ -27,9 +27,9 @@ from zarr.codecs import ZstdCodec
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _bench_util import format_table, host_info, rate  # noqa: E402
 
-from rpx._spec import spec_from_dict  # noqa: E402
-from rpx._store import ZSTD_LEVEL  # noqa: E402
-from rpx._sweep import run_sweep  # noqa: E402
+from rpx.sweep.runner import run_sweep  # noqa: E402
+from rpx.sweep.spec import spec_from_dict  # noqa: E402
+from rpx.sweep.store import ZSTD_LEVEL  # noqa: E402
 
 
 def space(model: str, n_k: int) -> dict:

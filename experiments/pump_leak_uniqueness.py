@@ -1,8 +1,8 @@
 """How many pump–leak steady states? A root count over a wide parameter box.
 
 Uniqueness of the pump–leak steady state is proven without the pump (see
-``rpx._pump_leak``) but not with it. This script counts the sign changes of the
-reduced residual −H(u) (``rpx._pump_leak.residual_sign_changes``: 4096 grid points
+``rpx.physics.pump_leak``) but not with it. This script counts the sign changes of the
+reduced residual −H(u) (``rpx.physics.pump_leak.residual_sign_changes``: 4096 grid points
 spanning 40 in u = FV/RT below the bracket's upper end, ~0.25 mV apart at 37 C) for
 Sobol' samples of a box that covers and exceeds the presets, for the kinetic
 (Luo–Rudy) and the fixed pump, and compares the count with the solver's status.
@@ -33,7 +33,7 @@ import numpy as np  # noqa: E402
 from scipy.stats import qmc  # noqa: E402
 
 import rpx  # noqa: E402
-from rpx._pump_leak import residual_sign_changes  # noqa: E402
+from rpx.physics.pump_leak import residual_sign_changes  # noqa: E402
 
 # name: (lo, hi, log-uniform)
 BOX = {

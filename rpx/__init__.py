@@ -3,48 +3,48 @@
 import importlib
 from importlib.metadata import PackageNotFoundError, version
 
-from rpx._api import evaluate as evaluate
-from rpx._api import prepare as prepare
-from rpx._api import resting_potential as resting_potential
-from rpx._constants import F as F
-from rpx._constants import R as R
-from rpx._global import ParamRange as ParamRange
-from rpx._global import sensitivity as sensitivity
-from rpx._models import Model as Model
-from rpx._models import Output as Output
-from rpx._models import get_model as get_model
-from rpx._models import models as models
-from rpx._models import register as register
-from rpx._params import PARAMS as PARAMS
-from rpx._params import Param as Param
-from rpx._physics import ghk_current as ghk_current
-from rpx._physics import ghk_voltage as ghk_voltage
-from rpx._physics import mullins_noda_voltage as mullins_noda_voltage
-from rpx._physics import nak_pump_current as nak_pump_current
-from rpx._physics import nernst as nernst
-from rpx._presets import preset as preset
-from rpx._presets import preset_info as preset_info
-from rpx._presets import presets as presets
-from rpx._pump_leak import pump_leak_steady_state as pump_leak_steady_state
-from rpx._sensitivity import gradients as gradients
+from rpx.analysis.sensitivity import ParamRange as ParamRange
+from rpx.analysis.sensitivity import sensitivity as sensitivity
+from rpx.physics.api import evaluate as evaluate
+from rpx.physics.api import prepare as prepare
+from rpx.physics.api import resting_potential as resting_potential
+from rpx.physics.constants import F as F
+from rpx.physics.constants import R as R
+from rpx.physics.derivatives import gradients as gradients
+from rpx.physics.formulas import ghk_current as ghk_current
+from rpx.physics.formulas import ghk_voltage as ghk_voltage
+from rpx.physics.formulas import mullins_noda_voltage as mullins_noda_voltage
+from rpx.physics.formulas import nak_pump_current as nak_pump_current
+from rpx.physics.formulas import nernst as nernst
+from rpx.physics.models import Model as Model
+from rpx.physics.models import Output as Output
+from rpx.physics.models import get_model as get_model
+from rpx.physics.models import models as models
+from rpx.physics.models import register as register
+from rpx.physics.params import PARAMS as PARAMS
+from rpx.physics.params import Param as Param
+from rpx.physics.presets import preset as preset
+from rpx.physics.presets import preset_info as preset_info
+from rpx.physics.presets import presets as presets
+from rpx.physics.pump_leak import pump_leak_steady_state as pump_leak_steady_state
 
 # Names whose modules pull in xarray, zarr, dask, optax or diffrax are imported on first
 # use (PEP 562), so that `import rpx` and the command line stay quick.
 _LAZY = {
-    "Axis": "rpx._spec",
-    "Design": "rpx._spec",
-    "Event": "rpx._simulate",
-    "IdentifiabilityWarning": "rpx._fit",
-    "Range": "rpx._spec",
-    "Reductions": "rpx._reduce",
-    "SweepSpec": "rpx._spec",
-    "fit": "rpx._fit",
-    "load_reduce_spec": "rpx._reduce",
-    "load_spec": "rpx._spec",
-    "run_reduce": "rpx._reduce",
-    "run_sweep": "rpx._sweep",
-    "simulate": "rpx._simulate",
-    "spec_from_dict": "rpx._spec",
+    "Axis": "rpx.sweep.spec",
+    "Design": "rpx.sweep.spec",
+    "Event": "rpx.physics.simulate",
+    "IdentifiabilityWarning": "rpx.analysis.fit",
+    "Range": "rpx.sweep.spec",
+    "Reductions": "rpx.sweep.reduce",
+    "SweepSpec": "rpx.sweep.spec",
+    "fit": "rpx.analysis.fit",
+    "load_reduce_spec": "rpx.sweep.reduce",
+    "load_spec": "rpx.sweep.spec",
+    "run_reduce": "rpx.sweep.reduce",
+    "run_sweep": "rpx.sweep.runner",
+    "simulate": "rpx.physics.simulate",
+    "spec_from_dict": "rpx.sweep.spec",
 }
 
 

@@ -6,9 +6,9 @@ import sys
 import time
 from pathlib import Path
 
-from rpx._cli_core import store_summary
-from rpx._spec import load_spec
-from rpx._sweep import run_sweep
+from rpx.cli.info import store_summary
+from rpx.sweep.runner import run_sweep
+from rpx.sweep.spec import load_spec
 
 SPEC = Path(__file__).resolve().parent.parent / "examples" / "demo.toml"
 
@@ -17,9 +17,9 @@ def preset_table() -> str:
     """Resting potential of every model and every Nernst potential, for each preset (mV)."""
     import numpy as np
 
-    from rpx._api import evaluate
-    from rpx._models import equilibrium_potentials
-    from rpx._presets import preset, presets
+    from rpx.physics.api import evaluate
+    from rpx.physics.models import equilibrium_potentials
+    from rpx.physics.presets import preset, presets
 
     models = ("ghk", "mullins_noda", "ghk_pump")
     head = f"{'preset':<26}" + "".join(f"{m:>14}" for m in models)

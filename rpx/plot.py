@@ -23,8 +23,8 @@ import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
 
-from rpx._params import PARAMS, VALENCE
-from rpx._physics import nernst
+from rpx.physics.formulas import nernst
+from rpx.physics.params import PARAMS, VALENCE
 
 __all__ = [
     "fit_curve", "histogram", "index_bars", "label", "select", "voltage_lines", "voltage_map",

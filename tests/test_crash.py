@@ -11,9 +11,9 @@ from pathlib import Path
 
 import numpy as np
 
-from rpx._spec import load_spec
-from rpx._store import done_chunks, open_store
-from rpx._sweep import run_sweep
+from rpx.sweep.runner import run_sweep
+from rpx.sweep.spec import load_spec
+from rpx.sweep.store import done_chunks, open_store
 
 SPEC = """
 model = "ghk_pump"

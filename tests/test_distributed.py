@@ -17,12 +17,12 @@ import pytest
 import xarray as xr
 from distributed import Client, LocalCluster
 
-from rpx import _reduce
-from rpx._reduce import run_reduce
-from rpx._reduce_ops import Histogram, Reductions
-from rpx._spec import Axis, SweepSpec, load_spec
-from rpx._store import done_chunks, marker_key, open_store
-from rpx._sweep import run_sweep
+from rpx.sweep import reduce as _reduce
+from rpx.sweep.reduce import run_reduce
+from rpx.sweep.reduce_ops import Histogram, Reductions
+from rpx.sweep.runner import run_sweep
+from rpx.sweep.spec import Axis, SweepSpec, load_spec
+from rpx.sweep.store import done_chunks, marker_key, open_store
 
 SPEC = SweepSpec(
     model="ghk",
@@ -74,7 +74,7 @@ def _rpx(*args: str) -> subprocess.CompletedProcess:
 
 
 def _ran_a_sweep() -> bool:
-    from rpx._distributed import _WORKER_CACHE
+    from rpx.sweep.distributed import _WORKER_CACHE
 
     return bool(_WORKER_CACHE)
 
@@ -154,7 +154,7 @@ K_o = 3
 
 
 def _ran_a_reduction() -> bool:
-    from rpx._distributed import _WORKER_CACHE
+    from rpx.sweep.distributed import _WORKER_CACHE
 
     return any(key[0] == "reduce" for key in _WORKER_CACHE)
 

@@ -119,7 +119,7 @@ def test_adam_gradient_is_the_same_in_forward_and_reverse_mode(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
     """Few free parameters take forward mode; many take reverse mode: same fits."""
-    from rpx import _fit_solver
+    from rpx.analysis import fit_solver as _fit_solver
 
     df, _ = synthetic_cells(5, seed=4)
     kw = dict(free=FREE, starts=3, lm_steps=0)  # Adam only, so its gradient decides

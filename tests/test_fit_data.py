@@ -66,7 +66,7 @@ def test_csv_with_comments_equals_dataframe(tmp_path: Path) -> None:
     df = frame()
     path = tmp_path / "data.csv"
     path.write_text("# source: simulated\n# units: mM, mV\n" + df.to_csv(index=False))
-    from rpx._fit_data import load_data
+    from rpx.analysis.fit_data import load_data
 
     a = load_data(path, ("K_o", "V"), ["P_Na"])
     b = load_data(df, ("K_o", "V"), ["P_Na"])
@@ -76,7 +76,7 @@ def test_csv_with_comments_equals_dataframe(tmp_path: Path) -> None:
 
 
 def test_cells_of_different_lengths_are_padded() -> None:
-    from rpx._fit_data import load_data
+    from rpx.analysis.fit_data import load_data
 
     df = frame(cell=["x", "x", "y", "y", "y", "x"])
     data = load_data(df, ("K_o", "V"), ["P_Na"])
@@ -165,7 +165,7 @@ def test_bundled_classic_data(name: str, citation: str, columns: list[str]) -> N
 
 
 def test_source_column_is_ignored_by_the_fit() -> None:
-    from rpx._fit_data import load_data
+    from rpx.analysis.fit_data import load_data
 
     data = load_data(frame(source="Table 1"), ("K_o", "V"), ["P_Na"])
     assert set(data.conditions) == {"K_o"}

@@ -23,10 +23,10 @@ from SALib.sample import finite_diff as salib_finite_diff
 from SALib.sample import sobol as salib_sobol_sample
 
 import rpx
-from rpx._cli_sensitivity import load_sensitivity_spec
-from rpx._estimators import dgsm_estimates, morris_trajectories
-from rpx._global import _KERNELS, _problem
+from rpx.analysis.estimators import dgsm_estimates, morris_trajectories
+from rpx.analysis.sensitivity import _KERNELS, _problem
 from rpx.cli import main
+from rpx.cli.sensitivity import load_sensitivity_spec
 
 # ---------------------------------------------------------------------------- Ishigami
 A, B = 7.0, 0.1  # Ishigami & Homma (1990) constants as used by SALib and Sobol' (2009)

@@ -16,10 +16,10 @@ from pathlib import Path
 import numpy as np
 import xarray as xr
 
-from rpx._reduce import run_reduce
-from rpx._reduce_ops import Reductions
-from rpx._spec import load_spec
-from rpx._sweep import run_sweep
+from rpx.sweep.reduce import run_reduce
+from rpx.sweep.reduce_ops import Reductions
+from rpx.sweep.runner import run_sweep
+from rpx.sweep.spec import load_spec
 
 SPEC = """
 model = "ghk"
@@ -40,24 +40,24 @@ SCRIPT = """
 import collections, json, sys
 import jax
 jax.config.update("jax_enable_x64", True)
-import rpx._reduce, rpx._store
-from rpx._reduce import run_reduce
-from rpx._reduce_ops import Reductions
-from rpx._sweep import run_sweep
+import rpx.sweep.reduce, rpx.sweep.store
+from rpx.sweep.reduce import run_reduce
+from rpx.sweep.reduce_ops import Reductions
+from rpx.sweep.runner import run_sweep
 
 written = collections.Counter()
-write = rpx._store.ChunkWriter.write
+write = rpx.sweep.store.ChunkWriter.write
 def counting_write(self, index, region, data):
     written.update(str(d) for d in data["V"].devices())
     write(self, index, region, data)
-rpx._store.ChunkWriter.write = counting_write
+rpx.sweep.store.ChunkWriter.write = counting_write
 
 reduced = collections.Counter()
-place = rpx._reduce.place_offsets
+place = rpx.sweep.reduce.place_offsets
 def counting_place(offsets, device):
     reduced[str(device)] += 1
     return place(offsets, device)
-rpx._reduce.place_offsets = counting_place
+rpx.sweep.reduce.place_offsets = counting_place
 
 spec, cube, res = sys.argv[1:]
 sweep = run_sweep(spec, cube, quiet=True)

@@ -15,9 +15,9 @@ import xarray as xr  # noqa: E402
 
 import rpx  # noqa: E402
 from rpx import plot  # noqa: E402
-from rpx._spec import spec_from_dict  # noqa: E402
-from rpx._sweep import run_sweep  # noqa: E402
 from rpx.cli import main  # noqa: E402
+from rpx.sweep.runner import run_sweep  # noqa: E402
+from rpx.sweep.spec import spec_from_dict  # noqa: E402
 
 
 @pytest.fixture(scope="module")
@@ -85,8 +85,8 @@ def test_histogram_needs_matching_edges() -> None:
 
 
 def test_histogram_of_a_reduction(tmp_path: Path) -> None:
-    from rpx._reduce import run_reduce
-    from rpx._reduce_ops import Histogram, Reductions
+    from rpx.sweep.reduce import run_reduce
+    from rpx.sweep.reduce_ops import Histogram, Reductions
 
     spec = spec_from_dict({"model": "ghk", "axes": [{"name": "K_o", "logspace": [1.0, 100.0, 50]}]})
     reductions = Reductions(histograms=(Histogram("V", -120.0, 20.0, 14),))

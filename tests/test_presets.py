@@ -8,7 +8,7 @@ import numpy as np
 import pytest
 
 import rpx
-from rpx._presets import CORE, preset_info
+from rpx.physics.presets import CORE, preset_info
 
 R = 6.02214076e23 * 1.380649e-23  # J/(mol K), CODATA 2018 exact N_A k
 F = 6.02214076e23 * 1.602176634e-19  # C/mol, exact N_A e

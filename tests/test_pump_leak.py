@@ -17,8 +17,8 @@ import pytest
 import xarray as xr
 
 import rpx
-from rpx import _physics as phys
-from rpx._pump_leak import (
+from rpx.physics import formulas as phys
+from rpx.physics.pump_leak import (
     OUTPUTS,
     SODIUM_DEPLETED,
     UNBOUNDED_SWELLING,
@@ -27,8 +27,8 @@ from rpx._pump_leak import (
     pump_leak_fixed,
     residual_sign_changes,
 )
-from rpx._spec import Axis, SweepSpec
-from rpx._sweep import run_sweep
+from rpx.sweep.runner import run_sweep
+from rpx.sweep.spec import Axis, SweepSpec
 
 N = 64
 SOLVERS = {"kinetic": jax.jit(pump_leak), "fixed": jax.jit(pump_leak_fixed)}
@@ -129,7 +129,7 @@ def test_one_root_exactly_where_the_solver_succeeds(solved: tuple[str, dict, dic
 def test_every_preset_has_at_most_one_steady_state(pump: str) -> None:
     """One root for every preset with the kinetic pump; with the fixed pump (whose current
     is not fitted to the cell) one root exactly where the solver finds a steady state."""
-    from rpx._api import prepare
+    from rpx.physics.api import prepare
 
     model = "pump_leak" if pump == "kinetic" else "pump_leak_fixed"
     each = [prepare(dict(rpx.preset(name)), model) for name in rpx.presets()]

@@ -16,11 +16,11 @@ import numpy as np
 import pytest
 import xarray as xr
 
-from rpx import _reduce
-from rpx._reduce import load_reduce_spec, run_reduce
-from rpx._reduce_ops import Histogram, Reductions
-from rpx._spec import Axis, Design, Range, SweepSpec
-from rpx._sweep import run_sweep
+from rpx.sweep import reduce as _reduce
+from rpx.sweep.reduce import load_reduce_spec, run_reduce
+from rpx.sweep.reduce_ops import Histogram, Reductions
+from rpx.sweep.runner import run_sweep
+from rpx.sweep.spec import Axis, Design, Range, SweepSpec
 
 # Chunks that do not divide the axes, so edge chunks (padded on the device) are covered.
 SPEC = SweepSpec(
@@ -236,7 +236,7 @@ def test_info_reports_progress_then_results(
     """`rpx info` on a reduction store: merged chunks while running, results once complete."""
     import warnings
 
-    from rpx._cli_core import store_summary
+    from rpx.cli.info import store_summary
 
     out = tmp_path / "r.zarr"
     _interrupt_after(5, out, monkeypatch)
@@ -320,8 +320,8 @@ def test_nan_points_and_integer_outputs_are_reduced_like_xarray_skipna(
 ) -> None:
     import jax.numpy as jnp
 
-    from rpx import _models
-    from rpx._models import Model, Output
+    from rpx.physics import models as _models
+    from rpx.physics.models import Model, Output
 
     def fn(p: dict) -> dict:
         bad = (p["K_o"] > 50.0) | (p["K_o"] * p["Na_i"] > 400.0)  # whole rows and points
@@ -366,7 +366,7 @@ def test_histogram_bins_are_exact_at_every_edge_and_its_neighbours(
 ) -> None:
     import jax.numpy as jnp
 
-    from rpx._reduce_ops import _histogram, _uniform_scale
+    from rpx.sweep.reduce_ops import _histogram, _uniform_scale
 
     edges = hist.edges(dtype)
     assert (_uniform_scale(edges) is not None) == (uniform or dtype == "float64")

@@ -22,10 +22,10 @@ import s3fs
 import xarray as xr
 from moto.server import ThreadedMotoServer
 
-from rpx._reduce import run_reduce
-from rpx._reduce_ops import Reductions
-from rpx._spec import load_spec
-from rpx._sweep import run_sweep
+from rpx.sweep.reduce import run_reduce
+from rpx.sweep.reduce_ops import Reductions
+from rpx.sweep.runner import run_sweep
+from rpx.sweep.spec import load_spec
 
 BUCKET = "rpx-test"
 CREDENTIALS = {

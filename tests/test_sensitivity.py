@@ -21,9 +21,9 @@ import reference as ref
 import xarray as xr
 
 import rpx
-from rpx._sensitivity import gradient_attrs, model_value_and_gradients
-from rpx._spec import load_spec
-from rpx._sweep import run_sweep
+from rpx.physics.derivatives import gradient_attrs, model_value_and_gradients
+from rpx.sweep.runner import run_sweep
+from rpx.sweep.spec import load_spec
 
 MODELS = {"ghk": {"calcium": True}, "mullins_noda": {}, "ghk_pump": {"pump": True}}
 # Central-difference step in ln θ. Truncation h²/6·|∂³y/∂(ln θ)³| ≈ 2e-7 mV for third

@@ -11,7 +11,7 @@ import pytest
 import xarray as xr
 
 import rpx
-from rpx._pump_leak import pump_leak
+from rpx.physics.pump_leak import pump_leak
 
 N_SETS = 4
 

@@ -13,10 +13,10 @@ import xarray as xr
 import zarr
 
 import rpx
-from rpx._kernel import chunk_offsets, device_inputs, make_chunk_fn
-from rpx._spec import Axis, Design, Range, SweepSpec, load_spec, spec_from_dict
-from rpx._store import done_chunks, open_store
-from rpx._sweep import iter_chunks, run_sweep
+from rpx.sweep.kernel import chunk_offsets, device_inputs, make_chunk_fn
+from rpx.sweep.runner import iter_chunks, run_sweep
+from rpx.sweep.spec import Axis, Design, Range, SweepSpec, load_spec, spec_from_dict
+from rpx.sweep.store import done_chunks, open_store
 
 EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
 

@@ -1,0 +1,513 @@
+"""Fitting model parameters to measured resting potentials (``rpx.fit``).
+
+Works for every registered model through the registry: the model's ``fn`` and
+``params`` and the parameter table are all it uses. See :func:`fit`.
+"""
+
+from __future__ import annotations
+
+import math
+import warnings
+from collections.abc import Mapping, Sequence
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+
+from rpx.analysis.fit_data import CELL_COL, DataLike, FitData, load_data, show
+from rpx.analysis.fit_solver import (
+    CONVERGED,
+    LOG,
+    STATUS_MEANINGS,
+    SolverConfig,
+    Transform,
+    build_jacobian,
+    build_solver,
+    start_points,
+    tolerances,
+)
+from rpx.physics.api import fill_defaults
+from rpx.physics.models import Model, get_model
+from rpx.physics.params import PARAMS, check_values, param
+from rpx.physics.presets import preset as preset_values
+
+
+class IdentifiabilityWarning(UserWarning):
+    """The data cannot determine some combination of the free parameters."""
+
+
+def _names(free: str | Sequence[str]) -> tuple[str, ...]:
+    names = tuple(n.strip() for n in free.split(",")) if isinstance(free, str) else tuple(free)
+    return tuple(n for n in names if n)
+
+
+def _check_free(free: tuple[str, ...], m: Model) -> None:
+    if not free:
+        raise ValueError("give at least one free parameter")
+    for name in free:
+        param(name)
+        if name not in m.params:
+            raise ValueError(
+                f"free parameter {name!r} is not read by model {m.name!r}; it reads: "
+                f"{', '.join(m.params)}"
+            )
+    if len(set(free)) != len(free):
+        raise ValueError(f"free parameters are repeated: {', '.join(free)}")
+
+
+def _check_bounds(
+    bounds: Mapping[str, tuple[float, float]], free: tuple[str, ...]
+) -> dict[str, tuple[float, float]]:
+    out = {}
+    for name, pair in bounds.items():
+        if name not in free:
+            raise ValueError(f"bounds given for {name!r}, which is not a free parameter")
+        lo, hi = (float(v) for v in pair)
+        p = param(name)
+        if not (lo < hi and math.isfinite(lo) and math.isfinite(hi)):
+            raise ValueError(f"bounds of {name} must be finite with lo < hi, got ({lo}, {hi})")
+        if lo < p.lo or hi > p.hi:
+            raise ValueError(
+                f"bounds ({lo:g}, {hi:g}) of {name} leave its allowed range {p.domain_str()}"
+            )
+        out[name] = (lo, hi)
+    return out
+
+
+def _start_value(
+    name: str,
+    value: float,
+    bounds: tuple[float, float] | None,
+    given: bool,
+    reference: Mapping[str, float],
+) -> float:
+    """Starting value of a free parameter (physical units).
+
+    A log-scaled parameter whose preset value is 0 (e.g. ``P_Cl`` of a preset that
+    leaves chloride out) starts at the geometric mean of the positive preset values
+    with the same units (the other permeabilities); random starts then spread around
+    it by a decade. A starting value given with ``init`` is used as it is.
+    """
+    if bounds is None:
+        if value > 0:
+            return value
+        same = [
+            v for k, v in reference.items()
+            if k != name and v > 0 and PARAMS[k].units == PARAMS[name].units
+        ]
+        if given or value != 0 or not same:
+            raise ValueError(
+                f"free parameter {name} starts at {value:g} {PARAMS[name].units}, but it is "
+                "fitted on a log scale and must start > 0; give a starting value with init="
+            )
+        return math.exp(sum(math.log(v) for v in same) / len(same))
+    lo, hi = bounds
+    if lo < value < hi:
+        return value
+    return math.sqrt(lo * hi) if lo > 0 and PARAMS[name].log_scale else 0.5 * (lo + hi)
+
+
+def _coordinate(name: str, t: Transform) -> str:
+    return f"ln {name}" if t.kind == LOG else f"{t.kind}({name})"
+
+
+def _direction_text(names: Sequence[str], transforms: Sequence[Transform], v: np.ndarray) -> str:
+    terms = [
+        f"{c:+.3f}·{_coordinate(n, t)}"
+        for n, t, c in zip(names, transforms, v, strict=True)
+        if abs(c) > 0.05
+    ]
+    return " ".join(terms)
+
+
+def _cells_arrays(data: FitData, dtype: jnp.dtype) -> dict:
+    """The cells as host arrays of ``dtype`` (the jitted solver moves them in one go)."""
+    w = np.ones_like(data.V) if data.V_sd is None else 1.0 / data.V_sd
+    return {
+        "cond": {k: np.asarray(v, dtype) for k, v in data.conditions.items()},
+        "V": np.where(data.mask, data.V, 0.0).astype(dtype),
+        "w": np.asarray(w, dtype),
+        "mask": np.asarray(data.mask),
+    }
+
+
+def _check_nonzero(m: Model, free: tuple[str, ...], values: dict[str, np.ndarray]) -> None:
+    for group in m.nonzero:
+        if any(name in free for name in group):
+            continue
+        total = sum(np.asarray(values[k], dtype=np.float64) for k in group)
+        if not np.all(total > 0):
+            raise ValueError(
+                f"permeabilities {', '.join(group)} are all zero; at least one must be > 0"
+            )
+
+
+def fit(
+    data: DataLike,
+    model: str | Model = "ghk",
+    free: str | Sequence[str] = ("P_Na",),
+    fixed: str | Mapping[str, float] | None = None,
+    bounds: Mapping[str, tuple[float, float]] | None = None,
+    *,
+    preset: str = "default",
+    init: Mapping[str, float] | None = None,
+    starts: int = 8,
+    seed: int = 0,
+    adam_steps: int = 200,
+    lm_steps: int = 40,
+    learning_rate: float = 0.05,
+    dtype: str | None = None,
+) -> xr.Dataset:
+    """Fit free parameters of a registered model to measured resting potentials.
+
+    Least squares in V: minimise Σ_i ((V_model(θ, conditions_i) - V_i)/sd_i)² over the
+    free parameters θ, separately for every cell, all cells and starts in one jitted,
+    ``vmap``-ed call. Each free parameter is optimised in an unconstrained coordinate:
+    ln x for quantities bounded only below by 0, a logistic map onto ``bounds`` where
+    given (on ln x when lo > 0 and the parameter spans decades). ``starts`` starting
+    points (the preset value, then Gaussian draws around it in those coordinates: one
+    decade for log) each take at most ``adam_steps`` Adam steps (optax) and at most
+    ``lm_steps`` Levenberg–Marquardt steps with the exact Jacobian; the best is kept.
+    Adam hands over early once its loss stops falling, LM stops once the optimum
+    passes the convergence test; the loop ends when every start has stopped
+    (``iterations`` counts the steps of the best start).
+
+    Standard errors and correlations are the Gauss–Newton (Laplace) approximation
+    Cov = s²·(JᵀJ)⁻¹ at the optimum (s² = 1 when ``V_sd`` is given, else the residual
+    variance Σr²/(n - p)), mapped to physical units by the delta method.
+
+    Identifiability: before fitting, the Jacobian at the start is checked for
+    directions along which V does not change (σ_min/σ_max of J below a tolerance that
+    scales with the dtype's epsilon). For each such direction an
+    :class:`IdentifiabilityWarning` names it, the free parameter with the largest
+    share in it is held fixed at its start value, and the others are reported also as
+    ratios to it (``<name>_over_<held>``). For the passive GHK model with every
+    permeability free, the direction is the common scale of all permeabilities (only
+    their ratios set V; Hodgkin & Katz 1949, J. Physiol. 108:37). The same test after
+    the fit flags cells whose data leave a direction undetermined (``identifiable``).
+
+    Args:
+        data: a pandas DataFrame, a CSV path or an xarray Dataset of conditions
+            (columns named by parameter, e.g. ``K_o`` in mM), measured ``V`` (mV),
+            optional ``V_sd`` (mV) and optional ``cell`` (one fit per cell).
+        model: registered model name (``"ghk"``, ``"mullins_noda"``, ``"ghk_pump"``...).
+        free: names of the parameters to fit (a list, or ``"P_Na,P_Cl"``).
+        fixed: a preset name, or overrides {name: value} of preset ``preset``, for the
+            parameters neither free nor in the data.
+        bounds: optional {name: (lo, hi)} for free parameters, in their units.
+        preset: preset giving every value not in ``fixed`` (``rpx.presets()``).
+        init: optional starting values of free parameters (default: preset values).
+        starts: number of starting points (multi-start), >= 1.
+        seed: seed of the random starts.
+        adam_steps, lm_steps: iteration budgets of the two stages.
+        learning_rate: Adam step size in unconstrained units.
+        dtype: ``"float32"`` or ``"float64"``; default: JAX's default float.
+
+    Returns:
+        An xarray Dataset with, per ``cell`` (no ``cell`` dimension when the data have
+        no ``cell`` column or dimension): every free parameter's estimate (named by the
+        parameter) and standard error (``<name>_se``), ``correlation`` (param, param2),
+        ``loss``, ``rmse``, ``status``/``converged``, ``identifiable``, ``flat_direction``,
+        ``best_start``, ``iterations``, ``loss_history`` (iteration; after an early stop
+        it repeats the last loss), the data and fitted curve
+        (``V_obs``, ``V_fit`` and the condition columns over ``point``) and every fixed
+        value as a scalar; all with ``units`` and ``long_name``.
+
+    Raises:
+        ValueError: unknown model, parameter, column or preset; a free parameter the
+            model does not read; bad bounds; missing, NaN or out-of-domain data; a cell
+            with fewer points than free parameters.
+
+    Example:
+        >>> import pandas as pd
+        >>> import rpx
+        >>> K_o = [2.5, 5.0, 10.0, 20.0, 50.0, 100.0]
+        >>> V = rpx.resting_potential({"K_o": K_o, "P_Na": 0.02})
+        >>> ds = fit(pd.DataFrame({"K_o": K_o, "V": V}), free=["P_Na"], starts=2)
+        >>> round(float(ds["P_Na"] / ds["P_K"]), 4)
+        0.02
+    """
+    m = get_model(model)
+    free = _names(free)
+    _check_free(free, m)
+    if isinstance(fixed, str):
+        preset, overrides = fixed, {}
+    else:
+        overrides = dict(fixed or {})
+    for name in overrides:
+        param(name)
+        if name in free:
+            raise ValueError(f"parameter {name!r} is free; give its starting value with init=")
+        if name not in m.params:
+            raise ValueError(f"fixed parameter {name!r} is not read by model {m.name!r}")
+    bounds = _check_bounds(bounds or {}, free)
+    if int(starts) != starts or starts < 1:
+        raise ValueError(f"starts must be a positive integer, got {starts!r}")
+    for label, steps in (("adam_steps", adam_steps), ("lm_steps", lm_steps)):
+        if int(steps) != steps or steps < 0:
+            raise ValueError(f"{label} must be a non-negative integer, got {steps!r}")
+    dt = _resolve_dtype(dtype)
+
+    data_ = load_data(data, m.params, free)
+    other = tuple(n for n in m.params if n not in free and n not in data_.conditions)
+    fixed_values = {k: float(v) for k, v in fill_defaults(overrides, other, preset).items()}
+    for name, value in fixed_values.items():
+        check_values(name, value)
+    init_values = fill_defaults(dict(init or {}), free, preset)
+    for name in init or {}:
+        if name not in free:
+            raise ValueError(f"init given for {name!r}, which is not a free parameter")
+    reference = {**preset_values(preset), **{k: float(v) for k, v in overrides.items()}}
+    start = {
+        n: _start_value(n, float(init_values[n]), bounds.get(n), n in (init or {}), reference)
+        for n in free
+    }
+    for name, value in start.items():
+        check_values(name, value)
+    _check_nonzero(m, free, {**fixed_values, **data_.conditions})
+
+    transforms = {n: Transform.for_param(PARAMS[n], bounds.get(n)) for n in free}
+    cells = _cells_arrays(data_, dt)
+    held = _hold_unidentifiable(m, free, transforms, start, fixed_values, data_, dt)
+    fit_free = tuple(n for n in free if n not in held)
+    fixed_all = {**fixed_values, **{n: h[0] for n, h in held.items()}}
+    cfg = SolverConfig(
+        m.fn,
+        fit_free,
+        tuple(transforms[n] for n in fit_free),
+        int(adam_steps),
+        int(lm_steps),
+        float(learning_rate),
+        data_.V_sd is not None,
+    )
+    center = np.array([transforms[n].from_phys(start[n]) for n in fit_free])
+    u0 = start_points(cfg.transforms, center, int(starts), int(seed))
+    fixed_arrays = {k: np.asarray(v, dt) for k, v in fixed_all.items()}
+    out = build_solver(cfg)(np.asarray(u0, dt), cells, fixed_arrays)
+    out = jax.tree.map(np.asarray, out)
+    _warn_after(out, fit_free, cfg.transforms, data_)
+    return _to_dataset(out, m, cfg, data_, fixed_all, held, preset, int(starts))
+
+
+def _resolve_dtype(dtype: str | None) -> jnp.dtype:
+    if dtype is None:
+        return jnp.result_type(float)
+    if dtype not in ("float32", "float64"):
+        raise ValueError(f"dtype must be 'float32' or 'float64', got {dtype!r}")
+    if dtype == "float64" and not jax.config.jax_enable_x64:
+        raise ValueError("dtype='float64' needs jax.config.update('jax_enable_x64', True)")
+    return jnp.dtype(dtype)
+
+
+def _hold_unidentifiable(
+    m: Model,
+    free: tuple[str, ...],
+    transforms: dict[str, Transform],
+    start: dict[str, float],
+    fixed_values: dict[str, float],
+    data: FitData,
+    dtype: jnp.dtype,
+) -> dict[str, tuple[float, tuple[str, ...]]]:
+    """Free parameters to hold fixed because V is flat along a direction at the start.
+
+    A direction is flat when V does not change along it in any cell: the test is on the
+    Jacobians of all cells stacked (a direction flat in only some cells is left to the
+    per-cell test after the fit). Unit weights, so the test does not depend on V_sd.
+
+    Returns {held name: (value, the other free parameters in its flat direction)}.
+    """
+    held: dict[str, tuple[float, tuple[str, ...]]] = {}
+    _, svtol = tolerances(dtype)
+    cells = {**_cells_arrays(data, dtype), "w": np.ones(data.V.shape, dtype)}
+    while True:
+        names = tuple(n for n in free if n not in held)
+        if not names:
+            raise ValueError(
+                f"the data cannot identify any of the free parameters {', '.join(free)}: "
+                "V does not change with them under these conditions"
+            )
+        cfg = SolverConfig(m.fn, names, tuple(transforms[n] for n in names), 0, 0, 0.0, True)
+        u = np.asarray([transforms[n].from_phys(start[n]) for n in names], dtype)
+        values = {**fixed_values, **{k: h[0] for k, h in held.items()}}
+        fixed = {k: np.asarray(v, dtype) for k, v in values.items()}
+        J = np.asarray(build_jacobian(cfg)(u, cells, fixed), dtype=np.float64)
+        _, S, Wt = np.linalg.svd(J.reshape(-1, len(names)), full_matrices=False)
+        if S[0] > 0 and S[-1] >= svtol * S[0]:
+            return held
+        v = Wt[-1] * np.sign(Wt[-1][np.argmax(np.abs(Wt[-1]))])
+        share = np.abs(v)
+        pick = names[int(np.flatnonzero(share >= share.max() * (1 - 1e-3))[0])]
+        involved = [n for n, c in zip(names, v, strict=True) if abs(c) > 0.05]
+        unit = PARAMS[pick].units
+        warnings.warn(
+            f"parameters {', '.join(involved)} cannot all be identified from V: along "
+            f"{_direction_text(names, [transforms[n] for n in names], v)} the model's V "
+            f"does not change (σ_min/σ_max of the Jacobian = {S[-1] / S[0]:.1e}); for the "
+            "passive GHK model this is the common scale of the permeabilities, of which "
+            f"only ratios matter. Holding {pick} fixed at {start[pick]:g} {unit} (its "
+            f"starting value) and reporting the others also as ratios to it "
+            f"({', '.join(f'{n}_over_{pick}' for n in involved if n != pick)}).",
+            IdentifiabilityWarning,
+            stacklevel=3,
+        )
+        held[pick] = (start[pick], tuple(n for n in involved if n != pick))
+
+
+def _warn_after(
+    out: dict, names: tuple[str, ...], transforms: tuple[Transform, ...], data: FitData
+) -> None:
+    bad = np.flatnonzero(~out["identifiable"])
+    if bad.size:
+        c = bad[0]
+        warnings.warn(
+            f"{bad.size} of {len(data.cells)} cells leave a direction of the free parameters "
+            f"undetermined (first: cell {show(data.cells[c])}, along "
+            f"{_direction_text(names, transforms, out['flat'][c])}); their standard errors "
+            "are NaN. Fix one of the parameters involved or add informative conditions.",
+            IdentifiabilityWarning,
+            stacklevel=3,
+        )
+    failed = np.flatnonzero(out["status"] != CONVERGED)
+    if failed.size:
+        warnings.warn(
+            f"{failed.size} of {len(data.cells)} cells did not converge (first: cell "
+            f"{show(data.cells[failed[0]])}); see the status and loss_history variables, or "
+            "raise lm_steps or starts",
+            RuntimeWarning,
+            stacklevel=3,
+        )
+
+
+def _attrs(units: str, long_name: str, **extra: object) -> dict[str, object]:
+    return {"units": units, "long_name": long_name, **extra}
+
+
+def _to_dataset(
+    out: dict,
+    m: Model,
+    cfg: SolverConfig,
+    data: FitData,
+    fixed: dict[str, float],
+    held: dict[str, tuple[float, tuple[str, ...]]],
+    preset: str,
+    starts: int,
+) -> xr.Dataset:
+    names = list(cfg.free)
+    C = ("cell",)
+    absolute = cfg.absolute_sd
+    v: dict[str, xr.Variable] = {}
+    for i, n in enumerate(names):
+        p = PARAMS[n]
+        v[n] = xr.Variable(C, out["x"][:, i], _attrs(p.units, f"fitted {p.long_name}"))
+        v[f"{n}_se"] = xr.Variable(
+            C, out["se"][:, i], _attrs(p.units, f"standard error of fitted {p.long_name}")
+        )
+    for h, (value, involved) in held.items():
+        for i, n in enumerate(names):
+            if n not in involved:
+                continue
+            ph = PARAMS[h]
+            units = "1" if PARAMS[n].units == ph.units else f"{PARAMS[n].units}/({ph.units})"
+            desc = (
+                f"{n}/{h} ({h} held fixed at {value:g} {ph.units}: only the ratio is "
+                "identifiable)"
+            )
+            v[f"{n}_over_{h}"] = xr.Variable(C, out["x"][:, i] / value, _attrs(units, desc))
+            v[f"{n}_over_{h}_se"] = xr.Variable(
+                C, out["se"][:, i] / value, _attrs(units, f"standard error of {n}/{h}")
+            )
+    v["correlation"] = xr.Variable(
+        ("cell", "param", "param2"), out["corr"], _attrs("1", "correlation of the estimates")
+    )
+    loss_units = "1" if absolute else "mV^2"
+    loss_name = (
+        "mean squared standardized residual ((V_fit - V_obs)/V_sd)^2"
+        if absolute
+        else "mean squared residual (V_fit - V_obs)^2"
+    )
+    v["loss"] = xr.Variable(C, out["loss"], _attrs(loss_units, loss_name))
+    resid = np.where(data.mask, out["V_fit"] - data.V, np.nan)
+    rmse = np.sqrt(np.nanmean(resid**2, axis=1))
+    v["rmse"] = xr.Variable(C, rmse, _attrs("mV", "root mean square residual of V"))
+    v["n_points"] = xr.Variable(C, data.n_points, _attrs("1", "number of data points"))
+    v["status"] = xr.Variable(
+        C,
+        out["status"],
+        _attrs("1", "fit status", flag_values=[0, 1, 2], flag_meanings=STATUS_MEANINGS),
+    )
+    v["converged"] = xr.Variable(C, out["status"] == CONVERGED, _attrs("1", "fit converged"))
+    v["identifiable"] = xr.Variable(
+        C, out["identifiable"], _attrs("1", "every direction of the free parameters determined")
+    )
+    v["singular_value_ratio"] = xr.Variable(
+        C, out["sv_ratio"], _attrs("1", "smallest/largest singular value of the Jacobian")
+    )
+    v["flat_direction"] = xr.Variable(
+        ("cell", "param"),
+        out["flat"],
+        _attrs(
+            "1",
+            "least determined direction in unconstrained coordinates (unit vector; ln x for "
+            "log-transformed parameters)",
+        ),
+    )
+    v["best_start"] = xr.Variable(C, out["best_start"], _attrs("1", "index of the best start"))
+    v["iterations"] = xr.Variable(
+        C, out["iterations"], _attrs("1", "Adam plus Levenberg-Marquardt steps the best start ran")
+    )
+    v["loss_history"] = xr.Variable(
+        ("cell", "iteration"), out["history"], _attrs(loss_units, f"{loss_name} per iteration")
+    )
+    v["V_obs"] = xr.Variable(("cell", "point"), data.V, _attrs("mV", "measured resting potential"))
+    if data.V_sd is not None:
+        v["V_sd"] = xr.Variable(
+            ("cell", "point"),
+            np.where(data.mask, data.V_sd, np.nan),
+            _attrs("mV", "standard deviation of the measured potential"),
+        )
+    v["V_fit"] = xr.Variable(
+        ("cell", "point"), out["V_fit"], _attrs("mV", f"fitted resting potential ({m.name})")
+    )
+    for n, values in data.conditions.items():
+        p = PARAMS[n]
+        v[n] = xr.Variable(
+            ("cell", "point"), np.where(data.mask, values, np.nan), _attrs(p.units, p.long_name)
+        )
+    for n, value in fixed.items():
+        p = PARAMS[n]
+        note = "held fixed (not identifiable)" if n in held else "fixed"
+        v[n] = xr.Variable((), value, _attrs(p.units, f"{p.long_name} ({note})"))
+    stage = ["adam"] * cfg.adam_steps + ["levenberg_marquardt"] * cfg.lm_steps
+    # Strings as object arrays: zarr 3 stores them as variable-length UTF-8.
+    labels = data.cells.astype(object) if data.cells.dtype.kind in "US" else data.cells
+    names_obj = np.array(names, dtype=object)
+    coords = {
+        "cell": xr.Variable(C, labels, _attrs("1", "cell label")),
+        "param": xr.Variable(("param",), names_obj, _attrs("1", "free parameter")),
+        "param2": xr.Variable(("param2",), names_obj, _attrs("1", "free parameter")),
+        "point": xr.Variable(("point",), np.arange(data.V.shape[1]), _attrs("1", "data point")),
+        "iteration": xr.Variable(
+            ("iteration",), np.arange(len(stage)), _attrs("1", "optimizer iteration")
+        ),
+        "stage": xr.Variable(
+            ("iteration",), np.array(stage, dtype=object), _attrs("1", "optimizer stage")
+        ),
+    }
+    ds = xr.Dataset(v, coords=coords)
+    ds.attrs = {
+        "title": f"rpx fit of model {m.name}",
+        "model": m.name,
+        "preset": preset,
+        "free": names,
+        "held_fixed": list(held),
+        "starts": starts,
+        "adam_steps": cfg.adam_steps,
+        "lm_steps": cfg.lm_steps,
+        "sd": "absolute (data V_sd)" if absolute else "estimated from the residuals",
+        "method": "optax Adam then Levenberg-Marquardt in unconstrained coordinates; "
+        "Gauss-Newton standard errors",
+    }
+    if data.squeeze:
+        ds = ds.isel({CELL_COL: 0}, drop=True)
+    return ds

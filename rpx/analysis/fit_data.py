@@ -1,0 +1,198 @@
+"""Measured data for fitting: read, validate and lay out as padded per-cell arrays.
+
+A data set is a table of conditions and measured resting potentials. Its columns are
+parameter names from the vocabulary (the conditions of each measurement, e.g. ``K_o``
+in mM), ``V`` (the measured potential, mV), optionally ``V_sd`` (its standard
+deviation, mV), optionally ``cell`` (which cell each row belongs to; every cell is
+fitted separately, all in one batched call) and optionally ``source`` (free text naming
+where the row comes from; ignored by the fit). It may be given as a pandas DataFrame, a
+CSV file (``#`` starts a comment line) or an xarray Dataset whose variable ``V`` has
+an optional ``cell`` dimension; every other dimension of ``V`` indexes measurements.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from collections.abc import Sequence
+
+import numpy as np
+import pandas as pd
+import xarray as xr
+
+from rpx.physics.params import PARAMS, check_values
+
+V_COL = "V"
+SD_COL = "V_sd"
+CELL_COL = "cell"
+SOURCE_COL = "source"  # free text: where a row comes from; not used by the fit
+DataLike = pd.DataFrame | xr.Dataset | str | os.PathLike
+
+
+@dataclasses.dataclass(frozen=True)
+class FitData:
+    """Measurements laid out as ``(cell, point)`` arrays, padded to the longest cell.
+
+    Attributes:
+        conditions: parameter name -> values (float64, shape (cells, points)); padded
+            entries repeat the cell's first point so that the model stays finite there.
+        V: measured potential (mV); NaN where padded.
+        V_sd: standard deviation of ``V`` (mV), or None when the data give none.
+        mask: True where a point is a real measurement.
+        cells: one label per cell.
+        squeeze: whether the input had no notion of cells (one data set).
+    """
+
+    conditions: dict[str, np.ndarray]
+    V: np.ndarray
+    V_sd: np.ndarray | None
+    mask: np.ndarray
+    cells: np.ndarray
+    squeeze: bool
+
+    @property
+    def n_points(self) -> np.ndarray:
+        return self.mask.sum(axis=1)
+
+
+def show(label: object) -> str:
+    """A cell label for messages: ``'a'`` or ``3``, not ``np.int64(3)``."""
+    return repr(label.item() if isinstance(label, np.generic) else label)
+
+
+def _check_finite(name: str, values: np.ndarray, cells: np.ndarray, mask: np.ndarray) -> None:
+    bad = mask & ~np.isfinite(values)
+    if bad.any():
+        c, i = np.argwhere(bad)[0]
+        raise ValueError(
+            f"data column {name!r} has a missing or non-finite value (cell {show(cells[c])}, "
+            f"point {i}); remove the row or give a finite value"
+        )
+
+
+def _check_columns(
+    columns: Sequence[str], model_params: Sequence[str], free: Sequence[str]
+) -> None:
+    if V_COL not in columns:
+        raise ValueError(f"data need a column {V_COL!r} (measured potential, mV)")
+    for name in columns:
+        if name in (V_COL, SD_COL, CELL_COL):
+            continue
+        if name not in PARAMS:
+            raise ValueError(
+                f"unknown data column {name!r}; columns are {V_COL!r}, {SD_COL!r}, "
+                f"{CELL_COL!r}, {SOURCE_COL!r} or parameter names: {', '.join(PARAMS)}"
+            )
+        if name not in model_params:
+            raise ValueError(
+                f"data column {name!r} is not a parameter of this model; it reads: "
+                f"{', '.join(model_params)}"
+            )
+        if name in free:
+            raise ValueError(f"parameter {name!r} is both a data column and a free parameter")
+
+
+def _from_frame(df: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+    """Group rows by ``cell`` (first-appearance order) and pad; returns arrays and labels."""
+    squeeze = CELL_COL not in df.columns
+    if squeeze:
+        df = df.assign(**{CELL_COL: 0})
+    if df[CELL_COL].isna().any():
+        raise ValueError(f"data column {CELL_COL!r} has a missing value")
+    labels = pd.unique(df[CELL_COL])
+    groups = [df[df[CELL_COL] == label] for label in labels]
+    width = max((len(g) for g in groups), default=0)
+    out: dict[str, np.ndarray] = {}
+    for col in df.columns:
+        if col == CELL_COL:
+            continue
+        arr = np.full((len(groups), width), np.nan)
+        for c, g in enumerate(groups):
+            try:
+                arr[c, : len(g)] = pd.to_numeric(g[col], errors="raise").to_numpy(np.float64)
+            except (ValueError, TypeError):
+                raise ValueError(f"data column {col!r} must be numeric") from None
+        out[col] = arr
+    out["__mask__"] = np.zeros((len(groups), width), dtype=bool)
+    for c, g in enumerate(groups):
+        out["__mask__"][c, : len(g)] = True
+    return out, np.asarray(labels), squeeze
+
+
+def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
+    """Broadcast every variable against ``V``; stack non-cell dims into points."""
+    squeeze = CELL_COL not in ds[V_COL].dims
+    names = [str(n) for n in ds.data_vars if n != CELL_COL]
+    names += [str(n) for n in ds.coords if n in PARAMS and n not in names]
+    arrays = xr.broadcast(*(ds[n] for n in names), exclude=())
+    V = arrays[names.index(V_COL)]
+    if squeeze:
+        arrays = [a.expand_dims(CELL_COL) for a in arrays]
+        V = V.expand_dims(CELL_COL)
+    point_dims = [d for d in V.dims if d != CELL_COL]
+    out = {}
+    for name, a in zip(names, arrays, strict=True):
+        a = a.transpose(CELL_COL, *point_dims)
+        out[name] = np.asarray(a.values, dtype=np.float64).reshape(a.shape[0], -1)
+    out["__mask__"] = np.ones_like(out[V_COL], dtype=bool)
+    if CELL_COL in ds.coords and not squeeze:
+        labels = np.asarray(ds[CELL_COL].values)
+    else:
+        labels = np.arange(out[V_COL].shape[0])
+    return out, labels, squeeze
+
+
+def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) -> FitData:
+    """Read and validate ``data`` for a model that reads ``model_params``.
+
+    Raises:
+        ValueError: missing ``V`` column, unknown or unusable column names, a column
+            that is also free, non-numeric or non-finite values, conditions outside
+            their parameter's domain, ``V_sd`` <= 0, or a cell with fewer points
+            than free parameters.
+    """
+    if isinstance(data, (str, os.PathLike)):
+        try:
+            data = pd.read_csv(data, comment="#", skipinitialspace=True)
+        except FileNotFoundError:
+            raise ValueError(f"no data file {os.fspath(data)!r}") from None
+    if isinstance(data, pd.DataFrame):
+        data = data.rename(columns=lambda c: str(c).strip())
+        data = data.drop(columns=[SOURCE_COL], errors="ignore")
+        _check_columns(list(data.columns), model_params, free)
+        arrays, cells, squeeze = _from_frame(data)
+    elif isinstance(data, xr.Dataset):
+        names = [str(n) for n in data.data_vars]
+        names += [str(n) for n in data.coords if n in PARAMS and n not in names]
+        _check_columns(names, model_params, free)
+        arrays, cells, squeeze = _from_dataset(data)
+    else:
+        raise ValueError(
+            f"data must be a pandas DataFrame, an xarray Dataset or a CSV path, got "
+            f"{type(data).__name__}"
+        )
+    mask = arrays.pop("__mask__")
+    V = arrays.pop(V_COL)
+    sd = arrays.pop(SD_COL, None)
+    for name, values in [(V_COL, V), *([(SD_COL, sd)] if sd is not None else []), *arrays.items()]:
+        _check_finite(name, values, cells, mask)
+    for name, values in arrays.items():
+        check_values(name, values[mask])
+    if sd is not None and not np.all(sd[mask] > 0):
+        raise ValueError(f"data column {SD_COL!r} must be > 0 mV everywhere")
+    counts = mask.sum(axis=1)
+    short = np.flatnonzero(counts < max(len(free), 1))
+    if counts.size == 0 or short.size:
+        which = f" (cell {show(cells[short[0]])})" if short.size and not squeeze else ""
+        n = int(counts[short[0]]) if short.size else 0
+        raise ValueError(
+            f"{n} data points{which} but {len(free)} free parameters; each cell needs at "
+            "least as many points as free parameters"
+        )
+    first = np.argmax(mask, axis=1)
+    rows = np.arange(mask.shape[0])
+    for name, values in arrays.items():
+        arrays[name] = np.where(mask, values, values[rows, first][:, None])
+    if sd is not None:
+        sd = np.where(mask, sd, 1.0)
+    return FitData(arrays, np.where(mask, V, np.nan), sd, mask, cells, squeeze)

@@ -1,0 +1,413 @@
+"""The jitted fitting core: unconstrained transforms, Adam then Levenberg–Marquardt, uncertainty.
+
+Everything here is a pure function of arrays. One call of the function built by
+:func:`build_solver` fits every cell from every start: ``vmap`` over cells of ``vmap``
+over starts of one optimiser step, iterated by ``jax.lax.while_loop`` over the whole
+batch (no Python per iteration) until every start has stopped or its budget is spent.
+
+The least-squares problem of one cell, in unconstrained coordinates u, is
+
+    r_i(u) = m_i · (V_model(x(u), conditions_i) - V_i) / sd_i,   L(u) = Σ r_i² / n,
+
+with m_i = 0 on padding. Adam (Kingma & Ba 2015, ``optax.adam``) moves every start into
+a basin; Levenberg–Marquardt with Marquardt's diagonal scaling (Marquardt 1963, J. SIAM
+11:431; Nocedal & Wright, Numerical Optimization, 2nd ed., §10.3) then converges
+tightly using the exact Jacobian from ``jax.jacfwd``.
+
+Uncertainty is the Gauss–Newton (Laplace) approximation at the optimum: with the
+singular value decomposition J = U S Wᵀ of the weighted Jacobian,
+Cov(u) = s² · W S⁻² Wᵀ, where s² = 1 when per-point standard deviations are given
+(they are taken as absolute) and s² = Σ r² / (n - p) otherwise. Standard errors in
+physical units follow from the delta method, SE(x) = |dx/du| · SE(u); correlations are
+unchanged by the elementwise transforms.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+import math
+from collections.abc import Callable
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import optax
+from jax import Array, lax
+
+from rpx.physics.params import Param
+
+# Status codes of one fit (stored as the ``status`` variable).
+CONVERGED = 0
+NOT_CONVERGED = 1
+NON_FINITE = 2
+STATUS_MEANINGS = "converged not_converged non_finite"
+
+LOG, LOGIT, LOG_LOGIT = "log", "logit", "log_logit"
+
+# Early stopping. Adam hands over to Levenberg–Marquardt once its loss has not fallen
+# by a relative ADAM_RTOL for ADAM_PATIENCE consecutive steps; LM stops when the
+# optimum passes the convergence test and its last step was below eps^(2/3) relative,
+# or when its damping reaches LAM_MAX. The budgets adam_steps and lm_steps are maxima.
+ADAM_RTOL = 1e-3
+ADAM_PATIENCE = 10
+LAM_MAX = 1e12
+# Adam's gradient uses forward mode up to this many free parameters, reverse mode above.
+FORWARD_MAX_PARAMS = 8
+
+
+@dataclasses.dataclass(frozen=True)
+class Transform:
+    """Map between a free parameter x and its unconstrained coordinate u.
+
+    ``log``: x = e^u on (0, ∞), for positive quantities.
+    ``logit``: x = lo + (hi - lo)·σ(u) on (lo, hi).
+    ``log_logit``: ln x = ln lo + (ln hi - ln lo)·σ(u), for bounds with lo > 0 on a
+    parameter that spans decades. σ is the logistic function.
+    """
+
+    kind: str
+    lo: float = 0.0
+    hi: float = math.inf
+
+    @classmethod
+    def for_param(cls, p: Param, bounds: tuple[float, float] | None) -> Transform:
+        """Log for a parameter bounded only below by 0; logit-style within given bounds."""
+        if bounds is None:
+            return cls(LOG)
+        lo, hi = float(bounds[0]), float(bounds[1])
+        return cls(LOG_LOGIT if (lo > 0 and p.log_scale) else LOGIT, lo, hi)
+
+    def to_phys(self, u: Array) -> Array:
+        if self.kind == LOG:
+            return jnp.exp(u)
+        s = jax.nn.sigmoid(u)
+        if self.kind == LOGIT:
+            return self.lo + (self.hi - self.lo) * s
+        return jnp.exp(math.log(self.lo) + (math.log(self.hi) - math.log(self.lo)) * s)
+
+    def dphys_du(self, u: Array) -> Array:
+        """dx/du (> 0)."""
+        if self.kind == LOG:
+            return jnp.exp(u)
+        s = jax.nn.sigmoid(u)
+        if self.kind == LOGIT:
+            return (self.hi - self.lo) * s * (1.0 - s)
+        return self.to_phys(u) * (math.log(self.hi) - math.log(self.lo)) * s * (1.0 - s)
+
+    def from_phys(self, x: float) -> float:
+        """u for a physical value strictly inside the transform's range (float64, host)."""
+        if self.kind == LOG:
+            return math.log(x)
+        if self.kind == LOGIT:
+            t = (x - self.lo) / (self.hi - self.lo)
+        else:
+            t = (math.log(x) - math.log(self.lo)) / (math.log(self.hi) - math.log(self.lo))
+        return math.log(t) - math.log1p(-t)
+
+    @property
+    def start_spread(self) -> float:
+        """Standard deviation of random starts in u: a decade for log, 1 for logit-style."""
+        return math.log(10.0) if self.kind == LOG else 1.0
+
+
+@dataclasses.dataclass(frozen=True)
+class SolverConfig:
+    """Everything that shapes the compiled fitting program (hashable, so it caches)."""
+
+    model_fn: Callable[[dict[str, Array]], dict[str, Array]]
+    free: tuple[str, ...]
+    transforms: tuple[Transform, ...]
+    adam_steps: int
+    lm_steps: int
+    learning_rate: float
+    absolute_sd: bool
+
+
+def tolerances(dtype: jnp.dtype) -> tuple[float, float]:
+    """(gradient tolerance, singular-value ratio tolerance) for ``dtype``.
+
+    The first bounds the cosine between the residual and the column space of J at a
+    converged optimum; the second is the smallest σ_min/σ_max of J accepted as
+    identifiable. Both scale with the machine epsilon (float32 1.2e-7, float64 2.2e-16)
+    and are floored at values that keep float64 meaningful.
+    """
+    eps = float(jnp.finfo(dtype).eps)
+    return max(1e-6, 1e4 * eps), max(1e-6, 1e3 * eps)
+
+
+def _phys(cfg: SolverConfig, u: Array) -> Array:
+    return jnp.stack([t.to_phys(u[i]) for i, t in enumerate(cfg.transforms)])
+
+
+def _model_V(cfg: SolverConfig, u: Array, cond: dict[str, Array], fixed: dict[str, Array]) -> Array:
+    x = _phys(cfg, u)
+    params = {**fixed, **cond, **{name: x[i] for i, name in enumerate(cfg.free)}}
+    V = cfg.model_fn(params)["V"]
+    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in cond.values()), jnp.shape(V))
+    return jnp.broadcast_to(V, shape)
+
+
+def _residual(
+    cfg: SolverConfig, u: Array, cell: dict[str, Array], fixed: dict[str, Array]
+) -> Array:
+    V = _model_V(cfg, u, cell["cond"], fixed)
+    return jnp.where(cell["mask"], (V - cell["V"]) * cell["w"], 0.0)
+
+
+def _optimality(J: Array, r: Array, cell: dict, eps: Array) -> tuple[Array, Array]:
+    """(cosine, exact): the convergence test of a least-squares optimum.
+
+    ``cosine`` = |Jᵀr| / (|J|_F·|r|) is the cosine between the residual and the column
+    space of J (zero at a stationary point). ``exact``: residuals at the rounding level
+    of V itself, where the data are fitted exactly and the cosine measures only
+    rounding noise.
+    """
+    norm_r = jnp.sqrt(jnp.sum(r * r))
+    cosine = jnp.sqrt(jnp.sum((J.T @ r) ** 2)) / (
+        jnp.sqrt(jnp.sum(J * J)) * norm_r + jnp.finfo(r.dtype).tiny
+    )
+    scale = jnp.sqrt(jnp.sum((cell["V"] * cell["w"]) ** 2))
+    return cosine, norm_r <= 1e3 * eps * scale
+
+
+class _Problem:
+    """Residuals, loss and the two optimiser steps of one start on one cell."""
+
+    def __init__(self, cfg: SolverConfig, cell: dict, fixed: dict, gtol: float) -> None:
+        self.cfg, self.cell, self.fixed, self.gtol = cfg, cell, fixed, gtol
+        self.n = jnp.sum(cell["mask"].astype(cell["V"].dtype))
+        self.opt = optax.apply_if_finite(
+            optax.adam(cfg.learning_rate), max_consecutive_errors=1 << 30
+        )
+
+    def res(self, u: Array) -> Array:
+        return _residual(self.cfg, u, self.cell, self.fixed)
+
+    def res_aux(self, u: Array) -> tuple[Array, Array]:
+        r = self.res(u)
+        return r, r
+
+    def loss(self, u: Array) -> Array:
+        r = self.res(u)
+        return jnp.sum(r * r) / self.n
+
+    def adam_init(self, u0: Array) -> tuple:
+        zero = jnp.asarray(0, jnp.int32)
+        return u0, self.opt.init(u0), jnp.asarray(jnp.inf, u0.dtype), zero, zero
+
+    def adam_step(self, state: tuple) -> tuple[tuple, Array]:
+        """One Adam step (a no-op once the start has stopped); the loss before it."""
+        u, opt_state, ref, since, n = state
+        if u.shape[0] <= FORWARD_MAX_PARAMS:
+            # Few parameters: the gradient from the forward-mode Jacobian (one JVP per
+            # parameter, batched) is cheaper than a reverse pass through the model.
+            J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
+            value, grad = jnp.sum(r * r) / self.n, 2.0 * (J.T @ r) / self.n
+        else:
+            value, grad = jax.value_and_grad(self.loss)(u)
+        # optax's bias correction raises a float to an int32 step count; allow that
+        # promotion here even when the caller runs with strict dtype promotion.
+        with jax.numpy_dtype_promotion("standard"):
+            updates, opt_state = self.opt.update(grad, opt_state, u)
+        better = value < ref * (1.0 - ADAM_RTOL)
+        new = (
+            optax.apply_updates(u, updates),
+            opt_state,
+            jnp.where(better, value, ref),
+            jnp.where(better, jnp.zeros_like(since), since + 1),
+            n + 1,
+        )
+        done = since >= ADAM_PATIENCE
+        return jax.tree.map(lambda old, x: jnp.where(done, old, x), state, new), value
+
+    def lm_init(self, u: Array) -> tuple:
+        inf = jnp.asarray(jnp.inf, u.dtype)
+        zero = jnp.asarray(0, jnp.int32)
+        return u, self.loss(u), jnp.asarray(1e-3, u.dtype), inf, jnp.asarray(False), zero
+
+    def lm_step(self, state: tuple) -> tuple[tuple, Array]:
+        """One Levenberg–Marquardt step, or the decision to stop; the loss after it.
+
+        Stops when the convergence test of the result passes and the last step was
+        below eps^(2/3) relative, or when the damping has reached its ceiling (every
+        recent step rejected: no further progress is possible).
+        """
+        u, value, lam, last_step, done, n = state
+        eps = jnp.finfo(u.dtype).eps
+        J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
+        cosine, exact = _optimality(J, r, self.cell, eps)
+        xtol = eps ** (2.0 / 3.0)
+        small = last_step <= xtol * (jnp.sqrt(jnp.sum(u * u)) + xtol)
+        done = done | (((cosine <= self.gtol) | exact) & small) | (lam >= LAM_MAX)
+        g = J.T @ r
+        H = J.T @ J
+        d = jnp.diagonal(H)
+        D = d + eps * jnp.max(d) + jnp.finfo(u.dtype).tiny
+        step = jnp.linalg.solve(H + lam * jnp.diag(D), -g)
+        trial = u + step
+        value_t = self.loss(trial)
+        ok = jnp.isfinite(value_t) & (value_t <= value) & jnp.all(jnp.isfinite(step)) & ~done
+        u = jnp.where(ok, trial, u)
+        value = jnp.where(ok, value_t, value)
+        lam = jnp.where(done, lam, jnp.clip(jnp.where(ok, lam * 0.3, lam * 10.0), 1e-12, LAM_MAX))
+        last_step = jnp.where(ok, jnp.sqrt(jnp.sum(step * step)), jnp.zeros_like(last_step))
+        n = jnp.where(done, n, n + 1)
+        return (u, value, lam, last_step, done, n), value
+
+    def status(self, u: Array, value: Array) -> tuple[Array, Array]:
+        """(loss, status) at the end: converged, not converged or non-finite."""
+        cosine, exact = _optimality(jax.jacfwd(self.res)(u), self.res(u), self.cell,
+                                    jnp.finfo(u.dtype).eps)
+        finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(u))
+        status = jnp.where(
+            finite, jnp.where((cosine <= self.gtol) | exact, CONVERGED, NOT_CONVERGED), NON_FINITE
+        ).astype(jnp.int32)
+        return jnp.where(finite, value, jnp.inf), status
+
+
+def _batched(method: str, cfg: SolverConfig, fixed: dict, gtol: float) -> Callable:
+    """``method`` of :class:`_Problem` over (cells, starts): ``f(cells, *args)``."""
+
+    def one(cell: dict, *args: object) -> object:
+        return getattr(_Problem(cfg, cell, fixed, gtol), method)(*args)
+
+    def per_cell(cell: dict, *args: object) -> object:
+        return jax.vmap(lambda *a: one(cell, *a))(*args)
+
+    return jax.vmap(per_cell)
+
+
+def _run(step: Callable, state: tuple, hist: Array, offset: int, steps: int, active: Callable):
+    """Iterate ``step`` over the whole batch until no start is ``active`` or ``steps`` ran.
+
+    The loop counter is one scalar for the batch (stopped starts are frozen inside
+    ``step``), so the history is written with a scalar index. Returns the final state,
+    the history and the number of iterations run.
+    """
+
+    def cond(carry: tuple) -> Array:
+        i, st, _ = carry
+        return (i < steps) & jnp.any(active(st))
+
+    def body(carry: tuple) -> tuple:
+        i, st, h = carry
+        st, value = step(st)
+        return i + 1, st, lax.dynamic_update_index_in_dim(h, value, offset + i, axis=2)
+
+    i, state, hist = lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), state, hist))
+    return state, hist, i
+
+
+def _uncertainty(cfg: SolverConfig, u: Array, cell: dict, fixed: dict, svtol: float) -> dict:
+    J = jax.jacfwd(lambda v: _residual(cfg, v, cell, fixed))(u)
+    r = _residual(cfg, u, cell, fixed)
+    n = jnp.sum(cell["mask"].astype(u.dtype))
+    p = u.shape[0]
+    s2 = jnp.asarray(1.0, u.dtype) if cfg.absolute_sd else jnp.sum(r * r) / (n - p)
+    _, S, Wt = jnp.linalg.svd(J, full_matrices=False)
+    ratio = S[-1] / S[0]
+    identifiable = (S[0] > 0) & (ratio >= svtol)
+    S_safe = jnp.maximum(S, S[0] * svtol + jnp.finfo(u.dtype).tiny)
+    cov_u = s2 * (Wt.T / S_safe**2) @ Wt
+    se_u = jnp.sqrt(jnp.diagonal(cov_u))
+    corr = cov_u / (se_u[:, None] * se_u[None, :])
+    dxdu = jnp.stack([t.dphys_du(u[i]) for i, t in enumerate(cfg.transforms)])
+    flat = Wt[-1] * jnp.sign(Wt[-1][jnp.argmax(jnp.abs(Wt[-1]))])
+    nan = jnp.asarray(jnp.nan, u.dtype)
+    V = _model_V(cfg, u, cell["cond"], fixed)
+    return {
+        "x": _phys(cfg, u),
+        "se": jnp.where(identifiable, se_u * dxdu, nan),
+        "se_u": jnp.where(identifiable, se_u, nan),
+        "corr": jnp.where(identifiable, corr, nan),
+        "identifiable": identifiable,
+        "sv_ratio": ratio,
+        "flat": flat,
+        "V_fit": jnp.where(cell["mask"], V, nan),
+    }
+
+
+@functools.lru_cache(maxsize=32)
+def build_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
+    """Jitted ``solve(starts, cells, fixed)`` for ``cfg``.
+
+    Args (of the returned function):
+        starts: (K, p) unconstrained starting points, shared by every cell.
+        cells: dict with ``cond`` (name -> (C, N)), ``V`` (C, N, mV, zero on padding),
+            ``w`` (C, N, 1/sd in 1/mV, or ones) and ``mask`` (C, N, bool).
+        fixed: parameter name -> 0-d array.
+
+    Returns per cell: the best start's ``u``, ``x``, ``loss``, ``history`` (Adam then
+    LM iterations), ``status``, ``iterations``, ``best_start``, and the uncertainty of
+    the best start (``se``, ``se_u``, ``corr``, ``identifiable``, ``sv_ratio``, ``flat``,
+    ``V_fit``).
+    """
+
+    def solve(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+        gtol, svtol = tolerances(starts.dtype)
+        n_cells, n_starts = cells["V"].shape[0], starts.shape[0]
+        batch = functools.partial(_batched, cfg=cfg, fixed=fixed, gtol=gtol)
+        total = cfg.adam_steps + cfg.lm_steps
+        hist = jnp.zeros((n_cells, n_starts, total), starts.dtype)
+        u0 = jnp.broadcast_to(starts, (n_cells, *starts.shape))
+
+        # Adam, until every start has stopped (no relative fall of the loss by
+        # ADAM_RTOL in ADAM_PATIENCE steps) or adam_steps; stopped starts record the
+        # loss where they stopped.
+        adam = batch("adam_step")
+        state = batch("adam_init")(cells, u0)
+        state, hist, _ = _run(
+            lambda st: adam(cells, st), state, hist, 0, cfg.adam_steps,
+            lambda st: st[3] < ADAM_PATIENCE,
+        )
+        u, n_adam = state[0], state[4]
+        # Levenberg–Marquardt, until every start has stopped or lm_steps.
+        lm = batch("lm_step")
+        state = batch("lm_init")(cells, u)
+        idx = jnp.arange(total, dtype=jnp.int32)
+        hist = jnp.where(
+            (idx >= n_adam[..., None]) & (idx < cfg.adam_steps), state[1][..., None], hist
+        )
+        state, hist, i_lm = _run(
+            lambda st: lm(cells, st), state, hist, cfg.adam_steps, cfg.lm_steps,
+            lambda st: ~st[4],
+        )
+        u, value, n_lm = state[0], state[1], state[5]
+        hist = jnp.where(idx >= cfg.adam_steps + i_lm, value[..., None], hist)
+        loss, status = batch("status")(cells, u, value)
+        runs = {
+            "u": u, "loss": loss, "history": hist, "status": status,
+            "iterations": n_adam + n_lm,
+        }
+
+        def per_cell(run: dict, cell: dict) -> dict[str, Array]:
+            best = jnp.argmin(run["loss"])
+            out = {k: v[best] for k, v in run.items()}
+            out["best_start"] = best.astype(jnp.int32)
+            out |= _uncertainty(cfg, out["u"], cell, fixed, svtol)
+            return out
+
+        return jax.vmap(per_cell)(runs, cells)
+
+    return jax.jit(solve)
+
+
+@functools.lru_cache(maxsize=32)
+def build_jacobian(cfg: SolverConfig) -> Callable[..., Array]:
+    """Jitted ``jac(u, cells, fixed)``: the weighted residual Jacobians (C, N, p) of all cells."""
+
+    def jac(u: Array, cell: dict, fixed: dict) -> Array:
+        return jax.jacfwd(lambda v: _residual(cfg, v, cell, fixed))(u)
+
+    return jax.jit(jax.vmap(jac, in_axes=(None, 0, None)))
+
+
+def start_points(
+    transforms: tuple[Transform, ...], center: np.ndarray, k: int, seed: int
+) -> np.ndarray:
+    """``k`` starts in u (float64, shape (k, p)): the center, then Gaussian draws around it."""
+    rng = np.random.default_rng(seed)
+    spread = np.array([t.start_spread for t in transforms])
+    draws = center + spread * rng.standard_normal((max(k - 1, 0), len(transforms)))
+    return np.vstack([center[None, :], draws])

@@ -1,0 +1,50 @@
+"""The ``rpx`` command line. Exit codes: 0 ok, 2 bad input, 1 failure.
+
+Each command lives in its own module exposing ``register(subparsers)``, which adds a
+subparser whose ``func`` default takes the parsed arguments and returns an exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import sys
+from collections.abc import Sequence
+
+# Modules that each contribute commands (``register(subparsers)``).
+_COMMAND_MODULES = (
+    "rpx.cli.presets",
+    "rpx.cli.calc",
+    "rpx.cli.sweep",
+    "rpx.cli.info",
+    "rpx.cli.fit",
+    "rpx.cli.reduce",
+    "rpx.cli.sensitivity",
+    "rpx.cli.plot",
+)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(
+        prog="rpx", description="rpx, the resting-potential explorer"
+    )
+    sub = parser.add_subparsers(dest="command", required=True)
+    for name in _COMMAND_MODULES:
+        importlib.import_module(name).register(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except ValueError as err:
+        print(f"rpx: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":  # pragma: no cover
+    sys.exit(main())

@@ -1,0 +1,174 @@
+"""The ``fit`` command: fit free parameters of a model to a CSV of measured potentials."""
+
+from __future__ import annotations
+
+import argparse
+import math
+from typing import TYPE_CHECKING
+
+import numpy as np
+
+from rpx.physics.params import PARAMS
+
+if TYPE_CHECKING:
+    import xarray as xr
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser(
+        "fit",
+        help="fit model parameters to measured resting potentials (CSV) and print estimates ± SE",
+        description=(
+            "Fit free parameters of a model to a CSV of conditions (columns named by "
+            "parameter, e.g. K_o in mM), measured V (mV), optional V_sd (mV) and optional "
+            "cell. Lines starting with # are comments."
+        ),
+    )
+    p.add_argument("data", help="CSV file of measurements")
+    p.add_argument("--model", default="ghk", help="registered model (default: ghk)")
+    p.add_argument("--free", required=True, help="comma-separated free parameters, e.g. P_Na,P_Cl")
+    p.add_argument("--preset", default="default", help="preset for all other values")
+    p.add_argument(
+        "--fixed", action="append", default=[], metavar="NAME=VALUE",
+        help="override a preset value (repeatable)",
+    )
+    p.add_argument(
+        "--init", action="append", default=[], metavar="NAME=VALUE",
+        help="starting value of a free parameter (repeatable)",
+    )
+    p.add_argument(
+        "--bounds", action="append", default=[], metavar="NAME=LO:HI",
+        help="bounds of a free parameter, in its units (repeatable)",
+    )
+    p.add_argument("--starts", type=int, default=8, help="random starts per cell (default 8)")
+    p.add_argument("--seed", type=int, default=0, help="seed of the random starts")
+    p.add_argument("--adam-steps", type=int, default=200, help="Adam iterations (default 200)")
+    p.add_argument("--lm-steps", type=int, default=40, help="Levenberg-Marquardt iterations")
+    p.add_argument(
+        "--dtype", choices=("float32", "float64"), default="float64", help="precision"
+    )
+    p.add_argument(
+        "--show-cells", type=int, default=20, metavar="N",
+        help="list at most N cells, then a summary over all (default 20)",
+    )
+    p.add_argument("-o", "--output", help="write the result Dataset to this zarr store")
+    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.set_defaults(func=_fit)
+
+
+def _pairs(items: list[str], flag: str) -> dict[str, str]:
+    out = {}
+    for item in items:
+        name, sep, value = item.partition("=")
+        if not sep or not name.strip() or not value.strip():
+            raise ValueError(f"{flag} takes NAME=VALUE, got {item!r}")
+        out[name.strip()] = value.strip()
+    return out
+
+
+def _number(text: str, flag: str) -> float:
+    try:
+        return float(text)
+    except ValueError:
+        raise ValueError(f"{flag}: {text!r} is not a number") from None
+
+
+def _fmt(x: float, se: float) -> str:
+    if not math.isfinite(se):
+        return f"{x:.4g} ± n/a"
+    return f"{x:.4g} ± {se:.2g}"
+
+
+def table(ds: xr.Dataset, show_cells: int = 20) -> str:
+    """Estimates ± standard errors of a fit result, one line per parameter (and cell).
+
+    With more than ``show_cells`` cells, the first ``show_cells`` are listed and a
+    summary over all cells follows: per parameter the median estimate, its 2.5–97.5 %
+    spread over cells and the median standard error, then how many cells converged and
+    are identifiable.
+    """
+    estimates = list(ds.attrs["free"])
+    estimates += [n for n in ds.data_vars if "_over_" in n and not n.endswith("_se")]
+    cells = ds["cell"].values if "cell" in ds.dims else [None]
+    lines = [f"model {ds.attrs['model']}  preset {ds.attrs['preset']}  ({ds.attrs['sd']})"]
+    width = max(len(n) for n in estimates)
+    for cell in cells[:show_cells]:
+        row = ds if cell is None else ds.sel(cell=cell)
+        if cell is not None:
+            lines.append(f"cell {cell}:")
+        for n in estimates:
+            units = ds[n].attrs.get("units", "")
+            x, se = float(row[n]), float(row[f"{n}_se"])
+            lines.append(f"  {n:<{width}} = {_fmt(x, se):<24} {units}")
+        status = "converged" if bool(row["converged"]) else "NOT converged"
+        ident = "" if bool(row["identifiable"]) else ", NOT identifiable"
+        lines.append(
+            f"  rmse {float(row['rmse']):.3g} mV over {int(row['n_points'])} points, "
+            f"{status}{ident}"
+        )
+    if len(cells) > show_cells:
+        n_cells = len(cells)
+        lines.append(f"... {n_cells - show_cells:,} more cells (all in the result Dataset)")
+        lines.append(f"all {n_cells:,} cells: median [2.5 %, 97.5 %] of the estimates, median SE")
+        for n in estimates:
+            x, se = ds[n].values, ds[f"{n}_se"].values
+            lo, mid, hi = np.nanpercentile(x, [2.5, 50.0, 97.5])
+            med_se = float(np.nanmedian(se)) if np.isfinite(se).any() else math.nan
+            lines.append(
+                f"  {n:<{width}} = {mid:.4g} [{lo:.4g}, {hi:.4g}], SE {med_se:.2g}  "
+                f"{ds[n].attrs.get('units', '')}"
+            )
+        lines.append(
+            f"  converged {int(ds['converged'].sum()):,}/{n_cells:,}, "
+            f"identifiable {int(ds['identifiable'].sum()):,}/{n_cells:,}"
+        )
+    return "\n".join(lines)
+
+
+def _fit(args: argparse.Namespace) -> int:
+    import jax
+
+    if args.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    from rpx.analysis.fit import fit
+
+    fixed = {k: _number(v, "--fixed") for k, v in _pairs(args.fixed, "--fixed").items()}
+    init = {k: _number(v, "--init") for k, v in _pairs(args.init, "--init").items()}
+    bounds = {}
+    for name, text in _pairs(args.bounds, "--bounds").items():
+        lo, sep, hi = text.partition(":")
+        if not sep:
+            raise ValueError(f"--bounds takes NAME=LO:HI, got {name}={text}")
+        bounds[name] = (_number(lo, "--bounds"), _number(hi, "--bounds"))
+    if args.show_cells < 0:
+        raise ValueError(f"--show-cells must be >= 0, got {args.show_cells}")
+    for name in [*fixed, *init, *bounds]:
+        if name not in PARAMS:
+            raise ValueError(f"unknown parameter {name!r}; known parameters: {', '.join(PARAMS)}")
+    ds = fit(
+        args.data,
+        model=args.model,
+        free=args.free,
+        fixed=fixed,
+        bounds=bounds,
+        preset=args.preset,
+        init=init,
+        starts=args.starts,
+        seed=args.seed,
+        adam_steps=args.adam_steps,
+        lm_steps=args.lm_steps,
+        dtype=args.dtype,
+    )
+    print(table(ds, args.show_cells))
+    if args.output:
+        try:
+            ds.to_zarr(
+                args.output, mode="w" if args.overwrite else "w-", zarr_format=3,
+                consolidated=False,
+            )
+        except FileExistsError:
+            raise ValueError(
+                f"{args.output} already exists; pass --overwrite to replace it"
+            ) from None
+        print(f"wrote {args.output}")
+    return 0 if bool(np.all(ds["converged"].values)) else 1

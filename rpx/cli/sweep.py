@@ -1,0 +1,37 @@
+"""The ``sweep`` command: evaluate a parameter space into a zarr store."""
+
+from __future__ import annotations
+
+import argparse
+
+from rpx.cli.common import add_run_options, parse_storage_options
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    p = sub.add_parser("sweep", help="evaluate a parameter space into a zarr store")
+    p.add_argument("spec", help="TOML sweep spec (see examples/)")
+    p.add_argument("-o", "--output", required=True, help="store path or fsspec URL")
+    add_run_options(p)
+    p.set_defaults(func=_sweep)
+
+
+def _sweep(args: argparse.Namespace) -> int:
+    import jax
+
+    from rpx.cli.common import run_maybe_distributed
+    from rpx.sweep.runner import run_sweep
+    from rpx.sweep.spec import load_spec
+
+    spec = load_spec(args.spec)
+    if spec.dtype == "float64":
+        jax.config.update("jax_enable_x64", True)
+    kw = dict(
+        resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
+        storage_options=parse_storage_options(args.storage_options),
+    )
+    summary = run_maybe_distributed(args, run_sweep, spec, args.output, **kw)
+    print(
+        f"{args.output}: {summary['points']:,} points in {summary['chunks']} chunks "
+        f"({summary['written']} written, {summary['skipped']} already done)"
+    )
+    return 0

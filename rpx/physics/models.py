@@ -1,0 +1,206 @@
+"""The model registry: each model is a pure function ``params -> outputs`` plus metadata.
+
+The sweep engine, sensitivity analysis and fitting only ever see :class:`Model`
+objects, so adding a model is one function plus one :func:`register` call.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+from collections.abc import Callable, Mapping
+
+import jax.numpy as jnp
+from jax import Array
+
+from rpx.physics import formulas as phys
+from rpx.physics.params import VALENCE
+from rpx.physics.roots import STATUS_MEANINGS, increasing_root
+
+Params = Mapping[str, Array]
+
+
+@dataclasses.dataclass(frozen=True)
+class Output:
+    """Metadata of one model output (written as CF attributes into stores)."""
+
+    units: str
+    long_name: str
+    integer: bool = False
+    extra_attrs: Mapping[str, object] = dataclasses.field(default_factory=dict)
+
+    def attrs(self) -> dict[str, object]:
+        return {"units": self.units, "long_name": self.long_name, **self.extra_attrs}
+
+
+@dataclasses.dataclass(frozen=True)
+class Model:
+    """A registered model.
+
+    Attributes:
+        name: registry key (``"ghk"``, ``"mullins_noda"``, ``"ghk_pump"``...).
+        fn: pure function mapping a dict of parameter arrays to a dict of output arrays.
+        params: the parameter names ``fn`` reads.
+        outputs: metadata of every output ``fn`` returns (always includes ``V``).
+        description: one line for listings.
+        nonzero: groups of parameters of which at least one must be > 0 at every point.
+    """
+
+    name: str
+    fn: Callable[[Params], dict[str, Array]]
+    params: tuple[str, ...]
+    outputs: Mapping[str, Output]
+    description: str
+    nonzero: tuple[tuple[str, ...], ...] = ()
+
+
+_REGISTRY: dict[str, Model] = {}
+
+
+def register(model: Model) -> Model:
+    """Add ``model`` to the registry (replacing a model of the same name)."""
+    _REGISTRY[model.name] = model
+    return model
+
+
+def get_model(name: str | Model) -> Model:
+    """Look up a registered model; unknown names raise ``ValueError`` listing the known ones."""
+    if isinstance(name, Model):
+        return name
+    try:
+        return _REGISTRY[name]
+    except KeyError:
+        raise ValueError(
+            f"unknown model {name!r}; known models: {', '.join(sorted(_REGISTRY))}"
+        ) from None
+
+
+def models() -> list[str]:
+    """Names of all registered models."""
+    return sorted(_REGISTRY)
+
+
+# ----------------------------------------------------------------------------- outputs
+V_OUT = Output("mV", "resting membrane potential (V_in - V_out)")
+STATUS_OUT = Output(
+    "1",
+    "solver status",
+    integer=True,
+    extra_attrs={"flag_values": [0, 1, 2], "flag_meanings": STATUS_MEANINGS},
+)
+IONS = tuple(VALENCE)
+CONCENTRATIONS = tuple(f"{ion}_{side}" for ion in IONS for side in ("o", "i"))
+PERMEABILITIES = tuple(f"P_{ion}" for ion in IONS)
+PUMP = ("I_pump_max", "Km_Na_i", "Km_K_o")
+
+
+def equilibrium_potentials(p: Params) -> dict[str, Array]:
+    """Nernst potentials ``E_K, E_Na, E_Cl, E_Ca`` (mV) of every ion in ``p``."""
+    return {
+        f"E_{ion}": phys.nernst(p[f"{ion}_o"], p[f"{ion}_i"], z, p["T"])
+        for ion, z in VALENCE.items()
+    }
+
+
+def ion_currents(p: Params, V: Array) -> dict[str, Array]:
+    """GHK current densities ``I_K, I_Na, I_Cl, I_Ca`` (uA/cm^2, outward +) at voltage V."""
+    return {
+        f"I_{ion}": phys.ghk_current(V, p[f"P_{ion}"], p[f"{ion}_o"], p[f"{ion}_i"], z, p["T"])
+        for ion, z in VALENCE.items()
+    }
+
+
+DERIVED_PARAMS: dict[str, tuple[str, ...]] = {
+    **{f"E_{ion}": (f"{ion}_o", f"{ion}_i", "T") for ion in IONS},
+    **{f"I_{ion}": (f"P_{ion}", f"{ion}_o", f"{ion}_i", "T") for ion in IONS},
+}
+
+
+def derived_output_meta() -> dict[str, Output]:
+    """Metadata of the optional outputs: Nernst potentials and ion currents at rest."""
+    meta = {f"E_{ion}": Output("mV", f"Nernst equilibrium potential of {ion}") for ion in IONS}
+    meta |= {
+        f"I_{ion}": Output("uA/cm^2", f"GHK {ion} current density at rest (outward +)")
+        for ion in IONS
+    }
+    return meta
+
+
+# ------------------------------------------------------------------------------ models
+def _passive_args(p: Params) -> dict[str, Array]:
+    return {k: p[k] for k in (*CONCENTRATIONS, *PERMEABILITIES, "T")}
+
+
+def ghk(p: Params) -> dict[str, Array]:
+    """Passive K, Na, Cl and Ca: zero of the summed GHK currents (closed form)."""
+    return {"V": phys.ghk_voltage(**_passive_args(p))}
+
+
+def mullins_noda(p: Params) -> dict[str, Array]:
+    """Mullins–Noda pump-balance steady state."""
+    keys = ("K_o", "K_i", "Na_o", "Na_i", "P_K", "P_Na", "r_pump", "T")
+    return {"V": phys.mullins_noda_voltage(**{k: p[k] for k in keys})}
+
+
+def pump_current(p: Params, V: Array) -> Array:
+    """Luo–Rudy Na/K-ATPase current density (uA/cm^2) at voltage V for parameters ``p``."""
+    return phys.nak_pump_current(
+        V, p["Na_i"], p["Na_o"], p["K_o"], p["I_pump_max"], p["Km_Na_i"], p["Km_K_o"], p["T"]
+    )
+
+
+def total_current(V: Array, p: Params) -> Array:
+    """Sum of the four GHK currents and the pump current (uA/cm^2, outward +)."""
+    currents = ion_currents(p, V)
+    return sum(currents.values()) + pump_current(p, V)
+
+
+def ghk_pump(p: Params) -> dict[str, Array]:
+    """Zero of GHK currents plus the Na/K-ATPase current, by a bracketed Newton solve.
+
+    The total current increases strictly with V. At the passive GHK voltage the pump
+    current is >= 0, which gives the upper end of the bracket; the lower end is found by
+    stepping down. Gradients come from the implicit function theorem.
+    """
+    theta = {k: p[k] for k in (*CONCENTRATIONS, *PERMEABILITIES, *PUMP, "T")}
+    # Only V is carried at full size through the solver loops; parameters keep their
+    # own (broadcastable) shapes, which saves memory traffic on grids.
+    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in theta.values()))
+    hi = jnp.broadcast_to(phys.ghk_voltage(**_passive_args(theta)), shape)
+    V, status = increasing_root(total_current, theta, hi, step=50.0)
+    return {"V": V, "I_pump": pump_current(theta, V), "status": status}
+
+
+register(
+    Model(
+        "ghk",
+        ghk,
+        (*CONCENTRATIONS, *PERMEABILITIES, "T"),
+        {"V": V_OUT},
+        "passive GHK voltage of K, Na, Cl and Ca (closed form)",
+        nonzero=(PERMEABILITIES,),
+    )
+)
+register(
+    Model(
+        "mullins_noda",
+        mullins_noda,
+        ("K_o", "K_i", "Na_o", "Na_i", "P_K", "P_Na", "r_pump", "T"),
+        {"V": V_OUT},
+        "Mullins–Noda pump-balance steady state (K and Na, coupling ratio r_pump)",
+        nonzero=(("P_K", "P_Na"),),
+    )
+)
+register(
+    Model(
+        "ghk_pump",
+        ghk_pump,
+        (*CONCENTRATIONS, *PERMEABILITIES, *PUMP, "T"),
+        {
+            "V": V_OUT,
+            "I_pump": Output("uA/cm^2", "Na/K-ATPase current density at rest"),
+            "status": STATUS_OUT,
+        },
+        "zero total current: GHK K, Na, Cl, Ca plus the Luo–Rudy Na/K-ATPase",
+        nonzero=(PERMEABILITIES,),
+    )
+)

@@ -1,0 +1,345 @@
+"""Pump–leak steady state: intracellular Na, K, Cl, V and cell volume set by the Na/K pump.
+
+A cell holds impermeant solutes X (content ``X_content``, mean charge ``z_X``) and
+exchanges Na+, K+ and Cl- with a bath through GHK leaks while the Na/K-ATPase moves
+3 Na+ out and 2 K+ in per cycle (one net charge, pump current I_p = F·cycle rate).
+Water follows osmotic gradients, so at a steady state (Tosteson & Hoffman 1960,
+J. Gen. Physiol. 44:169; Kay 2017, Front. Cell Dev. Biol. 5:41; Fraser & Huang 2004,
+J. Physiol. 559:459):
+
+* Na:  I_Na(V) + 3·I_p = 0,   K:  I_K(V) − 2·I_p = 0,   Cl:  I_Cl(V) = 0;
+* electroneutrality:  Na_i + K_i − Cl_i + z_X·X_i = 0;
+* osmotic balance:    Na_i + K_i + Cl_i + X_i = Osm_o  (ideal solutions).
+
+The outside is made electroneutral by a monovalent impermeant counter-ion (anion where
+Na_o + K_o > Cl_o, cation otherwise; it lumps bicarbonate, phosphate, Ca2+, Mg2+...),
+plus an optional uncharged osmolyte ``X_o``, so
+Osm_o = Na_o + K_o + Cl_o + |Na_o + K_o − Cl_o| + X_o. Ca2+ is not part of this model.
+
+Reduction. With u = FV/RT, the flux balances give each ion in closed form for a given V
+and pump current: Cl_i = Cl_o·e^u, Na_i = Na_o·e^(−u) − 3·I_p/(F·P_Na·g(u)),
+K_i = K_o·e^(−u) + 2·I_p/(F·P_K·g(u)), with g(u) = u/(1 − e^(−u)). Eliminating X_i
+between the two balances leaves one equation in u,
+
+    H(u) = (1 − z_X)·(Na_i + K_i) − (1 + z_X)·Cl_i + z_X·Osm_o = 0,
+
+and X_i = (Osm_o − 2·Cl_i)/(1 − z_X). X_i > 0 requires Cl_i < Osm_o/2, i.e.
+u < u_Cl = ln(Osm_o/(2·Cl_o)); at u_Cl the cell volume is infinite. −H is solved on
+(−∞, u_Cl] by the bracketed Newton of :func:`rpx.physics.roots.increasing_root` (fixed budget,
+implicit-function-theorem gradients; in the dimensionless u, so that its tolerance is a
+few ulps of the root). H → +∞ as u → −∞, so a root exists if −H(u_Cl) >= 0. If
+−H(u_Cl) < 0 there is none: no finite volume balances the Donnan load (the pump is too
+weak, or P_K = 0 with the pump on) and the cell swells without bound.
+
+Uniqueness. Every root below u_Cl has Na_i + K_i − Cl_i = −z_X·X_i >= 0. Without the
+pump, H = −z_X·[(1 + 1/|z_X|)·S + (1 − 1/|z_X|)·Cl_i − Osm_o] with S = Na_i + K_i, and
+dH/du = z_X·[(S − Cl_i) + (S + Cl_i)/|z_X|] < 0 wherever S > Cl_i, so the Donnan root is
+unique for every z_X (for z_X = 0, H = S − Cl_i decreases everywhere). With the pump
+uniqueness is not proven; the root returned is one bracketed from the infinite-volume
+end. It is checked numerically instead: :func:`residual_sign_changes` counts the roots
+on a fine grid, and over every preset, the random sets of the tests and 2^14 Sobol'
+sets of a wide box (``experiments/pump_leak_uniqueness.py``) no set has more than one,
+and the solver succeeds exactly where there is one.
+
+Pumps: ``"pump_leak"`` uses the kinetic Na/K-ATPase of the core (Luo & Rudy 1994,
+depending on V, Na_i and K_o); Na_i then solves the Na balance, a monotone equation in
+ln Na_i, nested inside the V solve. ``"pump_leak_fixed"`` uses a fixed pump current
+``I_pump_fixed``; Na_i > 0 then holds only below a voltage u_Na (the pump cannot
+remove Na faster than it leaks in), so the bracket's upper end is min(u_Cl, u_Na) and a
+missing root below u_Na < u_Cl means the pump depletes Na: no steady state.
+
+The steady state is independent of P_Cl (Cl is passive) and concentrations and V are
+independent of ``X_content``; the volume is proportional to it (Kay 2017).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+from jax import Array
+from jax.typing import ArrayLike
+
+from rpx.physics import formulas as phys
+from rpx.physics.api import evaluate
+from rpx.physics.constants import F
+from rpx.physics.models import V_OUT, Model, Output, register
+from rpx.physics.roots import NOT_BRACKETED, NOT_CONVERGED, OK, increasing_root
+
+Params = Mapping[str, Array]
+
+# Status codes of a pump–leak steady state (0-2 are those of rpx.physics.roots).
+UNBOUNDED_SWELLING = 3
+SODIUM_DEPLETED = 4
+STATUS_MEANINGS = "ok not_bracketed not_converged unbounded_swelling sodium_depleted"
+STATUS_VALUES = [OK, NOT_BRACKETED, NOT_CONVERGED, UNBOUNDED_SWELLING, SODIUM_DEPLETED]
+
+COMMON = ("K_o", "Na_o", "Cl_o", "P_K", "P_Na", "T", "z_X", "X_content", "X_o")
+KINETIC = (*COMMON, "I_pump_max", "Km_Na_i", "Km_K_o")
+FIXED = (*COMMON, "I_pump_fixed")
+
+# Distance (in u = FV/RT) from u_Cl to the first lower bracket end; it doubles until bracketed.
+_U_STEP = 2.0
+# The same for ln Na_i in the nested Na solve of the kinetic pump.
+_LOG_NA_STEP = 4.0
+
+
+def external_osmolarity(Na_o: Array, K_o: Array, Cl_o: Array, X_o: Array) -> Array:
+    """Bath osmolarity (mM): Na_o + K_o + Cl_o + |Na_o + K_o − Cl_o| + X_o.
+
+    The term |Na_o + K_o − Cl_o| is a monovalent impermeant counter-ion that makes the
+    bath electroneutral (ideal solutions, osmotic coefficient 1).
+    """
+    cations = Na_o + K_o
+    return cations + Cl_o + jnp.abs(cations - Cl_o) + X_o
+
+
+def _balance(u: Array, c_out: Array, c_pump: Array) -> Array:
+    """c_out·e^(−u) + c_pump/g(u), the intracellular concentration that zeroes a cation flux.
+
+    g(u) = u/(1 − e^(−u)). For u < 0 it is evaluated as (c_out + c_pump/g(−u))·e^(−u),
+    using g(u) = g(−u)·e^u, so that nothing overflows before the final product and no
+    inf − inf arises; both branches are smooth in u (also at u = 0).
+    """
+    g_u, g_mu = phys._ghk_kernels(u)
+    neg = u < 0
+    below = (c_out + c_pump / g_mu) * jnp.exp(-jnp.where(neg, u, 0.0))
+    above = c_out * jnp.exp(-jnp.where(neg, 0.0, u)) + c_pump / g_u
+    return jnp.where(neg, below, above)
+
+
+def _pump_concentration(n: float, I_p: Array, P: Array) -> Array:
+    """n·I_p/(F·P) in mM (I_p in uA/cm^2, P in cm/s); 0 where I_p = 0, +inf where only P = 0."""
+    P_safe = jnp.where(P > 0, P, 1.0)
+    return jnp.where(P > 0, n * I_p / (F * P_safe), jnp.where(I_p > 0, jnp.inf, 0.0))
+
+
+def _sodium_kinetic(u: Array, p: Params) -> tuple[Array, Array]:
+    """Na_i (mM) zeroing I_Na + 3·I_pump at u = FV/RT for the Luo–Rudy pump, and a status.
+
+    I_Na + 3·I_pump increases with Na_i and is >= 0 at the passive value Na_o·e^(−u), so
+    it is solved in ln Na_i below that bound. Gradients are implicit (w.r.t. u and p).
+    """
+
+    def residual(s: Array, th: Params) -> Array:
+        na = jnp.exp(s)
+        V = th["u"] * phys.thermal_voltage(th["T"])
+        I_na = phys.ghk_current(V, th["P_Na"], th["Na_o"], na, 1, th["T"])
+        I_p = phys.nak_pump_current(
+            V, na, th["Na_o"], th["K_o"], th["I_pump_max"], th["Km_Na_i"], th["Km_K_o"],
+            th["T"],
+        )
+        return I_na + 3.0 * I_p
+
+    keys = ("P_Na", "Na_o", "K_o", "I_pump_max", "Km_Na_i", "Km_K_o", "T")
+    theta = {k: p[k] for k in keys} | {"u": u}
+    s, status = increasing_root(residual, theta, jnp.log(p["Na_o"]) - u, _LOG_NA_STEP)
+    return jnp.exp(s), status
+
+
+def _ions(u: Array, p: Params, kinetic: bool) -> dict[str, Array]:
+    """Intracellular Na, K, Cl (mM), pump current and the Na-solve status at u = FV/RT."""
+    if kinetic:
+        Na_i, status = _sodium_kinetic(u, p)
+        V = u * phys.thermal_voltage(p["T"])
+        I_p = phys.nak_pump_current(
+            V, Na_i, p["Na_o"], p["K_o"], p["I_pump_max"], p["Km_Na_i"], p["Km_K_o"], p["T"]
+        )
+    else:
+        I_p = jnp.broadcast_to(p["I_pump_fixed"], jnp.shape(u))
+        Na_i = _balance(u, p["Na_o"], -_pump_concentration(3.0, I_p, p["P_Na"]))
+        status = jnp.zeros(jnp.shape(u), jnp.int32)
+    K_i = _balance(u, p["K_o"], _pump_concentration(2.0, I_p, p["P_K"]))
+    Cl_i = p["Cl_o"] * jnp.exp(u)
+    return {"Na_i": Na_i, "K_i": K_i, "Cl_i": Cl_i, "I_pump": I_p, "status": status}
+
+
+def _sodium_limit(p: Params) -> Array:
+    """u above which a fixed pump needs Na_i < 0: Na_o·g(−u) = 3·I_p/(F·P_Na).
+
+    Na_i(u) = (Na_o·g(−u) − 3·I_p/(F·P_Na))/g(u) and g(−u) = u/(e^u − 1) decreases in u,
+    so Na_i > 0 exactly below this u (+inf with the pump off). Solved for w = −u, since
+    g(w) increases in w and g(r + 1) > r + 1 brackets the root from above.
+    """
+    r = _pump_concentration(3.0, p["I_pump_fixed"], p["P_Na"]) / p["Na_o"]
+    r_safe = jnp.where((r > 0) & jnp.isfinite(r), r, 1.0)
+    w, _ = increasing_root(
+        lambda x, th: phys._ghk_kernels(x)[0] - th, r_safe, r_safe + 1.0, _U_STEP
+    )
+    return jnp.where(r > 0, -w, jnp.inf)
+
+
+def _residual(u: Array, p: Params, kinetic: bool) -> Array:
+    """−H(u) in mM (see the module docstring); increasing in u at the physical root."""
+    return _residual_of(_ions(u, p, kinetic), p)
+
+
+def _residual_of(ions: Mapping[str, Array], p: Params) -> Array:
+    """−H in mM from the intracellular ions at some u (:func:`_ions`)."""
+    z = p["z_X"]
+    osm = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
+    return -((1.0 - z) * (ions["Na_i"] + ions["K_i"]) - (1.0 + z) * ions["Cl_i"] + z * osm)
+
+
+def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
+    """Pump–leak steady state for parameters ``p`` (arrays that broadcast together).
+
+    Args:
+        p: the parameters of :data:`KINETIC` (kinetic Luo–Rudy pump) or :data:`FIXED`
+            (fixed pump current), in the units of the parameter table.
+        kinetic: which pump.
+
+    Returns:
+        ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
+        volume at which the impermeant concentration equals ``X_content``), ``I_pump``
+        (uA/cm^2) and an int32 ``status`` (:data:`STATUS_MEANINGS`); every float output is
+        NaN where status is not 0. Gradients follow from the implicit function theorem.
+    """
+    names = KINETIC if kinetic else FIXED
+    shape = jnp.broadcast_shapes(*(jnp.shape(p[k]) for k in names))
+    p = {k: jnp.broadcast_to(p[k], shape) for k in names}
+    osm = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
+    u_cl = jnp.log(osm / (2.0 * p["Cl_o"]))
+
+    pump_on = (p["I_pump_max"] if kinetic else p["I_pump_fixed"]) > 0
+    no_sodium_leak = pump_on & (p["P_Na"] == 0)
+    u_na = jnp.full(shape, jnp.inf, u_cl.dtype) if kinetic else _sodium_limit(p)
+    hi = jnp.minimum(u_cl, u_na)
+    no_root = ~(_residual(hi, p, kinetic) >= 0)
+    u, status = increasing_root(lambda x, th: _residual(x, th, kinetic), p, hi, _U_STEP)
+    ions = _ions(u, p, kinetic)
+    X_i = (osm - 2.0 * ions["Cl_i"]) / (1.0 - p["z_X"])
+    status = jnp.where(status == OK, ions["status"], status)
+    depleted = no_sodium_leak | (no_root & (u_na < u_cl))
+    depleted = depleted | ((status == OK) & ~(ions["Na_i"] > 0))
+    status = jnp.where(no_root, UNBOUNDED_SWELLING, status)
+    status = jnp.where(depleted, SODIUM_DEPLETED, status).astype(jnp.int32)
+    out = {
+        "V": u * phys.thermal_voltage(p["T"]),
+        "Na_i": ions["Na_i"],
+        "K_i": ions["K_i"],
+        "Cl_i": ions["Cl_i"],
+        "X_i": X_i,
+        "volume": p["X_content"] / X_i,
+        "I_pump": ions["I_pump"],
+    }
+    ok = status == OK
+    out = {k: jnp.where(ok, v, jnp.nan) for k, v in out.items()}
+    return out | {"status": status}
+
+
+def residual_sign_changes(
+    p: Params, kinetic: bool, n: int = 4096, span: float = 40.0
+) -> Array:
+    """Sign changes of −H(u) on ``n`` grid points of (u_hi − ``span``, u_hi]: a root count.
+
+    A diagnostic of the uniqueness question of the module docstring: a set with more
+    than one sign change has several steady states (up to the grid's resolution,
+    ``span``/``n`` in u = FV/RT, i.e. ~0.25 mV at the defaults and 37 C). u_hi is the
+    upper end of the solver's bracket, min(u_Cl, u_Na); grid points where the nested
+    Na solve fails are skipped. ``p`` as for :func:`steady_state`, broadcast to one
+    shape S; returns int32 counts of shape S.
+    """
+    names = KINETIC if kinetic else FIXED
+    shape = jnp.broadcast_shapes(*(jnp.shape(p[k]) for k in names))
+    p = {k: jnp.broadcast_to(p[k], shape)[..., None] for k in names}
+    osm = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
+    u_hi = jnp.log(osm / (2.0 * p["Cl_o"]))
+    if not kinetic:
+        u_hi = jnp.minimum(u_hi, _sodium_limit(p))
+    step = span / n
+    u = u_hi - step * jnp.arange(n, dtype=u_hi.dtype)[::-1]
+    ions = _ions(u, p, kinetic)
+    r = jnp.where(ions["status"] == OK, _residual_of(ions, p), jnp.nan)
+    sign = jnp.sign(r)
+    valid = jnp.isfinite(r) & (sign != 0)
+    # Compare each valid point with the previous valid one (forward-filled signs).
+    idx = jnp.where(valid, jnp.arange(n), -1)
+    last = jax.lax.cummax(idx, axis=idx.ndim - 1)
+    prev = jnp.concatenate([jnp.full(last.shape[:-1] + (1,), -1), last[..., :-1]], axis=-1)
+    prev_sign = jnp.take_along_axis(sign, jnp.maximum(prev, 0), axis=-1)
+    change = valid & (prev >= 0) & (prev_sign != sign)
+    return jnp.sum(change, axis=-1).astype(jnp.int32)
+
+
+def pump_leak_steady_state(
+    params: Mapping[str, ArrayLike] | None = None, pump: str = "kinetic"
+) -> dict[str, Array]:
+    """Validated pump–leak steady state (Tosteson & Hoffman 1960; Kay 2017).
+
+    Args:
+        params: parameter name -> array (units of :data:`rpx.PARAMS`); arrays broadcast
+            together. Missing names come from ``rpx.preset("default")``, else from the
+            parameter table's defaults (``z_X``, ``X_content``, ``X_o``, pump).
+        pump: ``"kinetic"`` (Luo–Rudy Na/K-ATPase, model ``pump_leak``) or ``"fixed"``
+            (fixed pump current ``I_pump_fixed``, model ``pump_leak_fixed``).
+
+    Returns:
+        ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (1),
+        ``I_pump`` (uA/cm^2) and ``status`` (0 ok, 1 not bracketed, 2 not converged,
+        3 unbounded swelling, 4 sodium depleted); floats are NaN where status != 0.
+
+    Example:
+        >>> import rpx
+        >>> out = rpx.pump_leak_steady_state(rpx.preset("mammalian_neuron"))
+        >>> round(float(out["V"]), 1), int(out["status"])
+        (-74.6, 0)
+    """
+    if pump not in _MODEL_OF_PUMP:
+        raise ValueError(f"pump must be one of {', '.join(_MODEL_OF_PUMP)}, not {pump!r}")
+    return evaluate(params or {}, model=_MODEL_OF_PUMP[pump])
+
+
+def pump_leak(p: Params) -> dict[str, Array]:
+    """Pump–leak steady state with the kinetic (Luo–Rudy) Na/K-ATPase."""
+    return steady_state(p, kinetic=True)
+
+
+def pump_leak_fixed(p: Params) -> dict[str, Array]:
+    """Pump–leak steady state with a fixed Na/K pump current ``I_pump_fixed``."""
+    return steady_state(p, kinetic=False)
+
+
+def _conc_out(ion: str) -> Output:
+    return Output("mM", f"intracellular {ion} concentration at the pump-leak steady state")
+
+
+OUTPUTS: dict[str, Output] = {
+    "V": V_OUT,
+    "Na_i": _conc_out("Na"),
+    "K_i": _conc_out("K"),
+    "Cl_i": _conc_out("Cl"),
+    "X_i": _conc_out("impermeant solute"),
+    "volume": Output(
+        "1", "cell volume relative to the volume at which X_i equals X_content"
+    ),
+    "I_pump": Output("uA/cm^2", "Na/K pump current density (cycle rate times F)"),
+    "status": Output(
+        "1",
+        "pump-leak steady-state status",
+        integer=True,
+        extra_attrs={"flag_values": STATUS_VALUES, "flag_meanings": STATUS_MEANINGS},
+    ),
+}
+
+_MODEL_OF_PUMP = {"kinetic": "pump_leak", "fixed": "pump_leak_fixed"}
+
+register(
+    Model(
+        "pump_leak",
+        pump_leak,
+        KINETIC,
+        OUTPUTS,
+        "pump-leak steady state (Luo–Rudy Na/K-ATPase): Na_i, K_i, Cl_i, V and cell volume",
+    )
+)
+register(
+    Model(
+        "pump_leak_fixed",
+        pump_leak_fixed,
+        FIXED,
+        OUTPUTS,
+        "pump-leak steady state with a fixed pump current: Na_i, K_i, Cl_i, V, cell volume",
+    )
+)

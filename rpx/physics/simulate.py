@@ -1,0 +1,386 @@
+"""Time courses of the pump–leak cell: ion amounts and volume after perturbations.
+
+State (per unit membrane area, scaled by the reference volume per area ``vol_area`` so
+that every component is O(1–100)): the amounts N_Na, N_K, N_Cl (mM: amount divided by
+the reference volume) and the relative volume v = volume/reference volume. The
+impermeant solute amount X_content (mM at the reference volume) and its charge z_X are
+fixed, so Na_i = N_Na/v, ..., X_i = X_content/v.
+
+    dN_Na/dt = −(I_Na + 3·I_p)/(F·vol_area)        (3 Na+ out per pump cycle)
+    dN_K/dt  = −(I_K − 2·I_p)/(F·vol_area)         (2 K+ in)
+    dN_Cl/dt = +I_Cl/(F·vol_area)                  (outward current = Cl− influx)
+    dv/dt    = P_f·v_w·(Osm_i − Osm_o)/vol_area    (water follows osmolarity)
+
+with GHK leak currents I_ion (uA/cm^2, outward +) and pump current I_p (uA/cm^2; the
+kinetic Luo–Rudy 1994 Na/K-ATPase or a fixed ``I_pump_fixed``), v_w = 18.07 cm^3/mol the
+molar volume of water (18.015 g/mol / 0.99705 g/cm^3 at 25 C), Osm_i = (N_Na + N_K +
+N_Cl + X_content)/v and Osm_o from :func:`rpx.physics.pump_leak.external_osmolarity`
+(Tosteson & Hoffman 1960, J. Gen. Physiol. 44:169; Kay 2017, Front. Cell Dev. Biol.
+5:41; Fraser & Huang 2004, J. Physiol. 559:459).
+
+Voltage: quasi-electroneutral. V is the zero of the total membrane current,
+I_Na + I_K + I_Cl + I_p = 0 (a bracketed Newton solve in every right-hand-side
+evaluation, with implicit derivatives for the implicit ODE solver). This is the limit
+C_m → 0 of the charge-difference model V = F·(net charge)/C_m: with C_m ~ 1 uF/cm^2
+the membrane charges in ~1 ms and its charge (C_m·V/F ~ 1e-12 mol/cm^2 at -100 mV) is
+~1e-4 of the ion content of a 1 um thick cell layer, while the ion and volume changes
+modelled here take seconds to hours. The net charge N_Na + N_K − N_Cl + z_X·X_content
+is conserved (its rate is the total current, zero by construction), so a state that
+starts electroneutral stays so.
+
+Every run starts from the steady state of the parameters in force before the first
+event (:func:`rpx.physics.pump_leak.steady_state`); events then change parameters at given
+times. The integrator is diffrax's Kvaerno5 (an L-stable ESDIRK method; the system is
+stiff, water moving in ~1 s and ions in minutes) with a PID step-size controller. One
+diffeqsolve covers the whole run: the parameters are piecewise constant in time and the
+event times are jumps of the step-size controller, so no step straddles a
+discontinuity.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import functools
+from collections.abc import Callable, Mapping, Sequence
+
+import diffrax
+import jax
+import jax.numpy as jnp
+import numpy as np
+import xarray as xr
+from jax import Array
+from jax.typing import ArrayLike
+
+from rpx.physics import formulas as phys
+from rpx.physics.api import fill_defaults, prepare
+from rpx.physics.constants import F
+from rpx.physics.params import attrs as param_attrs
+from rpx.physics.params import check_names, check_values
+from rpx.physics.pump_leak import FIXED, KINETIC, OUTPUTS, external_osmolarity, steady_state
+from rpx.physics.roots import increasing_root
+
+# Molar volume of water, cm^3/mol (18.015 g/mol / 0.99705 g/cm^3 at 25 C).
+V_W = 18.07
+CM3_PER_MOL_TO_PER_MM = 1e-6  # mM = 1e-6 mol/cm^3
+
+DYNAMIC = ("P_Cl", "P_f", "vol_area")
+
+# Status of a time course (one per parameter set).
+SIM_OK = 0
+NO_INITIAL_STATE = 1
+SOLVER_FAILED = 2
+SIM_STATUS_MEANINGS = "ok no_initial_steady_state integration_failed"
+
+_MODEL = {"kinetic": "pump_leak", "fixed": "pump_leak_fixed"}
+
+
+@dataclasses.dataclass(frozen=True)
+class Event:
+    """A change of parameters at time ``t`` (s).
+
+    Attributes:
+        t: time (s) from which the change holds.
+        set: parameter -> new value (e.g. ``{"K_o": 40.0}`` for hyperkalemia); values
+            may be arrays that broadcast to the parameter sets.
+        scale: parameter -> factor applied to its current value (e.g.
+            ``{"I_pump_max": 0.0}`` for a pump block, ``{"P_K": 0.5}`` for a channel
+            block).
+    """
+
+    t: float
+    set: Mapping[str, ArrayLike] = dataclasses.field(default_factory=dict)
+    scale: Mapping[str, ArrayLike] = dataclasses.field(default_factory=dict)
+
+
+def _concentrations(y: Array, p: Mapping[str, Array]) -> dict[str, Array]:
+    v = y[3]
+    return {
+        "Na_i": y[0] / v, "K_i": y[1] / v, "Cl_i": y[2] / v, "X_i": p["X_content"] / v,
+    }  # fmt: skip
+
+
+def _pump(V: Array, Na_i: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
+    if kinetic:
+        return phys.nak_pump_current(
+            V, Na_i, p["Na_o"], p["K_o"], p["I_pump_max"], p["Km_Na_i"], p["Km_K_o"], p["T"]
+        )
+    return jnp.broadcast_to(p["I_pump_fixed"], jnp.shape(V))
+
+
+def _currents(V: Array, c: Mapping[str, Array], p: Mapping[str, Array]) -> dict[str, Array]:
+    return {
+        "Na": phys.ghk_current(V, p["P_Na"], p["Na_o"], c["Na_i"], 1, p["T"]),
+        "K": phys.ghk_current(V, p["P_K"], p["K_o"], c["K_i"], 1, p["T"]),
+        "Cl": phys.ghk_current(V, p["P_Cl"], p["Cl_o"], c["Cl_i"], -1, p["T"]),
+    }
+
+
+def membrane_voltage(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
+    """Zero of the total membrane current (mV) for state ``y``: the quasi-neutral V.
+
+    The total current increases with V; at the passive GHK voltage it equals the pump
+    current (>= 0), the upper end of the bracket.
+    """
+    c = _concentrations(y, p)
+    theta = {"c": c, "p": p}
+
+    def total(V: Array, th: dict) -> Array:
+        cur = _currents(V, th["c"], th["p"])
+        return cur["Na"] + cur["K"] + cur["Cl"] + _pump(V, th["c"]["Na_i"], th["p"], kinetic)
+
+    one = jnp.ones_like(c["Na_i"])
+    hi = phys.ghk_voltage(
+        p["K_o"], c["K_i"], p["Na_o"], c["Na_i"], p["Cl_o"], c["Cl_i"], one, one,
+        p["P_K"], p["P_Na"], p["P_Cl"], 0.0 * one, p["T"],
+    )  # fmt: skip
+    V, _ = increasing_root(total, theta, hi, 50.0)
+    return V
+
+
+def vector_field(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
+    """d(N_Na, N_K, N_Cl, v)/dt (mM/s, 1/s) of the pump–leak cell in state ``y``."""
+    c = _concentrations(y, p)
+    V = membrane_voltage(y, p, kinetic)
+    cur = _currents(V, c, p)
+    I_p = _pump(V, c["Na_i"], p, kinetic)
+    per_mm = 1.0 / (F * p["vol_area"])
+    osm_i = c["Na_i"] + c["K_i"] + c["Cl_i"] + c["X_i"]
+    osm_o = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
+    water = p["P_f"] * V_W * CM3_PER_MOL_TO_PER_MM * (osm_i - osm_o) / p["vol_area"]
+    return jnp.stack([
+        -(cur["Na"] + 3.0 * I_p) * per_mm,
+        -(cur["K"] - 2.0 * I_p) * per_mm,
+        cur["Cl"] * per_mm,
+        water,
+    ])  # fmt: skip
+
+
+def _observables(y: Array, p: Mapping[str, Array], kinetic: bool) -> dict[str, Array]:
+    c = _concentrations(y, p)
+    V = membrane_voltage(y, p, kinetic)
+    return {"V": V, **c, "volume": y[3], "I_pump": _pump(V, c["Na_i"], p, kinetic)}
+
+
+def _segments(
+    t: np.ndarray, events: Sequence[Event]
+) -> tuple[list[float], list[list[Event]]]:
+    """Interval boundaries and the events that start each interval (equal times merged)."""
+    times = sorted({float(e.t) for e in events if e.t > t[0]})
+    bounds = [float(t[0]), *times, float(t[-1])]
+    groups = [[e for e in events if e.t <= t[0]]]
+    groups += [[e for e in events if float(e.t) == s] for s in times]
+    return bounds, groups
+
+
+def _check_events(events: Sequence[Event], names: tuple[str, ...], t: np.ndarray) -> None:
+    for e in events:
+        for key in (*e.set, *e.scale):
+            check_names([key], list(names))
+        if not t[0] <= e.t <= t[-1]:
+            raise ValueError(f"event at t={e.t} s lies outside the time span [{t[0]}, {t[-1]}]")
+        for key, value in e.scale.items():
+            if not np.all(np.asarray(value, dtype=np.float64) >= 0):
+                raise ValueError(f"event scale for {key} must be >= 0, got {value!r}")
+
+
+def simulate(
+    params: Mapping[str, ArrayLike] | None,
+    t: ArrayLike,
+    events: Sequence[Event] = (),
+    *,
+    pump: str = "kinetic",
+    rtol: float = 1e-8,
+    atol: float = 1e-8,
+    max_steps: int = 100_000,
+) -> xr.Dataset:
+    """Integrate the pump–leak cell from its steady state through ``events``.
+
+    Args:
+        params: parameter name -> value (units of :data:`rpx.PARAMS`); scalars or 1-D
+            arrays of one common length (parameter sets, integrated in one ``vmap``).
+            Missing names come from ``rpx.preset("default")``, else the table defaults.
+            Read: the steady-state parameters of the pump plus ``P_Cl``, ``P_f``
+            (osmotic water permeability, cm/s) and ``vol_area`` (reference volume per
+            membrane area, cm).
+        t: increasing output times (s); the run starts at ``t[0]``.
+        events: :class:`Event` changes of parameters (K_o, pump, permeabilities...).
+        pump: ``"kinetic"`` (Luo–Rudy Na/K-ATPase) or ``"fixed"`` (``I_pump_fixed``).
+        rtol, atol: step-size controller tolerances (the state is O(1–100) mM and O(1)
+            relative volume).
+        max_steps: step budget per interval between events (the run's budget is this
+            times the number of intervals).
+
+    Returns:
+        ``xarray.Dataset`` over ``time`` (and ``set`` for 1-D parameters) with ``V``
+        (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
+        volume at which X_i = X_content), ``I_pump`` (uA/cm^2) and a per-set ``status``
+        (0 ok, 1 no initial steady state, 2 integration failed; NaN outputs then).
+        Every variable carries ``units`` and ``long_name``.
+
+    Example:
+        >>> import rpx
+        >>> ds = rpx.simulate(rpx.preset("red_blood_cell"), [0.0, 600.0, 3600.0],
+        ...                   [rpx.Event(0.0, scale={"I_pump_max": 0.0})])
+        >>> bool(ds.volume[-1] > ds.volume[0])
+        True
+    """
+    if pump not in _MODEL:
+        raise ValueError(f"pump must be one of {', '.join(_MODEL)}, not {pump!r}")
+    kinetic = pump == "kinetic"
+    names = (*(KINETIC if kinetic else FIXED), *DYNAMIC)
+    params = dict(params or {})
+    t_host = np.asarray(t, dtype=np.float64)
+    if t_host.ndim != 1 or t_host.size < 2 or not np.all(np.diff(t_host) > 0):
+        raise ValueError("t must be a 1-D array of at least two increasing times (s)")
+    _check_events(events, names, t_host)
+
+    base = prepare(params, _MODEL[pump])
+    dtype = base["T"].dtype
+    extra = fill_defaults(params, DYNAMIC)
+    for name, value in extra.items():
+        check_values(name, value)
+    p0 = base | {k: jnp.asarray(v, dtype) for k, v in extra.items()}
+    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in p0.values()))
+    if len(shape) > 1:
+        raise ValueError(f"parameters must be scalars or 1-D arrays, got shape {shape}")
+    n_sets = shape[0] if shape else 1
+    p0 = {k: jnp.broadcast_to(v, shape).reshape(n_sets) for k, v in p0.items()}
+
+    bounds, groups = _segments(t_host, events)
+    seg_params = []
+    current = dict(p0)
+    for group in groups:
+        for e in group:
+            for k, v in e.set.items():
+                current[k] = jnp.broadcast_to(jnp.asarray(v, dtype), (n_sets,))
+            for k, v in e.scale.items():
+                current[k] = current[k] * jnp.asarray(v, dtype)
+            for k in (*e.set, *e.scale):
+                check_values(k, np.asarray(current[k]))
+        seg_params.append(dict(current))
+    run = _runner(kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1)
+    stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
+    out, status = run(p0, stacked, jnp.asarray(bounds, dtype), jnp.asarray(t_host, dtype))
+    return _dataset(out, status, t_host, p0, shape, pump, events, rtol, atol)
+
+
+@functools.lru_cache(maxsize=32)
+def _runner(
+    kinetic: bool, n_segments: int, rtol: float, atol: float, max_steps: int, batched: bool
+) -> Callable[..., tuple[dict[str, Array], Array]]:
+    """Jitted integrator over ``n_segments`` intervals between events, ``vmap``-ed over
+    parameter sets when ``batched`` (one set runs without ``vmap``).
+
+    One ``diffeqsolve`` covers every interval: the parameters are piecewise constant in
+    time (segment ``searchsorted(event times, t, side="right")``), and the event times
+    are jumps of the step-size controller, so steps end just before an event and the
+    next starts just after it (no step straddles a discontinuity). One solve compiles
+    once, whatever the number of events. Cached on this static structure, so repeated
+    simulations of the same shape (other parameter values, times or event values)
+    compile once.
+    """
+
+    def params_at(tt: Array, segs: Mapping[str, Array], jumps: Array) -> dict[str, Array]:
+        i = jnp.searchsorted(jumps, tt, side="right")
+        return {k: v[i] for k, v in segs.items()}
+
+    def field(tt: Array, yy: Array, args: tuple) -> Array:
+        return vector_field(yy, params_at(tt, *args), kinetic)
+
+    def save(tt: Array, yy: Array, args: tuple) -> dict[str, Array]:
+        return _observables(yy, params_at(tt, *args), kinetic)
+
+    pid = diffrax.PIDController(rtol=rtol, atol=atol)
+
+    def one_set(
+        p_init: dict[str, Array], p_segs: dict[str, Array], bounds: Array, ts: Array
+    ) -> tuple[dict[str, Array], Array]:
+        ss = steady_state(p_init, kinetic)
+        v = ss["volume"]
+        y = jnp.stack([ss["Na_i"] * v, ss["K_i"] * v, ss["Cl_i"] * v, v])
+        status = jnp.where(ss["status"] == 0, SIM_OK, NO_INITIAL_STATE)
+        jumps = bounds[1:-1]
+        controller = (
+            diffrax.ClipStepSizeController(pid, jump_ts=jumps) if n_segments > 1 else pid
+        )
+        sol = diffrax.diffeqsolve(
+            diffrax.ODETerm(field),
+            diffrax.Kvaerno5(),
+            bounds[0],
+            bounds[-1],
+            None,
+            y,
+            args=(p_segs, jumps),
+            saveat=diffrax.SaveAt(ts=ts, fn=save),
+            stepsize_controller=controller,
+            max_steps=max_steps * n_segments,
+            throw=False,
+        )
+        failed = ~(sol.result == diffrax.RESULTS.successful)
+        status = jnp.where((status == SIM_OK) & failed, SOLVER_FAILED, status)
+        ok = status == SIM_OK
+        return {k: jnp.where(ok, v, jnp.nan) for k, v in sol.ys.items()}, status
+
+    if batched:
+        return jax.jit(jax.vmap(one_set, in_axes=(0, 0, None, None)))
+
+    def single(
+        p_init: dict[str, Array], p_segs: dict[str, Array], bounds: Array, ts: Array
+    ) -> tuple[dict[str, Array], Array]:
+        # One parameter set: no vmap, whose batching of diffrax's loops doubles tracing.
+        first = functools.partial(jax.tree.map, lambda a: a[0])
+        out, status = one_set(first(p_init), first(p_segs), bounds, ts)
+        return jax.tree.map(lambda a: a[None], out), status[None]
+
+    return jax.jit(single)
+
+
+def _dataset(
+    out: dict[str, Array],
+    status: Array,
+    t: np.ndarray,
+    p0: dict[str, Array],
+    shape: tuple[int, ...],
+    pump: str,
+    events: Sequence[Event],
+    rtol: float,
+    atol: float,
+) -> xr.Dataset:
+    dims: tuple[str, ...] = ("set", "time") if shape else ("time",)
+    data_vars = {}
+    for k, v in out.items():
+        arr = np.asarray(v) if shape else np.asarray(v)[0]
+        meta = OUTPUTS[k]
+        long_name = meta.long_name.replace(" at the pump-leak steady state", "")
+        data_vars[k] = xr.Variable(dims, arr, {"units": meta.units, "long_name": long_name})
+    st = np.asarray(status, dtype=np.int32)
+    data_vars["status"] = xr.Variable(
+        dims[:-1],
+        st if shape else st[0],
+        {
+            "units": "1",
+            "long_name": "time-course status",
+            "flag_values": [SIM_OK, NO_INITIAL_STATE, SOLVER_FAILED],
+            "flag_meanings": SIM_STATUS_MEANINGS,
+        },
+    )
+    coords: dict[str, xr.Variable] = {"time": xr.Variable("time", t, {"units": "s",
+                                                                     "long_name": "time"})}
+    for k, v in p0.items():
+        arr = np.asarray(v)
+        if shape and not np.all(arr == arr[0]):
+            coords[k] = xr.Variable("set", arr, param_attrs(k))
+        else:
+            coords[k] = xr.Variable((), arr[0], param_attrs(k))
+    described = [
+        {"t": float(e.t), "set": {k: np.asarray(v).tolist() for k, v in e.set.items()},
+         "scale": {k: np.asarray(v).tolist() for k, v in e.scale.items()}}
+        for e in events
+    ]  # fmt: skip
+    attrs = {
+        "model": _MODEL[pump],
+        "voltage": "quasi-electroneutral (zero total membrane current)",
+        "solver": f"diffrax Kvaerno5, PIDController(rtol={rtol}, atol={atol})",
+        "events": repr(described),
+    }
+    return xr.Dataset(data_vars, coords, attrs)

@@ -1,0 +1,388 @@
+"""Reduce a parameter space without storing it: streaming on-device reductions to zarr.
+
+Chunks are evaluated and reduced on the devices (:mod:`rpx.sweep.reduce_ops`), their small
+partials merged on the host, and only the results are stored: an xarray Dataset in a
+zarr 3 store whose coordinates are the sweep's. Resumable: every checkpoint writes the
+exact merge state (one float64 vector, including which chunks are merged) as a new array
+``rpx_state/g<k>``, then the root attributes naming it (one atomic object), then removes
+the previous one. The result arrays are filled when every chunk is merged (root
+attribute ``complete``). A rerun of the same spec and reductions continues from the last
+checkpoint and, because chunks are merged in the same order, gives bit-identical results.
+"""
+
+from __future__ import annotations
+
+import collections
+import datetime
+import hashlib
+import itertools
+import math
+import time
+import warnings
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import xarray as xr
+import zarr
+from tqdm.auto import tqdm
+from zarr.core.sync import sync
+
+from rpx.physics.params import attrs as param_attrs
+from rpx.sweep.devices import place_offsets, replicate_inputs
+from rpx.sweep.kernel import chunk_offsets, chunk_slices
+from rpx.sweep.reduce_ops import (
+    Reductions,
+    State,
+    empty_state,
+    key,
+    make_partials_fn,
+    merge,
+    reductions_from_dict,
+)
+from rpx.sweep.spec import SAMPLE_DIM, SweepSpec, read_toml, spec_from_dict
+from rpx.sweep.store import coordinates, open_target, variable_attrs
+
+STATE_GROUP = "rpx_state"
+STATE_CHUNK = 1 << 22  # float64 values per chunk of the stored state (32 MiB)
+
+
+def load_reduce_spec(path: str | Path) -> tuple[SweepSpec, Reductions]:
+    """A TOML sweep spec and its optional ``[reduce]`` table (defaults: :class:`Reductions`)."""
+    d = read_toml(path)
+    red = reductions_from_dict(d.pop("reduce", {}))
+    spec = spec_from_dict(d)
+    return spec, red.validate(spec)
+
+
+def reduce_hash(spec: SweepSpec, red: Reductions) -> str:
+    """SHA-256 of the space and the reductions: a store resumes only with the same one."""
+    return hashlib.sha256((spec.to_json() + red.to_json()).encode()).hexdigest()
+
+
+# -------------------------------------------------------------------------- results
+def results(spec: SweepSpec, red: Reductions, state: State) -> xr.Dataset:
+    """The labelled results of ``state`` (without store attributes)."""
+    dims = spec.dims
+    var_attrs = variable_attrs(spec)
+    data: dict[str, xr.Variable] = {}
+    coords = dict(coordinates(spec))
+    for g in red.groups(spec):
+        gdims = tuple(dims[d] for d in g)
+        by = "_and_".join(gdims)
+        for name in red.marginals:
+            pre = f"m:{name}:{key(g)}:"
+            units, long = var_attrs[name]["units"], var_attrs[name]["long_name"]
+            n = state[pre + "n"]
+            some = n > 0
+            stats = {
+                "count": (n, "1", "number of non-NaN points"),
+                "mean": (np.where(some, state[pre + "mean"], np.nan), units, "mean"),
+                "var": (
+                    np.where(some, state[pre + "m2"] / np.maximum(n, 1), np.nan),
+                    f"({units})^2" if "/" in units else f"{units}^2",
+                    "variance (ddof 0)",
+                ),
+                "min": (np.where(some, state[pre + "min"], np.nan), units, "minimum"),
+                "max": (np.where(some, state[pre + "max"], np.nan), units, "maximum"),
+            }
+            for stat, (values, u, what) in stats.items():
+                data[f"{name}_{stat}_by_{by}"] = xr.Variable(gdims, values, {
+                    "units": u,
+                    "long_name": f"{what} of {long} over all but {', '.join(gdims)}",
+                })
+        if red.band is not None:
+            lo, hi = red.band
+            per_cell = spec.size / math.prod(spec.shape[d] for d in g)
+            data[f"V_band_fraction_by_{by}"] = xr.Variable(
+                gdims, state[f"b:{key(g)}"] / per_cell, {
+                    "units": "1",
+                    "long_name": f"fraction of points with {lo:g} <= V <= {hi:g} mV "
+                                 f"over all but {', '.join(gdims)}",
+                })
+    if red.band is not None:
+        lo, hi = red.band
+        data["V_band_fraction"] = xr.Variable((), state["b:0"].sum() / spec.size, {
+            "units": "1",
+            "long_name": f"fraction of the space with {lo:g} <= V <= {hi:g} mV",
+            "band": [lo, hi],
+        })
+    for h in red.histograms:
+        units, long = var_attrs[h.name]["units"], var_attrs[h.name]["long_name"]
+        edges = h.edges(spec.dtype)
+        counts = state[f"h:{h.name}"]
+        b, e = f"{h.name}_bin", f"{h.name}_bin_edge"
+        coords[b] = xr.Variable(b, (edges[:-1] + edges[1:]) / 2, {
+            "units": units, "long_name": f"centre of a {h.name} histogram bin"})
+        coords[e] = xr.Variable(e, edges, {
+            "units": units,
+            "long_name": f"{h.name} histogram bin edges: bin k holds edge[k] <= x < edge[k+1]"
+                         " (the last bin includes its upper edge)"})
+        data[f"{h.name}_hist"] = xr.Variable(b, counts[1:-2], {
+            "units": "1", "long_name": f"number of points per bin of {long}"})
+        for i, what in ((0, "below"), (-2, "above"), (-1, "nan")):
+            desc = {"below": f"below {edges[0]:g}", "above": f"above {edges[-1]:g}",
+                    "nan": "NaN"}[what]
+            data[f"{h.name}_{what}"] = xr.Variable((), counts[i], {
+                "units": "1", "long_name": f"number of points with {h.name} {desc}"})
+    for name in red.extremes:
+        units, long = var_attrs[name]["units"], var_attrs[name]["long_name"]
+        for which in ("min", "max"):
+            value, flat = state[f"e:{name}:{which}"]
+            found = flat >= 0
+            data[f"{name}_{which}"] = xr.Variable((), value if found else np.nan, {
+                "units": units, "long_name": f"{which}imum of {long} over the space"})
+            at = np.unravel_index(int(flat), spec.shape) if found else None
+            for coord, (units_c, v) in _coords_at(spec, at).items():
+                data[f"{name}_arg{which}_{coord}"] = xr.Variable((), v, {
+                    "units": units_c, "long_name": f"{coord} where {name} is {which}imal"})
+    return xr.Dataset(data, coords)
+
+
+def _coords_at(
+    spec: SweepSpec, at: tuple[int, ...] | None
+) -> dict[str, tuple[str, float | int]]:
+    """``{coordinate: (units, value)}`` of the point with multi-index ``at`` (NaN: none)."""
+    out: dict[str, tuple[str, float | int]] = {}
+    for d, a in enumerate(spec.axes):
+        out[a.name] = (param_attrs(a.name)["units"], np.nan if at is None else a.values[at[d]])
+    if spec.design is not None:
+        i = None if at is None else at[-1]
+        out[SAMPLE_DIM] = ("1", -1 if i is None else i)
+        pts = spec.design.points()
+        for j, r in enumerate(spec.design.ranges):
+            out[r.name] = (param_attrs(r.name)["units"], np.nan if i is None else pts[i, j])
+    return out
+
+
+# ------------------------------------------------------------------- store and state
+def _pack(state: State) -> np.ndarray:
+    """The whole state as one float64 vector (counts < 2^53 are exact in float64)."""
+    return np.concatenate([np.asarray(v, np.float64).ravel() for v in state.values()])
+
+
+def _unpack(flat: np.ndarray, layout: State) -> State:
+    out, i = {}, 0
+    for name, v in layout.items():
+        out[name] = flat[i : i + v.size].reshape(v.shape).astype(v.dtype)
+        i += v.size
+    if i != flat.size:
+        raise ValueError(f"reduction state has {flat.size} values, expected {i}")
+    return out
+
+
+def _update_root_attrs(store: Any, **values: Any) -> None:
+    """Set root attributes in one write of the root metadata (so a kill leaves all or none).
+
+    ``attrs.update`` of zarr-python writes the metadata once per key: a kill between two
+    writes would leave the state pointer and ``chunks_done`` disagreeing.
+    """
+    root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
+    root.attrs.put({**root.attrs.asdict(), **values})
+
+
+def _remove_stale_states(store: Any, current: str) -> None:
+    """Delete every saved state but ``current``: a kill between writing a checkpoint and
+    removing the previous one (or during the write) leaves one behind."""
+
+    async def names() -> list[str]:
+        return [name async for name in store.list_dir(f"{STATE_GROUP}/")]
+
+    for name in sync(names()):
+        if name.startswith("g") and f"{STATE_GROUP}/{name}" != current:
+            sync(store.delete_dir(f"{STATE_GROUP}/{name}"))
+
+
+def _write_checkpoint(store: Any, spec: SweepSpec, state: State, generation: int) -> None:
+    """Write the state as ``rpx_state/g<generation>``, then point the root at it."""
+    path = f"{STATE_GROUP}/g{generation}"
+    flat = _pack(state)
+    zarr.create_array(
+        store, name=path, data=flat, chunks=(min(flat.size, STATE_CHUNK),), overwrite=True
+    )
+    _update_root_attrs(
+        store, rpx_state=path, chunks_done=int(state["done"].sum()), updated=_now()
+    )
+    if generation > 0:
+        sync(store.delete_dir(f"{STATE_GROUP}/g{generation - 1}"))
+
+
+def _write_results(store: Any, spec: SweepSpec, red: Reductions, state: State) -> None:
+    """Fill the result arrays, mark the store complete and consolidate its metadata."""
+    root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
+    for name, var in results(spec, red, state).data_vars.items():
+        root[name][...] = var.values
+    _update_root_attrs(store, complete=True, updated=_now())
+    with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension
+        warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
+        zarr.consolidate_metadata(store)
+
+
+def _prepare(
+    spec: SweepSpec, red: Reductions, url: str | Path, *, resume: bool, overwrite: bool,
+    storage_options: Mapping[str, Any] | None,
+) -> tuple[Any, State, int, bool]:
+    """The store, the merge state, its generation and whether the results are written."""
+    store, exists = open_target(
+        url, storage_options, resume=resume, overwrite=overwrite, what="reduction"
+    )
+    h = reduce_hash(spec, red)
+    layout = empty_state(spec, red)
+    if exists:
+        attrs = dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
+        if attrs.get("reduce_hash") != h or "rpx_state" not in attrs:
+            raise ValueError(
+                f"{url} holds something else (reduce hash {attrs.get('reduce_hash', '?')[:12]}, "
+                f"this one {h[:12]}); use --overwrite to replace it"
+            )
+        path = attrs["rpx_state"]
+        flat = zarr.open_array(store, path=path, mode="r", zarr_format=3)[...]
+        generation = int(path.rsplit("/g", 1)[1])
+        _remove_stale_states(store, path)
+        return store, _unpack(np.asarray(flat), layout), generation, bool(attrs.get("complete"))
+    from rpx import __version__
+
+    ds = results(spec, red, layout)
+    ds.attrs = {
+        "title": f"rpx reductions of a {spec.model!r} space of {spec.size:,} points",
+        "rpx_version": __version__,
+        "model": spec.model,
+        "preset": spec.preset,
+        "spec": spec.to_json(),
+        "spec_hash": spec.hash(),
+        "reductions": red.to_json(),
+        "reduce_hash": h,
+        "points": spec.size,
+        "chunks_total": math.prod(spec.chunk_grid),
+        "complete": False,
+        "created": _now(),
+        "Conventions": "CF-1.10",
+    }
+    ds.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+    _write_checkpoint(store, spec, layout, 0)
+    return store, layout, 0, False
+
+
+def _now() -> str:
+    return datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds")
+
+
+# ------------------------------------------------------------------------- the run
+def run_reduce(
+    spec: SweepSpec | str | Path,
+    url: str | Path,
+    reductions: Reductions | None = None,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    quiet: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+    checkpoint_s: float = 30.0,
+    queue_size: int = 4,
+    client: Any = None,
+    chunks_per_task: int = 1,
+) -> dict[str, Any]:
+    """Reduce every point of ``spec`` on the devices and store the results at ``url``.
+
+    Args:
+        spec: a :class:`SweepSpec`, or a TOML path (its ``[reduce]`` table gives the
+            reductions unless ``reductions`` is passed).
+        url: zarr store path or fsspec URL for the results.
+        reductions: what to compute (default :class:`Reductions`).
+        resume: require an existing reduction of the same spec and continue it (a rerun
+            on an existing store of the same spec and reductions continues anyway).
+        overwrite: delete an existing store first.
+        quiet: no progress bar.
+        storage_options: fsspec options for URLs (credentials, endpoint...).
+        checkpoint_s: seconds between checkpoints (0: after every chunk).
+        queue_size: chunks in flight per device (bounds device memory).
+        client: a ``dask.distributed.Client``: evaluate and reduce chunks in tasks on its
+            workers, which return partials only (they need not reach ``url``); the
+            results are bit-identical to a local run on the same kind of device.
+        chunks_per_task: chunks evaluated by one task (with ``client``).
+
+    Returns:
+        ``points``, ``chunks``, ``skipped`` (merged before this run), ``reduced``;
+        locally also ``devices``, with a client ``tasks``.
+
+    Raises:
+        ValueError: invalid spec or reductions, or an unusable store; nothing is written.
+    """
+    if not isinstance(spec, SweepSpec):
+        spec, file_red = load_reduce_spec(spec)
+        reductions = reductions or file_red
+    spec.validate()
+    red = (reductions or Reductions()).validate(spec)
+    if checkpoint_s < 0:
+        raise ValueError(f"checkpoint_s must be >= 0, got {checkpoint_s}")
+    if queue_size < 1:
+        raise ValueError(f"queue_size must be >= 1, got {queue_size}")
+    if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
+        raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
+    store, state, generation, complete = _prepare(
+        spec, red, url, resume=resume, overwrite=overwrite, storage_options=storage_options
+    )
+    grid = spec.chunk_grid
+    todo = [i for i in itertools.product(*map(range, grid)) if not state["done"][i]]
+    skipped = math.prod(grid) - len(todo)
+    bar = tqdm(total=spec.size, initial=spec.size * skipped // math.prod(grid), unit="pt",
+               unit_scale=True, disable=quiet, desc=f"{spec.model} reduce", dynamic_ncols=True)
+    last = time.monotonic()
+    dirty = False
+
+    def checkpoint() -> None:
+        nonlocal last, generation, dirty
+        generation += 1
+        _write_checkpoint(store, spec, state, generation)
+        last, dirty = time.monotonic(), False
+
+    def fold(index: tuple[int, ...], partials: Mapping[str, Any]) -> None:
+        nonlocal dirty
+        merge(state, spec, red, index, {k: np.asarray(v) for k, v in partials.items()})
+        dirty = True
+        bar.update(math.prod(s.stop - s.start for s in chunk_slices(spec, index)))
+        if time.monotonic() - last >= checkpoint_s:
+            checkpoint()
+
+    summary: dict[str, Any] = {
+        "points": spec.size, "chunks": math.prod(grid), "skipped": skipped, "reduced": len(todo)
+    }
+    try:
+        if client is None:
+            summary["devices"] = _reduce_locally(spec, red, todo, queue_size, fold)
+        else:
+            from rpx.sweep.distributed import reduce_partials
+
+            for index, partials in reduce_partials(client, spec, red, todo, chunks_per_task):
+                fold(index, partials)
+            summary["tasks"] = math.ceil(len(todo) / chunks_per_task)
+    finally:
+        bar.close()
+    if dirty:
+        checkpoint()
+    if not complete:
+        _write_results(store, spec, red, state)
+    return summary
+
+
+def _reduce_locally(
+    spec: SweepSpec, red: Reductions, todo: list[tuple[int, ...]], queue_size: int, fold: Any
+) -> int:
+    """Evaluate ``todo`` on the local devices, folding partials in order; the device count.
+
+    Chunks are dispatched round-robin over the devices and folded in dispatch order,
+    keeping at most ``queue_size`` chunks in flight per device.
+    """
+    replicas = replicate_inputs(spec)
+    fn = make_partials_fn(spec, red)
+    pending: collections.deque = collections.deque()
+    for k, index in enumerate(todo):
+        device, (axes, table, fixed) = replicas[k % len(replicas)]
+        offsets = place_offsets(chunk_offsets(spec, index), device)
+        pending.append((index, fn(axes, table, fixed, offsets)))
+        if len(pending) > queue_size * len(replicas):
+            fold(*pending.popleft())
+    while pending:
+        fold(*pending.popleft())
+    return len(replicas)
