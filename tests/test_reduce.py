@@ -17,6 +17,7 @@ import pytest
 import xarray as xr
 
 from rpx.sweep import reduce as _reduce
+from rpx.sweep.plan import make_plan
 from rpx.sweep.reduce import load_reduce_spec, run_reduce
 from rpx.sweep.reduce_ops import Histogram, Reductions
 from rpx.sweep.runner import run_sweep
@@ -184,9 +185,10 @@ def test_checkpoint_sets_pointer_and_count_in_one_root_write(
         await original(self, key, value)
 
     monkeypatch.setattr(LocalStore, "set", counting_set)
-    state = _reduce.empty_state(SPEC, RED)
+    plan = make_plan(SPEC)
+    state = _reduce.empty_state(plan, RED)
     state["done"][0, 0, 0] = True
-    _reduce._write_checkpoint(store, SPEC, state, 7)
+    _reduce._write_checkpoint(store, plan, state, 7)
     assert writes.count("zarr.json") == 1
     attrs = _attrs(tmp_path / "r.zarr")
     assert attrs["rpx_state"] == "rpx_state/g7" and attrs["chunks_done"] == 1

@@ -13,8 +13,9 @@ import xarray as xr
 import zarr
 
 import rpx
-from rpx.sweep.kernel import chunk_offsets, device_inputs, make_chunk_fn
-from rpx.sweep.runner import iter_chunks, run_sweep
+from rpx.sweep.kernel import device_inputs, make_chunk_fn
+from rpx.sweep.plan import make_plan
+from rpx.sweep.runner import run_sweep
 from rpx.sweep.spec import Axis, Design, Range, SweepSpec, load_spec, spec_from_dict
 from rpx.sweep.store import done_chunks, open_store
 
@@ -177,12 +178,13 @@ def test_chunk_keys_are_exactly_the_evaluation_chunks(tmp_path: Path) -> None:
 
 
 def test_kernel_compiles_once_for_all_chunks_including_edges() -> None:
-    spec = small_spec(gradients=("K_o",))
-    kernel = make_chunk_fn(spec)
-    axes, table, fixed = device_inputs(spec)
-    for index in iter_chunks(spec):
-        kernel(axes, table, fixed, jnp.asarray(chunk_offsets(spec, index)))
+    plan = make_plan(small_spec(gradients=("K_o",)))
+    kernel = make_chunk_fn(plan)
+    axes, table, fixed = device_inputs(plan)
+    for index in plan.chunk_indices():
+        kernel(axes, table, fixed, jnp.asarray(plan.chunk_offsets(index)))
     assert kernel._cache_size() == 1
+    assert make_plan(small_spec(gradients=("K_o",))) is plan  # one plan per spec
 
 
 # -------------------------------------------------------------------- resume, errors

@@ -15,17 +15,17 @@ import jax
 import numpy as np
 
 from rpx.sweep.kernel import device_inputs
-from rpx.sweep.spec import SweepSpec
+from rpx.sweep.plan import Plan
 
 Inputs = tuple[Any, Any, Any]
 
 
 def replicate_inputs(
-    spec: SweepSpec, devices: Sequence[jax.Device] | None = None
+    plan: Plan, devices: Sequence[jax.Device] | None = None
 ) -> list[tuple[jax.Device, Inputs]]:
     """``(device, (axes, table, fixed))`` for each device (default: ``jax.devices()``)."""
     devices = list(devices or jax.devices())
-    inputs = device_inputs(spec)
+    inputs = device_inputs(plan)
     return [(d, jax.device_put(inputs, d)) for d in devices]
 
 

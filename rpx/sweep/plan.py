@@ -76,6 +76,7 @@ class Plan:
         dims, shape, chunk_shape, chunk_grid: the cube and its chunking.
         dtype: ``"float32"`` or ``"float64"``.
         hash: the spec hash that identifies the space in stores.
+        design_points: the sampled design in parameter units, (n, n_ranges), or None.
     """
 
     spec: SweepSpec
@@ -91,6 +92,7 @@ class Plan:
     chunk_grid: tuple[int, ...]
     dtype: str
     hash: str
+    design_points: np.ndarray | None = None
 
     # The spec's own fields that the layers below read, under the same names.
     @property
@@ -173,12 +175,12 @@ def make_plan(spec: SweepSpec) -> Plan:
     for g in grads:
         variables[g.var] = Variable(g.var, gradient_attrs(m, g.output, g.param, g.per_decade))
     fixed = spec.fixed_values()
+    pts = spec.design.points() if spec.design is not None else None
     coords: list[Coordinate] = [
         Coordinate(a.name, (a.name,), np.asarray(a.values), param_attrs(a.name))
         for a in spec.axes
     ]
     if spec.design is not None:
-        pts = spec.design.points()
         coords.append(Coordinate(
             SAMPLE_DIM, (SAMPLE_DIM,), np.arange(spec.design.n),
             {"long_name": f"index of the {spec.design.method} design point", "units": "1"},
@@ -201,4 +203,5 @@ def make_plan(spec: SweepSpec) -> Plan:
         chunk_grid=spec.chunk_grid,
         dtype=spec.dtype,
         hash=spec.hash(),
+        design_points=pts,
     )

@@ -15,7 +15,6 @@ from __future__ import annotations
 import collections
 import datetime
 import hashlib
-import itertools
 import math
 import time
 import warnings
@@ -31,7 +30,8 @@ from zarr.core.sync import sync
 
 from rpx.physics.params import attrs as param_attrs
 from rpx.sweep.devices import place_offsets, replicate_inputs
-from rpx.sweep.kernel import chunk_offsets, chunk_slices
+from rpx.sweep.distributed import reduce_partials
+from rpx.sweep.plan import Plan, make_plan
 from rpx.sweep.reduce_ops import (
     Reductions,
     State,
@@ -53,22 +53,22 @@ def load_reduce_spec(path: str | Path) -> tuple[SweepSpec, Reductions]:
     d = read_toml(path)
     red = reductions_from_dict(d.pop("reduce", {}))
     spec = spec_from_dict(d)
-    return spec, red.validate(spec)
+    return spec, red.validate(make_plan(spec))
 
 
-def reduce_hash(spec: SweepSpec, red: Reductions) -> str:
+def reduce_hash(spec: SweepSpec | Plan, red: Reductions) -> str:
     """SHA-256 of the space and the reductions: a store resumes only with the same one."""
     return hashlib.sha256((spec.to_json() + red.to_json()).encode()).hexdigest()
 
 
 # -------------------------------------------------------------------------- results
-def results(spec: SweepSpec, red: Reductions, state: State) -> xr.Dataset:
+def results(plan: Plan, red: Reductions, state: State) -> xr.Dataset:
     """The labelled results of ``state`` (without store attributes)."""
-    dims = spec.dims
-    var_attrs = variable_attrs(spec)
+    dims = plan.dims
+    var_attrs = variable_attrs(plan)
     data: dict[str, xr.Variable] = {}
-    coords = dict(coordinates(spec))
-    for g in red.groups(spec):
+    coords = dict(coordinates(plan))
+    for g in red.groups(plan):
         gdims = tuple(dims[d] for d in g)
         by = "_and_".join(gdims)
         for name in red.marginals:
@@ -94,7 +94,7 @@ def results(spec: SweepSpec, red: Reductions, state: State) -> xr.Dataset:
                 })
         if red.band is not None:
             lo, hi = red.band
-            per_cell = spec.size / math.prod(spec.shape[d] for d in g)
+            per_cell = plan.size / math.prod(plan.shape[d] for d in g)
             data[f"V_band_fraction_by_{by}"] = xr.Variable(
                 gdims, state[f"b:{key(g)}"] / per_cell, {
                     "units": "1",
@@ -103,14 +103,14 @@ def results(spec: SweepSpec, red: Reductions, state: State) -> xr.Dataset:
                 })
     if red.band is not None:
         lo, hi = red.band
-        data["V_band_fraction"] = xr.Variable((), state["b:0"].sum() / spec.size, {
+        data["V_band_fraction"] = xr.Variable((), state["b:0"].sum() / plan.size, {
             "units": "1",
             "long_name": f"fraction of the space with {lo:g} <= V <= {hi:g} mV",
             "band": [lo, hi],
         })
     for h in red.histograms:
         units, long = var_attrs[h.name]["units"], var_attrs[h.name]["long_name"]
-        edges = h.edges(spec.dtype)
+        edges = h.edges(plan.dtype)
         counts = state[f"h:{h.name}"]
         b, e = f"{h.name}_bin", f"{h.name}_bin_edge"
         coords[b] = xr.Variable(b, (edges[:-1] + edges[1:]) / 2, {
@@ -133,25 +133,25 @@ def results(spec: SweepSpec, red: Reductions, state: State) -> xr.Dataset:
             found = flat >= 0
             data[f"{name}_{which}"] = xr.Variable((), value if found else np.nan, {
                 "units": units, "long_name": f"{which}imum of {long} over the space"})
-            at = np.unravel_index(int(flat), spec.shape) if found else None
-            for coord, (units_c, v) in _coords_at(spec, at).items():
+            at = np.unravel_index(int(flat), plan.shape) if found else None
+            for coord, (units_c, v) in _coords_at(plan, at).items():
                 data[f"{name}_arg{which}_{coord}"] = xr.Variable((), v, {
                     "units": units_c, "long_name": f"{coord} where {name} is {which}imal"})
     return xr.Dataset(data, coords)
 
 
 def _coords_at(
-    spec: SweepSpec, at: tuple[int, ...] | None
+    plan: Plan, at: tuple[int, ...] | None
 ) -> dict[str, tuple[str, float | int]]:
     """``{coordinate: (units, value)}`` of the point with multi-index ``at`` (NaN: none)."""
     out: dict[str, tuple[str, float | int]] = {}
-    for d, a in enumerate(spec.axes):
+    for d, a in enumerate(plan.axes):
         out[a.name] = (param_attrs(a.name)["units"], np.nan if at is None else a.values[at[d]])
-    if spec.design is not None:
+    if plan.design is not None:
         i = None if at is None else at[-1]
         out[SAMPLE_DIM] = ("1", -1 if i is None else i)
-        pts = spec.design.points()
-        for j, r in enumerate(spec.design.ranges):
+        pts = plan.design_points
+        for j, r in enumerate(plan.design.ranges):
             out[r.name] = (param_attrs(r.name)["units"], np.nan if i is None else pts[i, j])
     return out
 
@@ -194,7 +194,7 @@ def _remove_stale_states(store: Any, current: str) -> None:
             sync(store.delete_dir(f"{STATE_GROUP}/{name}"))
 
 
-def _write_checkpoint(store: Any, spec: SweepSpec, state: State, generation: int) -> None:
+def _write_checkpoint(store: Any, plan: Plan, state: State, generation: int) -> None:
     """Write the state as ``rpx_state/g<generation>``, then point the root at it."""
     path = f"{STATE_GROUP}/g{generation}"
     flat = _pack(state)
@@ -208,10 +208,10 @@ def _write_checkpoint(store: Any, spec: SweepSpec, state: State, generation: int
         sync(store.delete_dir(f"{STATE_GROUP}/g{generation - 1}"))
 
 
-def _write_results(store: Any, spec: SweepSpec, red: Reductions, state: State) -> None:
+def _write_results(store: Any, plan: Plan, red: Reductions, state: State) -> None:
     """Fill the result arrays, mark the store complete and consolidate its metadata."""
     root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
-    for name, var in results(spec, red, state).data_vars.items():
+    for name, var in results(plan, red, state).data_vars.items():
         root[name][...] = var.values
     _update_root_attrs(store, complete=True, updated=_now())
     with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension
@@ -220,15 +220,15 @@ def _write_results(store: Any, spec: SweepSpec, red: Reductions, state: State) -
 
 
 def _prepare(
-    spec: SweepSpec, red: Reductions, url: str | Path, *, resume: bool, overwrite: bool,
+    plan: Plan, red: Reductions, url: str | Path, *, resume: bool, overwrite: bool,
     storage_options: Mapping[str, Any] | None,
 ) -> tuple[Any, State, int, bool]:
     """The store, the merge state, its generation and whether the results are written."""
     store, exists = open_target(
         url, storage_options, resume=resume, overwrite=overwrite, what="reduction"
     )
-    h = reduce_hash(spec, red)
-    layout = empty_state(spec, red)
+    h = reduce_hash(plan, red)
+    layout = empty_state(plan, red)
     if exists:
         attrs = dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
         if attrs.get("reduce_hash") != h or "rpx_state" not in attrs:
@@ -243,24 +243,24 @@ def _prepare(
         return store, _unpack(np.asarray(flat), layout), generation, bool(attrs.get("complete"))
     from rpx import __version__
 
-    ds = results(spec, red, layout)
+    ds = results(plan, red, layout)
     ds.attrs = {
-        "title": f"rpx reductions of a {spec.model!r} space of {spec.size:,} points",
+        "title": f"rpx reductions of a {plan.model_name!r} space of {plan.size:,} points",
         "rpx_version": __version__,
-        "model": spec.model,
-        "preset": spec.preset,
-        "spec": spec.to_json(),
-        "spec_hash": spec.hash(),
+        "model": plan.model_name,
+        "preset": plan.preset,
+        "spec": plan.to_json(),
+        "spec_hash": plan.hash,
         "reductions": red.to_json(),
         "reduce_hash": h,
-        "points": spec.size,
-        "chunks_total": math.prod(spec.chunk_grid),
+        "points": plan.size,
+        "chunks_total": math.prod(plan.chunk_grid),
         "complete": False,
         "created": _now(),
         "Conventions": "CF-1.10",
     }
     ds.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
-    _write_checkpoint(store, spec, layout, 0)
+    _write_checkpoint(store, plan, layout, 0)
     return store, layout, 0, False
 
 
@@ -312,8 +312,8 @@ def run_reduce(
     if not isinstance(spec, SweepSpec):
         spec, file_red = load_reduce_spec(spec)
         reductions = reductions or file_red
-    spec.validate()
-    red = (reductions or Reductions()).validate(spec)
+    plan = make_plan(spec)
+    red = (reductions or Reductions()).validate(plan)
     if checkpoint_s < 0:
         raise ValueError(f"checkpoint_s must be >= 0, got {checkpoint_s}")
     if queue_size < 1:
@@ -321,40 +321,38 @@ def run_reduce(
     if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
         raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
     store, state, generation, complete = _prepare(
-        spec, red, url, resume=resume, overwrite=overwrite, storage_options=storage_options
+        plan, red, url, resume=resume, overwrite=overwrite, storage_options=storage_options
     )
-    grid = spec.chunk_grid
-    todo = [i for i in itertools.product(*map(range, grid)) if not state["done"][i]]
+    grid = plan.chunk_grid
+    todo = [i for i in plan.chunk_indices() if not state["done"][i]]
     skipped = math.prod(grid) - len(todo)
-    bar = tqdm(total=spec.size, initial=spec.size * skipped // math.prod(grid), unit="pt",
-               unit_scale=True, disable=quiet, desc=f"{spec.model} reduce", dynamic_ncols=True)
+    bar = tqdm(total=plan.size, initial=plan.size * skipped // math.prod(grid), unit="pt",
+               unit_scale=True, disable=quiet, desc=f"{plan.model_name} reduce", dynamic_ncols=True)
     last = time.monotonic()
     dirty = False
 
     def checkpoint() -> None:
         nonlocal last, generation, dirty
         generation += 1
-        _write_checkpoint(store, spec, state, generation)
+        _write_checkpoint(store, plan, state, generation)
         last, dirty = time.monotonic(), False
 
     def fold(index: tuple[int, ...], partials: Mapping[str, Any]) -> None:
         nonlocal dirty
-        merge(state, spec, red, index, {k: np.asarray(v) for k, v in partials.items()})
+        merge(state, plan, red, index, {k: np.asarray(v) for k, v in partials.items()})
         dirty = True
-        bar.update(math.prod(s.stop - s.start for s in chunk_slices(spec, index)))
+        bar.update(plan.chunk_points(index))
         if time.monotonic() - last >= checkpoint_s:
             checkpoint()
 
     summary: dict[str, Any] = {
-        "points": spec.size, "chunks": math.prod(grid), "skipped": skipped, "reduced": len(todo)
+        "points": plan.size, "chunks": math.prod(grid), "skipped": skipped, "reduced": len(todo)
     }
     try:
         if client is None:
-            summary["devices"] = _reduce_locally(spec, red, todo, queue_size, fold)
+            summary["devices"] = _reduce_locally(plan, red, todo, queue_size, fold)
         else:
-            from rpx.sweep.distributed import reduce_partials
-
-            for index, partials in reduce_partials(client, spec, red, todo, chunks_per_task):
+            for index, partials in reduce_partials(client, plan, red, todo, chunks_per_task):
                 fold(index, partials)
             summary["tasks"] = math.ceil(len(todo) / chunks_per_task)
     finally:
@@ -362,24 +360,24 @@ def run_reduce(
     if dirty:
         checkpoint()
     if not complete:
-        _write_results(store, spec, red, state)
+        _write_results(store, plan, red, state)
     return summary
 
 
 def _reduce_locally(
-    spec: SweepSpec, red: Reductions, todo: list[tuple[int, ...]], queue_size: int, fold: Any
+    plan: Plan, red: Reductions, todo: list[tuple[int, ...]], queue_size: int, fold: Any
 ) -> int:
     """Evaluate ``todo`` on the local devices, folding partials in order; the device count.
 
     Chunks are dispatched round-robin over the devices and folded in dispatch order,
     keeping at most ``queue_size`` chunks in flight per device.
     """
-    replicas = replicate_inputs(spec)
-    fn = make_partials_fn(spec, red)
+    replicas = replicate_inputs(plan)
+    fn = make_partials_fn(plan, red)
     pending: collections.deque = collections.deque()
     for k, index in enumerate(todo):
         device, (axes, table, fixed) = replicas[k % len(replicas)]
-        offsets = place_offsets(chunk_offsets(spec, index), device)
+        offsets = place_offsets(plan.chunk_offsets(index), device)
         pending.append((index, fn(axes, table, fixed, offsets)))
         if len(pending) > queue_size * len(replicas):
             fold(*pending.popleft())

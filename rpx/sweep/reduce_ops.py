@@ -23,7 +23,7 @@ import numpy as np
 from jax import Array
 
 from rpx.sweep.kernel import chunk_function
-from rpx.sweep.spec import SweepSpec
+from rpx.sweep.plan import Plan
 from rpx.sweep.store import variable_attrs
 
 State = dict[str, np.ndarray]
@@ -66,9 +66,9 @@ class Reductions:
     extremes: tuple[str, ...] = ("V",)
     band: tuple[float, float] | None = (-80.0, -60.0)
 
-    def validate(self, spec: SweepSpec) -> Reductions:
-        """Check every entry against the variables of ``spec``; return ``self``."""
-        known = list(variable_attrs(spec))
+    def validate(self, plan: Plan) -> Reductions:
+        """Check every entry against the variables of ``plan``; return ``self``."""
+        known = list(variable_attrs(plan))
         names = [h.name for h in self.histograms] + list(self.marginals) + list(self.extremes)
         for name in names:
             if name not in known:
@@ -92,9 +92,9 @@ class Reductions:
                 raise ValueError(f"reduce: band needs finite lo <= hi, got {lo}, {hi}")
         return self
 
-    def groups(self, spec: SweepSpec) -> list[tuple[int, ...]]:
+    def groups(self, plan: Plan) -> list[tuple[int, ...]]:
         """Kept dimensions of each breakdown: every dimension, then pairs if asked."""
-        nd = len(spec.dims)
+        nd = len(plan.dims)
         out = [(d,) for d in range(nd)]
         if self.pairs:
             out += list(itertools.combinations(range(nd), 2))
@@ -260,9 +260,9 @@ def _extremes(x: Array, ok: Array, pre: str) -> dict[str, Array]:
 
 
 @functools.lru_cache(maxsize=16)
-def make_partials_fn(spec: SweepSpec, red: Reductions) -> Callable[..., dict[str, Array]]:
+def make_partials_fn(plan: Plan, red: Reductions) -> Callable[..., dict[str, Array]]:
     """Jitted ``f(axes, table, fixed, offsets) -> partials`` of one chunk, cached per
-    spec and reductions (both frozen), so rerunning or resuming does not recompile.
+    plan (one per spec) and reductions (frozen), so rerunning or resuming does not recompile.
 
     Partials (flat dict): ``m:<var>:<group>:{n,mean,m2,min,max}`` over the chunk's
     positions along the kept dims; ``h:<var>`` counts ``[below, bins..., above, nan]``;
@@ -271,11 +271,11 @@ def make_partials_fn(spec: SweepSpec, red: Reductions) -> Callable[..., dict[str
     a few per-cell bases (:func:`_bases`), so the chunk is read a few times, not once
     per group and statistic.
     """
-    chunk_fn = chunk_function(spec)
-    chunk, shape, nd = spec.chunk_shape, spec.shape, len(spec.shape)
-    dtype = jnp.dtype(spec.dtype)
-    bases = _bases(chunk, red.groups(spec))
-    edges = {h.name: h.edges(spec.dtype) for h in red.histograms}
+    chunk_fn = chunk_function(plan)
+    chunk, shape, nd = plan.chunk_shape, plan.shape, len(plan.shape)
+    dtype = jnp.dtype(plan.dtype)
+    bases = _bases(chunk, red.groups(plan))
+    edges = {h.name: h.edges(plan.dtype) for h in red.histograms}
 
     def fn(axes: Any, table: Any, fixed: Any, offsets: Array) -> dict[str, Array]:
         out = chunk_fn(axes, table, fixed, offsets)
@@ -343,11 +343,11 @@ def _histogram(x: Array, valid: Array, edges: np.ndarray, h: Histogram) -> Array
 
 
 # ----------------------------------------------------------------------- on the host
-def empty_state(spec: SweepSpec, red: Reductions) -> State:
+def empty_state(plan: Plan, red: Reductions) -> State:
     """The state of a reduction before any chunk: zero counts, ±inf extremes."""
-    shape = spec.shape
-    s: State = {"done": np.zeros(spec.chunk_grid, bool)}
-    for g in red.groups(spec):
+    shape = plan.shape
+    s: State = {"done": np.zeros(plan.chunk_grid, bool)}
+    for g in red.groups(plan):
         gshape = tuple(shape[d] for d in g)
         for name in red.marginals:
             pre = f"m:{name}:{key(g)}:"
@@ -367,12 +367,12 @@ def empty_state(spec: SweepSpec, red: Reductions) -> State:
 
 
 def merge(
-    state: State, spec: SweepSpec, red: Reductions, index: tuple[int, ...], p: Mapping[str, Any]
+    state: State, plan: Plan, red: Reductions, index: tuple[int, ...], p: Mapping[str, Any]
 ) -> None:
     """Fold the host copy ``p`` of chunk ``index``'s partials into ``state`` in place."""
-    chunk, shape = spec.chunk_shape, spec.shape
+    chunk, shape = plan.chunk_shape, plan.shape
     start = [i * c for i, c in zip(index, chunk, strict=True)]
-    for g in red.groups(spec):
+    for g in red.groups(plan):
         region = tuple(slice(start[d], min(start[d] + chunk[d], shape[d])) for d in g)
         trim = tuple(slice(0, r.stop - r.start) for r in region)
         for name in red.marginals:

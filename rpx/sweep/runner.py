@@ -10,62 +10,22 @@ as tasks on its workers instead (:mod:`rpx.sweep.distributed`).
 
 from __future__ import annotations
 
-import itertools
-import math
 import queue
 import threading
-from collections.abc import Iterator, Mapping
+from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
 from tqdm.auto import tqdm
 
 from rpx.sweep.devices import place_offsets, replicate_inputs
-from rpx.sweep.kernel import chunk_offsets, chunk_slices, make_chunk_fn
+from rpx.sweep.distributed import run_distributed
+from rpx.sweep.kernel import make_chunk_fn
+from rpx.sweep.plan import make_plan
 from rpx.sweep.spec import SweepSpec, load_spec
-from rpx.sweep.store import ChunkWriter, done_chunks, open_target, read_spec, write_template
+from rpx.sweep.store import ChunkWriter, prepare_store
 
 _STOP = object()
-
-
-def _version() -> str:
-    from rpx import __version__
-
-    return __version__
-
-
-def prepare_store(
-    spec: SweepSpec,
-    url: str | Path,
-    *,
-    resume: bool = False,
-    overwrite: bool = False,
-    storage_options: Mapping[str, Any] | None = None,
-) -> tuple[Any, set[tuple[int, ...]]]:
-    """Open or create the store for ``spec``; return it with the set of finished chunks.
-
-    A missing store is created. An existing store is resumed when it was created by
-    the same spec (same hash), and refused otherwise unless ``overwrite``. With
-    ``resume=True`` the store must already exist.
-    """
-    store, exists = open_target(
-        url, storage_options, resume=resume, overwrite=overwrite, what="store"
-    )
-    if exists:
-        old, attrs = read_spec(store)
-        if attrs.get("spec_hash") != spec.hash():
-            raise ValueError(
-                f"{url} holds a different sweep (spec hash {attrs.get('spec_hash', '?')[:12]}, "
-                f"this spec {spec.hash()[:12]}); use --overwrite to replace it"
-            )
-        return store, done_chunks(store)
-    write_template(store, spec, _version())
-    return store, set()
-
-
-def iter_chunks(spec: SweepSpec) -> Iterator[tuple[int, ...]]:
-    """Grid indices of all chunks in C order."""
-    return itertools.product(*(range(n) for n in spec.chunk_grid))
 
 
 def run_sweep(
@@ -106,30 +66,28 @@ def run_sweep(
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
-    spec.validate()
+    plan = make_plan(spec)
     if client is not None:
-        from rpx.sweep.distributed import run_distributed
-
         return run_distributed(
-            spec, url, client, resume=resume, overwrite=overwrite, quiet=quiet,
+            plan, url, client, resume=resume, overwrite=overwrite, quiet=quiet,
             storage_options=storage_options, chunks_per_task=chunks_per_task,
         )
-    replicas = replicate_inputs(spec)
+    replicas = replicate_inputs(plan)
     store, done = prepare_store(
-        spec, url, resume=resume, overwrite=overwrite, storage_options=storage_options
+        plan, url, resume=resume, overwrite=overwrite, storage_options=storage_options
     )
-    todo = [i for i in iter_chunks(spec) if i not in done]
-    n_chunks = math.prod(spec.chunk_grid)
-    writer = ChunkWriter(store, spec)
-    kernel = make_chunk_fn(spec)
-    points_done = sum(_points(spec, i) for i in done)
+    todo = [i for i in plan.chunk_indices() if i not in done]
+    n_chunks = plan.n_chunks
+    writer = ChunkWriter(store, plan)
+    kernel = make_chunk_fn(plan)
+    points_done = sum(plan.chunk_points(i) for i in done)
     bar = tqdm(
-        total=spec.size,
+        total=plan.size,
         initial=points_done,
         unit="pt",
         unit_scale=True,
         disable=quiet,
-        desc=f"{spec.model} sweep",
+        desc=f"{plan.model_name} sweep",
         dynamic_ncols=True,
     )
     work: queue.Queue = queue.Queue(maxsize=queue_size * len(replicas))
@@ -145,10 +103,10 @@ def run_sweep(
             index, out = item
             try:
                 if not errors:
-                    writer.write(index, chunk_slices(spec, index), out)
+                    writer.write(index, plan.chunk_slices(index), out)
                     with lock:
                         written[0] += 1
-                        bar.update(_points(spec, index))
+                        bar.update(plan.chunk_points(index))
                         bar.set_postfix_str(f"chunks {written[0]}/{n_chunks}")
             except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
                 errors.append(err)
@@ -161,7 +119,7 @@ def run_sweep(
             if errors:
                 break
             device, inputs = replicas[k % len(replicas)]
-            offsets = place_offsets(chunk_offsets(spec, index), device)
+            offsets = place_offsets(plan.chunk_offsets(index), device)
             work.put((index, kernel(*inputs, offsets)))
     finally:
         for _ in threads:
@@ -172,13 +130,10 @@ def run_sweep(
     if errors:
         raise errors[0]
     return {
-        "points": spec.size,
+        "points": plan.size,
         "chunks": n_chunks,
         "skipped": len(done),
         "written": len(todo),
         "devices": len(replicas),
     }
 
-
-def _points(spec: SweepSpec, index: tuple[int, ...]) -> int:
-    return math.prod(s.stop - s.start for s in chunk_slices(spec, index))

@@ -27,11 +27,8 @@ from zarr.core.buffer import default_buffer_prototype
 from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore
 
-from rpx.physics.derivatives import gradient_attrs
-from rpx.physics.models import derived_output_meta, get_model
-from rpx.physics.params import attrs as param_attrs
-from rpx.sweep.kernel import gradient_names
-from rpx.sweep.spec import SAMPLE_DIM, SweepSpec, spec_from_dict
+from rpx.sweep.plan import Plan
+from rpx.sweep.spec import SweepSpec, spec_from_dict
 
 DONE_GROUP = "rpx_done"
 _MARKER = re.compile(r"\d+(\.\d+)*")
@@ -113,69 +110,48 @@ def open_target(
     return store, exists
 
 
-def variable_attrs(spec: SweepSpec) -> dict[str, dict[str, Any]]:
+def variable_attrs(plan: Plan) -> dict[str, dict[str, Any]]:
     """``units``/``long_name`` (and flags) of every stored data variable."""
-    m = get_model(spec.model)
-    meta = {**derived_output_meta(), **dict(m.outputs)}
-    out = {name: meta[name].attrs() for name in spec.model_outputs()}
-    for var, o, p, per_decade in gradient_names(spec):
-        out[var] = gradient_attrs(m, o, p, per_decade)
-    return out
+    return {name: v.attrs for name, v in plan.variables.items()}
 
 
-def template(spec: SweepSpec, version: str) -> xr.Dataset:
+def template(plan: Plan, version: str) -> xr.Dataset:
     """The lazy (dask-zeros) Dataset whose metadata is written before any chunk."""
-    dims, shape, chunks = spec.dims, spec.shape, spec.chunk_shape
-    coords = coordinates(spec)
-    data_vars = {}
-    m = get_model(spec.model)
-    for name, attrs in variable_attrs(spec).items():
-        integer = name in m.outputs and m.outputs[name].integer
-        dtype = np.int32 if integer else np.dtype(spec.dtype)
-        data_vars[name] = xr.Variable(dims, da.zeros(shape, dtype=dtype, chunks=chunks), attrs)
-    ds = xr.Dataset(data_vars, coords)
+    dims, shape, chunks = plan.dims, plan.shape, plan.chunk_shape
+    data_vars = {
+        name: xr.Variable(
+            dims, da.zeros(shape, dtype=v.dtype(plan.dtype), chunks=chunks), v.attrs
+        )
+        for name, v in plan.variables.items()
+    }
+    ds = xr.Dataset(data_vars, coordinates(plan))
     ds.attrs = {
-        "title": f"rpx sweep of model {spec.model!r}",
+        "title": f"rpx sweep of model {plan.model_name!r}",
         "rpx_version": version,
-        "model": spec.model,
-        "preset": spec.preset,
-        "spec": spec.to_json(),
-        "spec_hash": spec.hash(),
+        "model": plan.model_name,
+        "preset": plan.preset,
+        "spec": plan.to_json(),
+        "spec_hash": plan.hash,
         "created": datetime.datetime.now(datetime.UTC).isoformat(timespec="seconds"),
-        "chunk_grid": list(spec.chunk_grid),
+        "chunk_grid": list(plan.chunk_grid),
         "Conventions": "CF-1.10",
     }
     return ds
 
 
-def coordinates(spec: SweepSpec) -> dict[str, xr.Variable]:
-    """Axis, design and fixed-parameter coordinates of ``spec``, with units and long_name."""
-    coords: dict[str, Any] = {}
-    for a in spec.axes:
-        coords[a.name] = xr.Variable(a.name, np.asarray(a.values), param_attrs(a.name))
-    if spec.design is not None:
-        pts = spec.design.points()
-        coords[SAMPLE_DIM] = xr.Variable(
-            SAMPLE_DIM,
-            np.arange(spec.design.n),
-            {"long_name": f"index of the {spec.design.method} design point", "units": "1"},
-        )
-        for j, r in enumerate(spec.design.ranges):
-            coords[r.name] = xr.Variable(SAMPLE_DIM, pts[:, j], param_attrs(r.name))
-    for name, value in spec.fixed_values().items():
-        coords[name] = xr.Variable((), np.float64(value), param_attrs(name))
-    return coords
+def coordinates(plan: Plan) -> dict[str, xr.Variable]:
+    """Axis, design and fixed-parameter coordinates of ``plan``, with units and long_name."""
+    return {c.name: xr.Variable(c.dims, c.values, c.attrs) for c in plan.coords}
 
 
-def write_template(store: zarr.abc.store.Store, spec: SweepSpec, version: str) -> None:
+def write_template(store: zarr.abc.store.Store, plan: Plan, version: str) -> None:
     """Create every array, coordinate and attribute; no chunk data is written."""
-    ds = template(spec, version)
-    m = get_model(spec.model)
+    ds = template(plan, version)
     encoding = {}
-    for name in ds.data_vars:
-        integer = name in m.outputs and m.outputs[name].integer
+    for name, v in plan.variables.items():
+        integer = v.integer
         encoding[name] = {
-            "chunks": spec.chunk_shape,
+            "chunks": plan.chunk_shape,
             "compressors": [ZstdCodec(level=ZSTD_LEVEL)],
             "fill_value": -1 if integer else np.nan,
         }
@@ -224,11 +200,11 @@ def done_chunks(store: zarr.abc.store.Store) -> set[tuple[int, ...]]:
 class ChunkWriter:
     """Writes evaluated chunks into the template's arrays (never creates arrays)."""
 
-    def __init__(self, store: zarr.abc.store.Store, spec: SweepSpec) -> None:
+    def __init__(self, store: zarr.abc.store.Store, plan: Plan) -> None:
         self.store = store
-        self.spec = spec
+        self.plan = plan
         group = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
-        self.arrays = {name: group[name] for name in variable_attrs(spec)}
+        self.arrays = {name: group[name] for name in plan.variables}
 
     def write(self, index: tuple[int, ...], region: tuple[slice, ...], data: dict) -> None:
         """Write one chunk's data (trimmed to ``region``), then its completion marker."""
@@ -236,3 +212,39 @@ class ChunkWriter:
         for name, arr in self.arrays.items():
             arr[region] = np.asarray(data[name])[trim]
         mark_done(self.store, index)
+
+
+def rpx_version() -> str:
+    """The installed rpx version (written into every store)."""
+    from rpx import __version__
+
+    return __version__
+
+
+def prepare_store(
+    plan: Plan,
+    url: str | Path,
+    *,
+    resume: bool = False,
+    overwrite: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+) -> tuple[Any, set[tuple[int, ...]]]:
+    """Open or create the sweep store of ``plan``; return it with the set of finished chunks.
+
+    A missing store is created. An existing store is resumed when it was created by
+    the same spec (same hash), and refused otherwise unless ``overwrite``. With
+    ``resume=True`` the store must already exist.
+    """
+    store, exists = open_target(
+        url, storage_options, resume=resume, overwrite=overwrite, what="store"
+    )
+    if exists:
+        _, attrs = read_spec(store)
+        if attrs.get("spec_hash") != plan.hash:
+            raise ValueError(
+                f"{url} holds a different sweep (spec hash {attrs.get('spec_hash', '?')[:12]}, "
+                f"this spec {plan.hash[:12]}); use --overwrite to replace it"
+            )
+        return store, done_chunks(store)
+    write_template(store, plan, rpx_version())
+    return store, set()
