@@ -1,0 +1,346 @@
+"""Liquid junction potentials (LJP) between a pipette solution and a bath (``rpx.ljp``).
+
+Sign convention (the one of JPCalc, Barry 1994, J. Neurosci. Methods 51:107, and of
+LJPcalc): the LJP is the potential of the bath relative to the pipette solution at their
+junction, V_LJP = V_bath − V_pipette, and a potential measured after zeroing the
+amplifier with the pipette in the bath is corrected as
+
+    V_membrane = V_measured − V_LJP.
+
+A K-gluconate pipette against a NaCl bath gives V_LJP ≈ +15 mV (K+ leaves the pipette
+faster than gluconate), so the true potential is about 15 mV more negative than read.
+
+Method: the generalised Henderson equation (Barry & Lynch 1991, J. Membr. Biol.
+121:101, eq. as used by JPCalc; Ng & Barry 1995, J. Neurosci. Methods 56:37):
+
+    V_bath − V_pipette = −(RT/F) · Σ z_i u_i Δc_i / Σ z_i² u_i Δc_i
+                                 · ln(Σ z_i² u_i c_i,bath / Σ z_i² u_i c_i,pipette)
+
+with Δc_i = c_i,bath − c_i,pipette, valence z_i and mobility u_i relative to K+. It
+follows from the Nernst–Planck flux equations with zero net current if every
+concentration varies *linearly* across the junction. Assumptions, as in JPCalc's default
+mode: concentrations stand for activities (activity coefficients 1), mobilities are
+their limiting (infinite-dilution) values and their ratios do not depend on temperature
+(T enters only through RT/F), every listed species is fully dissociated at the given
+concentration, and both solutions are electroneutral. LJPcalc instead solves the
+stationary Nernst–Planck equations (Marino et al. 2014, arXiv:1403.3640); both give
+nearly the same values for physiological solutions, and the three published examples in
+``tests/test_ljp.py`` agree with the Henderson form here within 0.2 mV.
+
+Mobility table (:data:`IONS`): every value names its source. Relative mobilities are
+the table of Ng & Barry (1995) (extracted from Barry & Lynch 1991, Table 1, the table
+JPCalc ships), as listed on the CATACOMB "JunctionPotential" help page
+(compneuro.org/catacomb/ccmb_help/chemistry/JunctionPotential.html). Methanesulfonate
+and ATP are not in that list: their values come from the UNSW "Ionic Mobility Tables"
+page of JPCalc (medicalsciences.med.unsw.edu.au/research/research-services/ies/
+ionicmobilitytables, Table 4) as transcribed in LJPcalc's ``src/IonTable.md``; the
+methanesulfonate value 0.664 equals λ°(CH3SO3−)/λ°(K+) = 48.8/73.5 of Lange's Handbook
+of Chemistry (15th ed., Table 8.32). Species for which no published mobility was found
+(e.g. phosphocreatine, GTP, free hydroxide at physiological pH) are not in the table;
+``rpx.physics.solutions`` keeps them for charge balance and osmolarity only.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+import re
+from collections.abc import Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
+
+from rpx.physics.constants import MV_PER_V, F, R
+
+#: Default temperature of :func:`ljp` (K), 25 °C, the reference temperature of the
+#: mobility table.
+T_DEFAULT = 298.15
+#: Default electroneutrality tolerance: |Σ z c| may be at most this fraction of the
+#: total cation charge Σ_{z>0} z c of a solution.
+NEUTRAL_TOL = 0.02
+
+_NG_BARRY = (
+    "Ng & Barry 1995, J. Neurosci. Methods 56:37 (from Barry & Lynch 1991, Table 1), "
+    "as listed on compneuro.org/catacomb/ccmb_help/chemistry/JunctionPotential.html"
+)
+_UNSW = (
+    "JPCalc Ionic Mobility Tables, UNSW (Table 4), as transcribed in LJPcalc "
+    "src/IonTable.md"
+)
+
+
+@dataclasses.dataclass(frozen=True)
+class Ion:
+    """A species of the LJP table.
+
+    Attributes:
+        name: canonical name (the key of :data:`IONS`).
+        z: valence.
+        mobility: mobility relative to K+ (dimensionless; u_K = 1), limiting value at 25 °C.
+        source: where ``mobility`` comes from.
+        long_name: readable name.
+    """
+
+    name: str
+    z: int
+    mobility: float
+    source: str
+    long_name: str
+
+
+def _ions(rows: list[tuple[str, int, float, str, str]]) -> dict[str, Ion]:
+    return {r[0]: Ion(*r) for r in rows}
+
+
+IONS: dict[str, Ion] = _ions([
+    # cations
+    ("K", 1, 1.0, _NG_BARRY, "potassium"),
+    ("Na", 1, 0.682, _NG_BARRY, "sodium"),
+    ("Li", 1, 0.525, _NG_BARRY, "lithium"),
+    ("Cs", 1, 1.05, _NG_BARRY, "caesium"),
+    ("Rb", 1, 1.059, _NG_BARRY, "rubidium"),
+    ("NH4", 1, 1.00, _NG_BARRY, "ammonium"),
+    ("Tl", 1, 1.02, _NG_BARRY, "thallium(I)"),
+    ("Ca", 2, 0.405, _NG_BARRY, "calcium"),
+    ("Mg", 2, 0.361, _NG_BARRY, "magnesium"),
+    ("Ba", 2, 0.433, _NG_BARRY, "barium"),
+    ("Sr", 2, 0.404, _NG_BARRY, "strontium"),
+    ("Zn", 2, 0.359, _NG_BARRY, "zinc"),
+    ("Co", 2, 0.370, _NG_BARRY, "cobalt(II)"),
+    ("choline", 1, 0.51, _NG_BARRY, "choline"),
+    ("TEA", 1, 0.444, _NG_BARRY, "tetraethylammonium"),
+    ("TMA", 1, 0.611, _NG_BARRY, "tetramethylammonium"),
+    ("NMDG", 1, 0.33, _NG_BARRY, "N-methyl-D-glucamine (protonated)"),
+    ("Tris", 1, 0.40, _NG_BARRY, "Tris (protonated)"),
+    # inorganic anions
+    ("Cl", -1, 1.039, _NG_BARRY, "chloride"),
+    ("Br", -1, 1.063, _NG_BARRY, "bromide"),
+    ("I", -1, 1.045, _NG_BARRY, "iodide"),
+    ("F", -1, 0.753, _NG_BARRY, "fluoride"),
+    ("NO3", -1, 0.972, _NG_BARRY, "nitrate"),
+    ("ClO4", -1, 0.916, _NG_BARRY, "perchlorate"),
+    ("SCN", -1, 0.900, _NG_BARRY, "thiocyanate"),
+    ("HCO3", -1, 0.605, _NG_BARRY, "bicarbonate"),
+    ("H2PO4", -1, 0.45, _NG_BARRY, "dihydrogen phosphate"),
+    ("HPO4", -2, 0.390, _NG_BARRY, "hydrogen phosphate"),
+    ("SO4", -2, 0.544, _NG_BARRY, "sulfate"),
+    # organic anions and buffers
+    ("gluconate", -1, 0.33, _NG_BARRY, "gluconate"),
+    ("methanesulfonate", -1, 0.664, _UNSW, "methanesulfonate (CH3SO3-)"),
+    ("aspartate", -1, 0.30, _NG_BARRY, "aspartate"),
+    ("glutamate", -1, 0.26, _NG_BARRY, "glutamate"),
+    ("isethionate", -1, 0.52, _NG_BARRY, "isethionate"),
+    ("acetate", -1, 0.556, _NG_BARRY, "acetate"),
+    ("propionate", -1, 0.487, _NG_BARRY, "propionate"),
+    ("butyrate", -1, 0.44, _NG_BARRY, "butyrate"),
+    ("HEPES", -1, 0.30, _NG_BARRY, "HEPES anion"),
+    ("MES", -1, 0.37, _NG_BARRY, "MES anion"),
+    ("MOPS", -1, 0.35, _NG_BARRY, "MOPS anion"),
+    ("EGTA2-", -2, 0.24, _NG_BARRY, "EGTA, divalent anion"),
+    ("EGTA3-", -3, 0.25, _NG_BARRY, "EGTA, trivalent anion"),
+    ("ATP2-", -2, 0.15, _UNSW, "ATP, divalent anion"),
+])
+
+#: Other spellings accepted for the names of :data:`IONS` (compared case-insensitively).
+ALIASES: dict[str, str] = {
+    "potassium": "K", "sodium": "Na", "lithium": "Li", "cesium": "Cs", "caesium": "Cs",
+    "rubidium": "Rb", "ammonium": "NH4", "calcium": "Ca", "magnesium": "Mg",
+    "barium": "Ba", "strontium": "Sr", "chloride": "Cl", "bromide": "Br", "iodide": "I",
+    "fluoride": "F", "nitrate": "NO3", "perchlorate": "ClO4", "thiocyanate": "SCN",
+    "bicarbonate": "HCO3", "sulfate": "SO4", "sulphate": "SO4",
+    "tetraethylammonium": "TEA", "tetramethylammonium": "TMA",
+    "glu": "gluconate", "gluc": "gluconate", "mes-": "MES",
+    "mesylate": "methanesulfonate", "methanesulphonate": "methanesulfonate",
+    "methylsulfonate": "methanesulfonate", "ch3so3": "methanesulfonate",
+    "meso3": "methanesulfonate", "ms": "methanesulfonate",
+    "egta2": "EGTA2-", "egta3": "EGTA3-", "atp2": "ATP2-",
+}
+
+_LOOKUP: dict[str, str] = {
+    **{k.lower(): k for k in IONS},
+    **{k.lower(): v for k, v in ALIASES.items()},
+}
+_CHARGE_SUFFIX = re.compile(r"^(?P<base>.+?)(?P<n>\d*)(?P<sign>[+-])$")
+
+
+def ion_name(name: str) -> str:
+    """The canonical :data:`IONS` name of ``name`` (case-insensitive; aliases such as
+    ``"chloride"`` and charge suffixes such as ``"K+"``, ``"Ca2+"``, ``"Cl-"`` accepted).
+
+    Raises:
+        ValueError: unknown species, or a charge suffix that contradicts its valence.
+    """
+    key = str(name).strip()
+    if key.lower() in _LOOKUP:
+        return _LOOKUP[key.lower()]
+    m = _CHARGE_SUFFIX.match(key)
+    if m and m["base"].lower() in _LOOKUP:
+        canon = _LOOKUP[m["base"].lower()]
+        z = int(m["n"] or 1) * (1 if m["sign"] == "+" else -1)
+        if IONS[canon].z != z:
+            raise ValueError(f"ion {name!r}: {canon} has valence {IONS[canon].z:+d}, not {z:+d}")
+        return canon
+    raise ValueError(
+        f"unknown ion {name!r}: no published mobility in the table; known ions: "
+        f"{', '.join(IONS)}"
+    )
+
+
+def _concrete(x: object) -> bool:
+    return not isinstance(x, jax.core.Tracer)
+
+
+def _charge_check(
+    label: str, conc: Mapping[str, object], extra_charge: object, tol: float
+) -> None:
+    """Electroneutrality of concrete concentrations (``extra_charge``: Σ z c of species
+    outside the table, mM)."""
+    values = [conc[k] for k in conc]
+    if not all(_concrete(v) for v in [*values, extra_charge]):
+        return
+    net = np.asarray(extra_charge, dtype=np.float64)
+    pos = np.maximum(net, 0.0)
+    for name, c in conc.items():
+        zc = IONS[name].z * np.asarray(c, dtype=np.float64)
+        net = net + zc
+        pos = pos + np.maximum(zc, 0.0)
+    net, pos = np.broadcast_arrays(net, pos)
+    bad = np.abs(net) > tol * pos + 1e-9
+    if np.any(bad):
+        n, p = float(net[bad][0]), float(pos[bad][0])
+        raise ValueError(
+            f"{label} solution is not electroneutral: net charge {n:+.3g} mM against "
+            f"{p:.3g} mM of cation charge (tolerance tol={tol:g} of the cation charge); "
+            "add the missing counter-ions"
+        )
+
+
+def ion_concentrations(
+    solution: Mapping[str, ArrayLike], label: str = "solution"
+) -> tuple[dict[str, ArrayLike], ArrayLike]:
+    """Canonical ion name -> concentration (mM), and Σ z c of charged species outside
+    the mobility table (from a :class:`rpx.physics.solutions.Solution`, else 0).
+
+    A mapping whose keys are all ion names is read as ion concentrations; any other
+    mapping is read as a recipe of salts (:func:`rpx.physics.solutions.solution`).
+
+    Raises:
+        ValueError: unknown ion or salt, a negative or non-finite concentration.
+    """
+    from rpx.physics.solutions import Solution, is_recipe, solution as make_solution
+
+    if not isinstance(solution, Mapping):
+        raise ValueError(
+            f"{label} must map ion names (or salts) to concentrations in mM, got "
+            f"{type(solution).__name__}"
+        )
+    extra: ArrayLike = 0.0
+    if isinstance(solution, Solution):
+        extra = solution.other_charge
+        items = dict(solution.ions)
+    elif is_recipe(solution):
+        sol = make_solution(solution)
+        extra = sol.other_charge
+        items = dict(sol.ions)
+    else:
+        items = {}
+        for name, c in solution.items():
+            canon = ion_name(name)
+            if canon in items:
+                raise ValueError(f"{label}: ion {canon!r} is given twice")
+            items[canon] = c
+    for name, c in items.items():
+        if _concrete(c):
+            arr = np.asarray(c, dtype=np.float64)
+            if not np.all(np.isfinite(arr)) or np.any(arr < 0):
+                bad = float(np.ravel(arr[~(np.isfinite(arr) & (arr >= 0))])[0])
+                raise ValueError(
+                    f"{label} concentration of {name} is {bad!r} mM; it must be finite "
+                    "and >= 0"
+                )
+    return items, extra
+
+
+def _log_ratio_over_difference(a: Array, b: Array) -> Array:
+    """ln(b/a)/(b − a) for a, b > 0, finite (→ 1/a) as b → a, with finite gradients."""
+    x = (b - a) / a
+    small = jnp.abs(x) < 1e-6
+    xs = jnp.where(small, 1.0, x)
+    series = (1.0 - x / 2.0 + x * x / 3.0) / a
+    return jnp.where(small, series, jnp.log1p(xs) / (xs * a))
+
+
+def ljp(
+    pipette: Mapping[str, ArrayLike],
+    bath: Mapping[str, ArrayLike],
+    T: ArrayLike = T_DEFAULT,
+    *,
+    tol: float = NEUTRAL_TOL,
+) -> Array:
+    """Liquid junction potential V_LJP = V_bath − V_pipette (mV), generalised Henderson.
+
+    The measured potential is corrected as V_membrane = V_measured − V_LJP (JPCalc and
+    LJPcalc convention); a K-gluconate pipette in a NaCl bath gives about +15 mV.
+
+    Args:
+        pipette, bath: ion name -> concentration (mM), e.g. ``{"K": 145, "Na": 13,
+            "Cl": 10, "gluconate": 145, "Mg": 1, "HEPES": 5}`` (names of :data:`IONS`,
+            aliases and charge suffixes such as ``"Ca2+"`` accepted; absent ions are
+            0); or a recipe of salts such as ``{"K-gluconate": 135, "KCl": 5}`` (read
+            by :func:`rpx.physics.solutions.solution`), or a ``Solution``.
+            Concentrations are scalars or arrays that broadcast together (batched).
+        T: temperature (K), (0, 400]; default 298.15 K.
+        tol: electroneutrality tolerance: |Σ z c| of each solution may be at most
+            ``tol`` times its cation charge Σ_{z>0} z c (default 0.02).
+
+    Returns:
+        V_LJP in mV, shape of the broadcast concentrations. Identical solutions give 0;
+        swapping pipette and bath flips the sign.
+
+    Raises:
+        ValueError: unknown ion or salt, a negative or non-finite concentration, a
+            solution that is not electroneutral within ``tol``, a solution without
+            ions, or T outside (0, 400] K.
+
+    Source: Barry & Lynch 1991 (J. Membr. Biol. 121:101); mobilities in :data:`IONS`.
+    """
+    from rpx.physics.params import check_values
+
+    if _concrete(T):
+        arr = np.asarray(T, dtype=np.float64)
+        if np.any(arr <= 0):
+            raise ValueError(f"T={float(np.min(arr))!r} K must be > 0 (allowed range (0, 400])")
+        check_values("T", arr)
+    if not (isinstance(tol, (int, float)) and math.isfinite(tol) and 0 <= tol < 1):
+        raise ValueError(f"tol must be a number in [0, 1), got {tol!r}")
+    p, p_extra = ion_concentrations(pipette, "pipette")
+    b, b_extra = ion_concentrations(bath, "bath")
+    _charge_check("pipette", p, p_extra, tol)
+    _charge_check("bath", b, b_extra, tol)
+    names = sorted(set(p) | set(b))
+    if not names:
+        raise ValueError("pipette and bath contain no ions")
+    num = 0.0  # Σ z u Δc
+    sa = 0.0  # Σ z² u c (pipette)
+    sb = 0.0  # Σ z² u c (bath)
+    for name in names:
+        ion = IONS[name]
+        cp = jnp.asarray(p.get(name, 0.0))
+        cb = jnp.asarray(b.get(name, 0.0))
+        num = num + ion.z * ion.mobility * (cb - cp)
+        sa = sa + ion.z * ion.z * ion.mobility * cp
+        sb = sb + ion.z * ion.z * ion.mobility * cb
+    for label, s in (("pipette", sa), ("bath", sb)):
+        if _concrete(s) and np.any(np.asarray(s) <= 0):
+            raise ValueError(f"{label} solution contains no ions (all concentrations 0)")
+    vt = (R * MV_PER_V / F) * jnp.asarray(T)
+    return -vt * num * _log_ratio_over_difference(jnp.asarray(sa), jnp.asarray(sb))
+
+
+def correct(V_measured: ArrayLike, V_ljp: ArrayLike) -> Array:
+    """The membrane potential V_measured − V_LJP (mV) of a recording whose amplifier was
+    zeroed with the pipette in the bath (JPCalc/LJPcalc convention)."""
+    return jnp.asarray(V_measured) - jnp.asarray(V_ljp)
