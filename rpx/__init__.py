@@ -39,6 +39,7 @@ _LAZY = {
     "Reductions": "rpx.sweep.reduce",
     "SweepSpec": "rpx.sweep.spec",
     "fit": "rpx.analysis.fit",
+    "ljp": "rpx.physics.ljp",
     "load_reduce_spec": "rpx.sweep.reduce",
     "load_spec": "rpx.sweep.spec",
     "run_reduce": "rpx.sweep.reduce",

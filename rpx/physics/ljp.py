@@ -230,7 +230,8 @@ def ion_concentrations(
     Raises:
         ValueError: unknown ion or salt, a negative or non-finite concentration.
     """
-    from rpx.physics.solutions import Solution, is_recipe, solution as make_solution
+    from rpx.physics.solutions import Solution, is_recipe
+    from rpx.physics.solutions import solution as make_solution
 
     if not isinstance(solution, Mapping):
         raise ValueError(
