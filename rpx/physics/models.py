@@ -13,7 +13,7 @@ import jax.numpy as jnp
 from jax import Array
 
 from rpx.physics import formulas as phys
-from rpx.physics.params import VALENCE
+from rpx.physics.params import VALENCE, Positive
 from rpx.physics.roots import STATUS_MEANINGS, increasing_root
 
 Params = Mapping[str, Array]
@@ -43,6 +43,11 @@ class Model:
         outputs: metadata of every output ``fn`` returns (always includes ``V``).
         description: one line for listings.
         nonzero: groups of parameters of which at least one must be > 0 at every point.
+        positive: sums of products that must be > 0 at every point (the model's
+            physical domain beyond each parameter's own range: e.g. the GHK voltage
+            needs a positive numerator and denominator, so a concentration may be 0
+            where another permeant ion keeps the sum positive). Checked by
+            :func:`rpx.physics.params.check_params`.
     """
 
     name: str
@@ -51,6 +56,7 @@ class Model:
     outputs: Mapping[str, Output]
     description: str
     nonzero: tuple[tuple[str, ...], ...] = ()
+    positive: tuple[Positive, ...] = ()
 
 
 _REGISTRY: dict[str, Model] = {}
@@ -125,6 +131,17 @@ def derived_output_meta() -> dict[str, Output]:
     return meta
 
 
+# ------------------------------------------------------------------- model domains
+GHK_NUMERATOR = Positive(
+    "GHK numerator", (("P_K", "K_o"), ("P_Na", "Na_o"), ("P_Cl", "Cl_i"), ("P_Ca", "Ca_o"))
+)
+GHK_DENOMINATOR = Positive(
+    "GHK denominator", (("P_K", "K_i"), ("P_Na", "Na_i"), ("P_Cl", "Cl_o"), ("P_Ca", "Ca_i"))
+)
+MN_NUMERATOR = Positive("Mullins-Noda numerator", (("P_K", "K_o"), ("P_Na", "Na_o")))
+MN_DENOMINATOR = Positive("Mullins-Noda denominator", (("P_K", "K_i"), ("P_Na", "Na_i")))
+
+
 # ------------------------------------------------------------------------------ models
 def _passive_args(p: Params) -> dict[str, Array]:
     return {k: p[k] for k in (*CONCENTRATIONS, *PERMEABILITIES, "T")}
@@ -178,6 +195,7 @@ register(
         {"V": V_OUT},
         "passive GHK voltage of K, Na, Cl and Ca (closed form)",
         nonzero=(PERMEABILITIES,),
+        positive=(GHK_NUMERATOR, GHK_DENOMINATOR),
     )
 )
 register(
@@ -188,6 +206,7 @@ register(
         {"V": V_OUT},
         "Mullins–Noda pump-balance steady state (K and Na, coupling ratio r_pump)",
         nonzero=(("P_K", "P_Na"),),
+        positive=(MN_NUMERATOR, MN_DENOMINATOR),
     )
 )
 register(
@@ -202,5 +221,6 @@ register(
         },
         "zero total current: GHK K, Na, Cl, Ca plus the Luo–Rudy Na/K-ATPase",
         nonzero=(PERMEABILITIES,),
+        positive=(GHK_NUMERATOR, GHK_DENOMINATOR),
     )
 )

@@ -52,13 +52,31 @@ class Param:
 
 def _conc(ion: str, side: str) -> Param:
     where = "extracellular" if side == "o" else "intracellular"
-    return Param(f"{ion}_{side}", "mM", f"{where} {ion} concentration", 0.0, 1e4)
+    # 0 is allowed (ion-substitution experiments: Na-free, Ca-free, Cl-free solutions);
+    # each model states which sums must stay positive (Model.positive).
+    return Param(
+        f"{ion}_{side}", "mM", f"{where} {ion} concentration", 0.0, 1e4, lo_open=False
+    )
 
 
 def _perm(ion: str) -> Param:
     return Param(
         f"P_{ion}", "cm/s", f"membrane permeability to {ion}", 0.0, 1.0, lo_open=False
     )
+
+
+# ---------------------------------------------------------------------- unit guards
+# Plausibility bounds that catch unit slips. Each is documented here and in the README.
+#
+# T: the lowest temperature at which a cell's water can be liquid is about 235 K
+# (homogeneous ice nucleation of supercooled water); 200 K leaves margin below that and
+# lies far above every Celsius value a user could mean (body 37, room 20, ice 0). So
+# 0 < T < 200 K is refused with a hint that T is in kelvin.
+#
+# No other bound is used: a µM-for-mM slip of Ca_i (0.1 for 1e-4 mM) or a m/s-for-cm/s
+# slip of a permeability (100x smaller) gives values inside ranges that real studies
+# sweep (Ca loads, tiny leaks), so no bound would be defensible there.
+T_PLAUSIBLE_MIN = 200.0
 
 
 LUO_RUDY_1994 = (
@@ -80,7 +98,10 @@ PARAMS: dict[str, Param] = {
         _perm("Na"),
         _perm("Cl"),
         _perm("Ca"),
-        Param("T", "K", "absolute temperature", 0.0, 400.0, log_scale=False),
+        Param(
+            "T", "K", "absolute temperature", T_PLAUSIBLE_MIN, 400.0, lo_open=False,
+            log_scale=False,
+        ),
         Param(
             "I_pump_max",
             "uA/cm^2",
@@ -230,15 +251,252 @@ def check_names(names: Mapping[str, object] | list[str], allowed: list[str] | No
             )
 
 
-def check_values(name: str, x: object) -> None:
-    """Raise ``ValueError`` if concrete values of parameter ``name`` lie outside its domain."""
+
+
+def _hint(name: str, first: float) -> str:
+    """The unit-slip hint for ``name`` at ``first`` ('' when the value is not a slip)."""
+    if name == "T" and math.isfinite(first) and first < T_PLAUSIBLE_MIN:
+        return (
+            f"T = {first:g} K is not a plausible temperature: T is in kelvin "
+            f"({first:g} \N{DEGREE SIGN}C = {first + 273.15:g} K); allowed range "
+            f"{PARAMS['T'].domain_str()}"
+        )
+    return ""
+
+
+def _ok(name: str, x: np.ndarray | object, xp: object = np) -> object:
+    """Elementwise: ``x`` inside the domain of ``name`` and its plausibility bound.
+
+    Works for numpy arrays (``xp=np``) and JAX arrays (``xp=jax.numpy``, traced too).
+    """
     p = param(name)
-    arr = np.asarray(x, dtype=np.float64)
-    ok = p.contains(arr)
+    above = x > p.lo if p.lo_open else x >= p.lo
+    return above & (x <= p.hi) & xp.isfinite(x)
+
+
+def check_values(name: str, x: object, dtype: object = None) -> None:
+    """Raise ``ValueError`` if concrete values of parameter ``name`` lie outside its domain.
+
+    The values are first cast to ``dtype`` (default: float64), so that a value that
+    becomes 0 or inf in the working precision is judged as such. Temperatures below
+    :data:`T_PLAUSIBLE_MIN` are refused with a hint that T is in kelvin.
+
+    Raises:
+        ValueError: one line naming the parameter, the first offending value and the
+            allowed range (plus the unit hint where one applies).
+    """
+    p = param(name)
+    arr = np.asarray(x, dtype=np.float64 if dtype is None else dtype)
+    if arr.dtype.kind not in "f":
+        arr = arr.astype(np.float64)
+    ok = _ok(name, arr)
     if not np.all(ok):
         bad = arr[~ok] if arr.ndim else arr
         first = float(np.ravel(bad)[0])
+        hint = _hint(name, first) if first > 0 else ""
+        if hint:
+            raise ValueError(f"parameter {hint}")
         raise ValueError(
             f"parameter {name}={first!r} is outside its allowed range {p.domain_str()}"
             + ("" if math.isfinite(first) else " (values must be finite)")
+            + (" (T is in kelvin)" if name == "T" else "")
         )
+
+
+def _is_traced(x: object) -> bool:
+    import jax
+
+    return isinstance(x, jax.core.Tracer)
+
+
+def _float_dtype_of(x: object) -> object:
+    dt = np.asarray(x).dtype if not _is_traced(x) else x.dtype  # type: ignore[union-attr]
+    return dt if np.issubdtype(dt, np.floating) else np.float64
+
+
+# ---------------------------------------------------------------- model domains
+@dataclasses.dataclass(frozen=True)
+class Positive:
+    """A sum of products of parameters that a model needs to be > 0 at every point.
+
+    Attributes:
+        what: what the sum is (``"GHK numerator"``...), for the error message.
+        terms: the products, each a tuple of parameter names. The sum is positive when
+            some product has every factor >= the dtype's smallest normal number (XLA
+            on CPU flushes subnormal numbers to zero, so they count as 0).
+    """
+
+    what: str
+    terms: tuple[tuple[str, ...], ...]
+
+    def expression(self) -> str:
+        return " + ".join("\N{MIDDLE DOT}".join(t) for t in self.terms)
+
+    def message(self) -> str:
+        return f"{self.what} {self.expression()} is 0; at least one product must be > 0"
+
+
+def _tiny(x: object) -> float:
+    dt = _float_dtype_of(x)
+    return float(np.finfo(dt).tiny)
+
+
+def _model_checks(model: object) -> tuple[tuple[tuple[str, ...], ...], tuple[Positive, ...]]:
+    nonzero = tuple(getattr(model, "nonzero", ()))
+    positive = tuple(getattr(model, "positive", ()))
+    return nonzero, positive
+
+
+def _nonzero_message(group: tuple[str, ...]) -> str:
+    return f"permeabilities {', '.join(group)} are all zero; at least one must be > 0"
+
+
+def check_params(values: Mapping[str, object], model: object = None) -> None:
+    """The one validation of concrete parameter values, used by every entry point.
+
+    Checks each value against its parameter's domain and unit guard
+    (:func:`check_values`, in the value's own floating dtype, so validate values *after*
+    casting them to the working dtype), then the model's domain: its ``nonzero`` groups
+    (at least one permeability > 0 at every point) and its :class:`Positive` sums (e.g.
+    the numerator and denominator of the GHK voltage) at every point of the broadcast.
+
+    Args:
+        values: parameter name -> concrete array (any broadcastable shapes).
+        model: a registered :class:`rpx.physics.models.Model` (or anything with
+            ``nonzero`` and ``positive`` attributes), or None for per-name checks only.
+
+    Raises:
+        ValueError: one line naming the parameter or the sum and the allowed range.
+    """
+    for name, x in values.items():
+        check_values(name, x, _float_dtype_of(x))
+    if model is None:
+        return
+    arrays = {k: np.asarray(v) for k, v in values.items()}
+    for ok, msg in _domain_checks(arrays, model, np)[len(arrays):]:
+        if not np.all(ok):
+            raise ValueError(msg)
+
+
+def _domain_checks(
+    values: Mapping[str, object], model: object, xp: object
+) -> list[tuple[object, str]]:
+    """``(elementwise ok, message)`` of every check of :func:`check_params`, in order."""
+    checks: list[tuple[object, str]] = []
+    for name, x in values.items():
+        msg = f"parameter {name} is outside its allowed range {param(name).domain_str()}"
+        if name == "T":
+            msg += ": T is in kelvin (37 \N{DEGREE SIGN}C = 310.15 K)"
+        checks.append((_ok(name, x, xp), msg))
+    if model is None:
+        return checks
+    nonzero, positive = _model_checks(model)
+    for group in nonzero:
+        if all(g in values for g in group):
+            any_pos = xp.zeros((), bool)
+            for g in group:
+                any_pos = any_pos | (values[g] > 0)
+            checks.append((any_pos, _nonzero_message(group)))
+    for pos in positive:
+        if not all(n in values for t in pos.terms for n in t):
+            continue
+        acc = xp.zeros((), bool)
+        for term in pos.terms:
+            t = xp.ones((), bool)
+            for n in term:
+                t = t & (values[n] >= _tiny(values[n]))
+            acc = acc | t
+        checks.append((acc, pos.message()))
+    return checks
+
+
+def check_messages(names: object, model: object = None) -> tuple[str, ...]:
+    """The message of each check of :func:`first_failed_check` for parameters ``names``."""
+    dummy = {n: np.zeros((), np.float64) for n in names}
+    return tuple(msg for _, msg in _domain_checks(dummy, model, np))
+
+
+def first_failed_check(values: Mapping[str, object], model: object = None) -> object:
+    """Traceable: the index of the first failed check of :func:`check_params`, or -1.
+
+    One fused pass over JAX arrays (already cast to the working dtype); the messages
+    are :func:`check_messages` of the same names, in the same order. Under ``jit`` use
+    ``equinox.branched_error_if(x, i >= 0, jnp.maximum(i, 0), messages)``.
+    """
+    import jax.numpy as jnp
+
+    vals = {k: jnp.asarray(v) for k, v in values.items()}
+    flags = [jnp.all(ok) for ok, _ in _domain_checks(vals, model, jnp)]
+    if not flags:
+        return jnp.asarray(-1, jnp.int32)
+    ok = jnp.stack(flags)
+    return jnp.where(jnp.all(ok), -1, jnp.argmin(ok)).astype(jnp.int32)
+
+
+def params_ok(values: Mapping[str, object], model: object = None) -> object:
+    """Traceable: boolean array of the broadcast shape of ``values``, True where every
+    check of :func:`check_params` passes (for masking points instead of raising)."""
+    import jax.numpy as jnp
+
+    vals = {k: jnp.asarray(v) for k, v in values.items()}
+    oks = [ok for ok, _ in _domain_checks(vals, model, jnp)]
+    shape = jnp.broadcast_shapes(*(jnp.shape(o) for o in oks)) if oks else ()
+    out = jnp.ones(shape, bool)
+    for o in oks:
+        out = out & o
+    return out
+
+
+def guard_traced(values: Mapping[str, object], model: object = None) -> dict[str, object]:
+    """``values`` with one ``equinox.branched_error_if`` attached: under ``jit`` a value
+    outside the domain (see :func:`check_params`) raises at run time with its message."""
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    i = first_failed_check(values, model)
+    messages = check_messages(values, model)
+    return eqx.branched_error_if(dict(values), i >= 0, jnp.maximum(i, 0), messages)
+
+
+def validate(values: Mapping[str, object], model: object = None) -> dict[str, object]:
+    """Check ``values`` (already in the working dtype): concrete ones with
+    :func:`check_params` (raises ``ValueError`` now), traced ones with one fused
+    :func:`guard_traced`. Returns the values (guarded where traced)."""
+    values = dict(values)
+    if any(_is_traced(v) for v in values.values()):
+        check_params({k: v for k, v in values.items() if not _is_traced(v)})
+        return guard_traced(values, model)
+    check_params(values, model)
+    return values
+
+
+# ------------------------------------------------------------ formula functions
+def _vocabulary_args(fn: object, args: tuple, kwargs: Mapping[str, object]) -> dict:
+    """The arguments of a call ``fn(*args, **kwargs)`` named like parameters (T, K_o...)."""
+    import inspect
+
+    bound = inspect.signature(fn).bind(*args, **kwargs)  # type: ignore[arg-type]
+    return {k: v for k, v in bound.arguments.items() if k in PARAMS}
+
+
+def check_formula_args(fn: object, args: tuple, kwargs: Mapping[str, object]) -> None:
+    """Host check of the concrete arguments of a formula call that are named like a
+    parameter (``T`` of :func:`rpx.nernst`, every argument of :func:`rpx.ghk_voltage`...):
+    the same domains and unit guard as :func:`check_params`. Traced ones are skipped
+    (see :func:`guard_formula_result`)."""
+    for name, x in _vocabulary_args(fn, args, kwargs).items():
+        if not _is_traced(x):
+            check_values(name, x, _float_dtype_of(x))
+
+
+def guard_formula_result(out: object, fn: object, args: tuple, kwargs: Mapping) -> object:
+    """``out`` with one ``equinox.branched_error_if`` on the traced parameter-named
+    arguments of the call (under the caller's ``jit``); ``out`` unchanged otherwise."""
+    traced = {k: v for k, v in _vocabulary_args(fn, args, kwargs).items() if _is_traced(v)}
+    if not traced:
+        return out
+    import equinox as eqx
+    import jax.numpy as jnp
+
+    i = first_failed_check(traced)
+    return eqx.branched_error_if(out, i >= 0, jnp.maximum(i, 0), check_messages(traced))

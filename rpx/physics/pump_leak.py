@@ -65,6 +65,7 @@ from rpx.physics import formulas as phys
 from rpx.physics.api import evaluate
 from rpx.physics.constants import F
 from rpx.physics.models import V_OUT, Model, Output, register
+from rpx.physics.params import Positive
 from rpx.physics.roots import NOT_BRACKETED, NOT_CONVERGED, OK, increasing_root
 
 Params = Mapping[str, Array]
@@ -323,6 +324,10 @@ OUTPUTS: dict[str, Output] = {
     ),
 }
 
+# The bath must hold Na+ (the Na balance and the Na solve are in ln Na_i, bounded by
+# Na_o·e^(−u)) and Cl− (the swelling bound u_Cl = ln(Osm_o/(2·Cl_o))).
+DOMAIN = (Positive("bath Na", (("Na_o",),)), Positive("bath Cl", (("Cl_o",),)))
+
 _MODEL_OF_PUMP = {"kinetic": "pump_leak", "fixed": "pump_leak_fixed"}
 
 register(
@@ -332,6 +337,7 @@ register(
         KINETIC,
         OUTPUTS,
         "pump-leak steady state (Luo–Rudy Na/K-ATPase): Na_i, K_i, Cl_i, V and cell volume",
+        positive=DOMAIN,
     )
 )
 register(
@@ -341,5 +347,6 @@ register(
         FIXED,
         OUTPUTS,
         "pump-leak steady state with a fixed pump current: Na_i, K_i, Cl_i, V, cell volume",
+        positive=DOMAIN,
     )
 )
