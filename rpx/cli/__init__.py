@@ -21,6 +21,7 @@ _COMMAND_MODULES = (
     "rpx.cli.reduce",
     "rpx.cli.sensitivity",
     "rpx.cli.plot",
+    "rpx.cli.ljp",
 )
 
 
