@@ -184,8 +184,8 @@ def ion_name(name: str) -> str:
             raise ValueError(f"ion {name!r}: {canon} has valence {IONS[canon].z:+d}, not {z:+d}")
         return canon
     raise ValueError(
-        f"unknown ion {name!r}: no published mobility in the table; known ions: "
-        f"{', '.join(IONS)}"
+        f"unknown ion {name!r} (no published mobility in the table); known ions: "
+        f"{', '.join(IONS)}; or give a recipe of salts (rpx.physics.solutions.SALTS)"
     )
 
 

@@ -188,19 +188,31 @@ def salt_name(name: str) -> str:
     key = _norm(name)
     if key in _SALT_LOOKUP:
         return _SALT_LOOKUP[key]
-    raise ValueError(f"unknown salt {name!r} in a recipe; known: {', '.join(SALTS)}")
+    from rpx.physics.ljp import ion_name
+
+    try:
+        ion = ion_name(name)
+    except ValueError:
+        raise ValueError(
+            f"unknown salt {name!r} in a recipe; known: {', '.join(SALTS)}"
+        ) from None
+    raise ValueError(
+        f"{name!r} is an ion ({ion}), not a salt: a recipe lists salts (e.g. {ion}Cl), "
+        "ion concentrations list ions only; do not mix them"
+    )
 
 
 def is_recipe(mapping: Mapping[str, object]) -> bool:
-    """True when ``mapping`` is a recipe: some key is not an ion name of the LJP table
-    (a mapping whose keys are all ion names is read as ion concentrations)."""
+    """True when ``mapping`` is a recipe: some key is a salt of :data:`SALTS` and not an
+    ion name of the LJP table; otherwise it is read as ion concentrations."""
     from rpx.physics.ljp import ion_name
 
     for key in mapping:
         try:
             ion_name(key)
         except ValueError:
-            return True
+            if _norm(key) in _SALT_LOOKUP:
+                return True
     return False
 
 
