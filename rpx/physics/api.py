@@ -1,8 +1,27 @@
-"""Validated entry points: fill defaults from a preset, check the domain, evaluate a model."""
+"""Validated entry points: fill defaults from a preset, check the domain, evaluate a model.
+
+Each public entry point runs **one compiled program** per (model, options, input shapes
+and dtypes), kept in this process (and, through JAX's persistent compilation cache, on
+disk for the next process; see :mod:`rpx._config`):
+
+* the program casts the inputs to one floating dtype, evaluates the model and computes
+  one fused domain check (every parameter in its allowed range, every permeability
+  group not all zero) as a single integer: the index of the first failed check, or -1;
+* on concrete inputs (numpy or JAX arrays, Python numbers) the host reads that one
+  integer; only when a check failed does it look at the values again to name the
+  parameter and the offending value in a ``ValueError``;
+* under the caller's ``jit``, ``vmap`` or ``grad`` the same program is traced into the
+  caller's, and the check becomes one ``equinox.branched_error_if`` whose message names
+  the parameter and its allowed range.
+
+Calling again with new values of the same shapes and dtypes reuses the compiled
+program (tested in ``tests/test_at_hand.py``).
+"""
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+import functools
+from collections.abc import Callable, Hashable, Mapping
 
 import equinox as eqx
 import jax
@@ -11,22 +30,26 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
+from rpx.physics import formulas
+from rpx.physics import params as params_rules
 from rpx.physics.models import Model, get_model
-from rpx.physics.params import check_names, check_values, param
+from rpx.physics.params import check_names, param
 from rpx.physics.presets import preset
 
+Values = dict[str, object]
 
-def _float_dtype(values: list[object]) -> jnp.dtype:
-    """Widest floating dtype among array inputs (Python scalars are weak and do not count)."""
-    dtypes = [
-        jnp.result_type(float) if not jnp.issubdtype(jnp.asarray(v).dtype, jnp.floating)
-        else jnp.asarray(v).dtype
-        for v in values
-        if not isinstance(v, (int, float))
-    ]
-    if not dtypes:
-        return jnp.result_type(float)
-    return np.result_type(*dtypes)
+
+def _float_dtype(values: list[object]) -> np.dtype:
+    """Widest floating dtype among array inputs (Python scalars are weak and do not count),
+    as JAX will represent it (float64 becomes float32 unless x64 is enabled)."""
+    dtypes = []
+    for v in values:
+        if isinstance(v, (int, float)):
+            continue
+        dt = v.dtype if hasattr(v, "dtype") else np.asarray(v).dtype
+        dtypes.append(dt if jnp.issubdtype(dt, jnp.floating) else jnp.result_type(float))
+    dtype = np.result_type(*dtypes) if dtypes else jnp.result_type(float)
+    return np.dtype(jax.dtypes.canonicalize_dtype(dtype))
 
 
 def fill_defaults(
@@ -47,6 +70,107 @@ def fill_defaults(
     return out
 
 
+# ------------------------------------------------------------------ domain checks
+def _range_message(name: str) -> str:
+    return f"parameter {name} is outside its allowed range {param(name).domain_str()}"
+
+
+def _group_message(group: tuple[str, ...]) -> str:
+    return f"permeabilities {', '.join(group)} are all zero; at least one must be > 0"
+
+
+def check_messages(m: Model) -> tuple[str, ...]:
+    """The message of each check of :func:`first_failed_check`, in its order."""
+    return params_rules.check_messages(m.params, m)
+
+
+def first_failed_check(m: Model, p: Mapping[str, Array]) -> Array:
+    """Index of the first failed domain check of ``p`` (cast values), or -1: one fused pass.
+
+    The rules (each parameter's range and unit guard, the model's ``nonzero`` groups and
+    ``positive`` sums) are those of :func:`rpx.physics.params.check_params`. Traceable.
+    """
+    return params_rules.first_failed_check({k: p[k] for k in m.params}, m)
+
+
+def raise_domain_error(m: Model, p: Mapping[str, ArrayLike]) -> None:
+    """Raise the ``ValueError`` naming the first parameter (and value) that fails a check.
+
+    The slow host path, run only once :func:`first_failed_check` reported a failure.
+    """
+    params_rules.check_params({k: np.asarray(p[k]) for k in m.params}, m)
+    raise AssertionError("a domain check failed on the device but not on the host")
+
+
+def _is_traced(values: Mapping[str, object]) -> bool:
+    return any(isinstance(v, jax.core.Tracer) for v in values.values())
+
+
+def _as_input(v: object, dtype: np.dtype) -> object:
+    """Arrays pass unchanged (cast inside the program); Python numbers and lists become
+    numpy arrays of ``dtype`` (so new values of the same shape reuse the program)."""
+    if isinstance(v, (jax.core.Tracer, jax.Array, np.ndarray, np.generic)):
+        return v
+    return np.asarray(v, dtype=dtype)
+
+
+def _cast(values: Mapping[str, Array], dtype: np.dtype) -> dict[str, Array]:
+    return {k: jnp.asarray(v).astype(dtype) for k, v in values.items()}
+
+
+# ---------------------------------------------------------------- program cache
+_PROGRAMS: dict[Hashable, Callable] = {}
+
+
+def program(key: Hashable, build: Callable[[], Callable]) -> Callable:
+    """The jitted program stored under ``key``, built by ``build()`` the first time."""
+    fn = _PROGRAMS.get(key)
+    if fn is None:
+        fn = _PROGRAMS[key] = build()
+    return fn
+
+
+def model_key(m: Model) -> Hashable:
+    """What identifies a model's program: its name, function, parameters and checks."""
+    return (m.name, m.fn, m.params, m.nonzero, getattr(m, "positive", ()))
+
+
+def run_checked(
+    m: Model,
+    kind: Hashable,
+    body: Callable[[dict[str, Array]], object],
+    params: Mapping[str, ArrayLike],
+    base: str,
+) -> object:
+    """Fill, cast and check ``params`` for model ``m`` and return ``body(cast values)``,
+    all in one compiled program cached under ``(kind, model_key(m))``.
+
+    ``body`` must be a pure function of the cast parameter dict that depends on nothing
+    but ``kind`` and the model: it is compiled the first time the key is seen and reused
+    afterwards.
+    """
+    check_names(params)
+    values = fill_defaults(params, m.params, base)
+    dtype = _float_dtype([params[k] for k in m.params if k in params])
+
+    def build() -> Callable:
+        def run(v: dict[str, Array], dtype: np.dtype) -> tuple[object, Array]:
+            p = _cast(v, dtype)
+            return body(p), first_failed_check(m, p)
+
+        return jax.jit(run, static_argnames="dtype")
+
+    prog = program((kind, model_key(m)), build)
+    inputs = {k: _as_input(v, dtype) for k, v in values.items()}
+    out, failed = prog(inputs, dtype=dtype)
+    if _is_traced(inputs):
+        return eqx.branched_error_if(out, failed >= 0, jnp.maximum(failed, 0), check_messages(m))
+    if int(failed) >= 0:
+        raise_domain_error(m, _cast(inputs, dtype))
+    return out
+
+
+# ----------------------------------------------------------------- entry points
 def prepare(
     params: Mapping[str, ArrayLike], model: str | Model, base: str = "default"
 ) -> dict[str, Array]:
@@ -56,34 +180,17 @@ def prepare(
     table's default. All values are cast to one
     floating dtype (the widest of the array inputs, else JAX's default). Concrete values
     outside a parameter's physical domain raise ``ValueError`` naming the parameter and
-    its allowed range; traced values (under ``jit``) are checked with
-    ``equinox.error_if``, so the runtime error still names the parameter.
+    its allowed range; traced values (under ``jit``) are checked with one
+    ``equinox.branched_error_if``, so the runtime error still names the parameter.
+
+    Returns:
+        ``{name: array}`` for every parameter of the model, each with its own shape.
 
     Raises:
         ValueError: unknown parameter or model name, or a value outside its domain.
     """
     m = get_model(model)
-    check_names(params)
-    values = fill_defaults(params, m.params, base)
-    dtype = _float_dtype([params[k] for k in m.params if k in params])
-    out = {k: jnp.asarray(v, dtype=dtype) for k, v in values.items()}
-    for name, x in out.items():
-        if isinstance(x, jax.core.Tracer):
-            p = param(name)
-            ok = (x > p.lo if p.lo_open else x >= p.lo) & (x <= p.hi)
-            out[name] = eqx.error_if(
-                x, ~ok, f"parameter {name} is outside its allowed range {p.domain_str()}"
-            )
-        else:
-            check_values(name, x)
-    for group in m.nonzero:
-        total = sum(out[k] for k in group)
-        msg = f"permeabilities {', '.join(group)} are all zero; at least one must be > 0"
-        if isinstance(total, jax.core.Tracer):
-            out[group[0]] = eqx.error_if(out[group[0]], ~(total > 0), msg)
-        elif not np.all(np.asarray(total) > 0):
-            raise ValueError(msg)
-    return out
+    return run_checked(m, "prepare", lambda p: p, params, base)
 
 
 def evaluate(
@@ -91,13 +198,23 @@ def evaluate(
 ) -> dict[str, Array]:
     """Validate ``params`` (see :func:`prepare`) and return every output of ``model``.
 
+    One compiled program per (model, input shapes and dtypes) fills, casts, checks and
+    evaluates; later calls of the same shapes reuse it.
+
+    Returns:
+        ``{output: array}`` with the broadcast shape of the inputs (units in
+        ``get_model(model).outputs``).
+
+    Raises:
+        ValueError: unknown parameter or model name, or a value outside its domain.
+
     Example:
         >>> out = evaluate({"K_o": 20.0}, model="ghk_pump")
         >>> sorted(out)
         ['I_pump', 'V', 'status']
     """
     m = get_model(model)
-    return m.fn(prepare(params, m, base))
+    return run_checked(m, "evaluate", m.fn, params, base)
 
 
 def resting_potential(
@@ -118,10 +235,53 @@ def resting_potential(
         V = V_in - V_out in mV, with the broadcast shape of the inputs. Where a
         root-solved model finds no root, NaN.
 
+    Raises:
+        ValueError: unknown parameter or model name, or a value outside its domain.
+
     Example:
         >>> import rpx
         >>> v = rpx.resting_potential({"K_o": [5.0, 10.0, 20.0]})
         >>> v.shape
         (3,)
     """
-    return evaluate(params or {}, model)["V"]
+    m = get_model(model)
+
+    def voltage(p: dict[str, Array]) -> Array:
+        return m.fn(p)["V"]
+
+    return run_checked(m, "resting_potential", voltage, params or {}, "default")
+
+
+# --------------------------------------------------------------- formula edges
+def _compiled(fn: Callable) -> Callable:
+    """``fn`` compiled once per input shapes and dtypes, keeping its name and docstring;
+    inside a caller's ``jit`` it is traced into the caller's program.
+
+    Arguments named like parameters (``T``...) are checked by the rules of
+    :func:`rpx.physics.params.check_params`: concrete ones on the host (``ValueError``),
+    traced ones with one ``equinox.branched_error_if``.
+    """
+    jitted = jax.jit(fn)
+
+    @functools.wraps(fn)
+    def edge(*args: object, **kwargs: object) -> object:
+        params_rules.check_formula_args(fn, args, kwargs)
+        return params_rules.guard_formula_result(jitted(*args, **kwargs), fn, args, kwargs)
+
+    edge._cache_size = jitted._cache_size  # type: ignore[attr-defined]
+    return edge
+
+
+nernst = _compiled(formulas.nernst)
+ghk_current = _compiled(formulas.ghk_current)
+ghk_voltage = _compiled(formulas.ghk_voltage)
+mullins_noda_voltage = _compiled(formulas.mullins_noda_voltage)
+nak_pump_current = _compiled(formulas.nak_pump_current)
+
+
+def compiled_programs() -> int:
+    """How many programs (all shapes of all entry points) this process has compiled."""
+    jitted = [*_PROGRAMS.values(), nernst, ghk_current, ghk_voltage, mullins_noda_voltage,
+              nak_pump_current]
+    return sum(f._cache_size() for f in jitted)
+
