@@ -23,21 +23,23 @@ mode: concentrations stand for activities (activity coefficients 1), mobilities 
 their limiting (infinite-dilution) values and their ratios do not depend on temperature
 (T enters only through RT/F), every listed species is fully dissociated at the given
 concentration, and both solutions are electroneutral. LJPcalc instead solves the
-stationary Nernst–Planck equations (Marino et al. 2014, arXiv:1403.3640); both give
-nearly the same values for physiological solutions, and the three published examples in
-``tests/test_ljp.py`` agree with the Henderson form here within 0.2 mV.
+stationary Nernst–Planck equations (Marino et al. 2014, arXiv:1403.3640); its
+documentation states that both give nearly identical LJPs and that Henderson loses
+accuracy at high concentrations and with polyvalent ions (not implemented here). The three
+published JPCalc examples in ``tests/test_ljp.py`` agree with this code within 0.2 mV.
 
 Mobility table (:data:`IONS`): every value names its source. Relative mobilities are
 the table of Ng & Barry (1995) (extracted from Barry & Lynch 1991, Table 1, the table
 JPCalc ships), as listed on the CATACOMB "JunctionPotential" help page
-(compneuro.org/catacomb/ccmb_help/chemistry/JunctionPotential.html). Methanesulfonate
-and ATP are not in that list: their values come from the UNSW "Ionic Mobility Tables"
-page of JPCalc (medicalsciences.med.unsw.edu.au/research/research-services/ies/
-ionicmobilitytables, Table 4) as transcribed in LJPcalc's ``src/IonTable.md``; the
-methanesulfonate value 0.664 equals λ°(CH3SO3−)/λ°(K+) = 48.8/73.5 of Lange's Handbook
-of Chemistry (15th ed., Table 8.32). Species for which no published mobility was found
-(e.g. phosphocreatine, GTP, free hydroxide at physiological pH) are not in the table;
-``rpx.physics.solutions`` keeps them for charge balance and osmolarity only.
+(compneuro.org/catacomb/ccmb_help/chemistry/JunctionPotential.html). Methanesulfonate,
+methyl sulfate and ATP are not in that list: their values come from the UNSW "Ionic
+Mobility Tables" page of JPCalc (medicalsciences.med.unsw.edu.au/research/
+research-services/ies/ionicmobilitytables, Table 4) as transcribed in LJPcalc's
+``src/IonTable.md``; the methanesulfonate value 0.664 equals λ°(CH3SO3−)/λ°(K+) =
+48.8/73.5 of Lange's Handbook of Chemistry (15th ed., Table 8.32). Species for which no
+published mobility was found (e.g. phosphocreatine, GTP, BAPTA, pyruvate, QX-314, free
+hydroxide at physiological pH) are not in the table; ``rpx.physics.solutions`` keeps
+them for charge balance and osmolarity only.
 """
 
 from __future__ import annotations
@@ -130,6 +132,7 @@ IONS: dict[str, Ion] = _ions([
     # organic anions and buffers
     ("gluconate", -1, 0.33, _NG_BARRY, "gluconate"),
     ("methanesulfonate", -1, 0.664, _UNSW, "methanesulfonate (CH3SO3-)"),
+    ("methylsulfate", -1, 0.664, _UNSW, "methyl sulfate (CH3OSO3-)"),
     ("aspartate", -1, 0.30, _NG_BARRY, "aspartate"),
     ("glutamate", -1, 0.26, _NG_BARRY, "glutamate"),
     ("isethionate", -1, 0.52, _NG_BARRY, "isethionate"),
@@ -155,7 +158,8 @@ ALIASES: dict[str, str] = {
     "glu": "gluconate", "gluc": "gluconate", "mes-": "MES",
     "mesylate": "methanesulfonate", "methanesulphonate": "methanesulfonate",
     "methylsulfonate": "methanesulfonate", "ch3so3": "methanesulfonate",
-    "meso3": "methanesulfonate", "ms": "methanesulfonate",
+    "meso3": "methanesulfonate",
+    "methylsulphate": "methylsulfate", "meso4": "methylsulfate", "ch3so4": "methylsulfate",
     "egta2": "EGTA2-", "egta3": "EGTA3-", "atp2": "ATP2-",
 }
 
