@@ -68,10 +68,18 @@ def register(model: Model) -> Model:
     return model
 
 
+def _register_builtins() -> None:
+    """Register the built-in models defined in other modules (the pump–leak models), so
+    that the registry is complete however rpx was imported (``import rpx`` is lazy)."""
+    import rpx.physics.pump_leak  # noqa: F401  (registers pump_leak, pump_leak_fixed)
+
+
 def get_model(name: str | Model) -> Model:
     """Look up a registered model; unknown names raise ``ValueError`` listing the known ones."""
     if isinstance(name, Model):
         return name
+    if name not in _REGISTRY:
+        _register_builtins()
     try:
         return _REGISTRY[name]
     except KeyError:
@@ -82,6 +90,7 @@ def get_model(name: str | Model) -> Model:
 
 def models() -> list[str]:
     """Names of all registered models."""
+    _register_builtins()
     return sorted(_REGISTRY)
 
 
