@@ -27,8 +27,6 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from rpx.sweep.spec import read_toml
-
 # Spec entries passed to rpx.sensitivity as keyword arguments (besides model and ranges).
 OPTIONS = (
     "method",
@@ -62,6 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def load_sensitivity_spec(path: str | Path) -> dict[str, Any]:
     """Read a TOML sensitivity spec into the keyword arguments of :func:`rpx.sensitivity`."""
+    from rpx.sweep.spec import read_toml  # imported here: the parser loads without JAX
+
     return spec_kwargs(read_toml(path))
 
 
