@@ -2,6 +2,11 @@
 
 Each command lives in its own module exposing ``register(subparsers)``, which adds a
 subparser whose ``func`` default takes the parsed arguments and returns an exit code.
+
+Command modules import only the standard library, numpy and the JAX-free parameter and
+preset tables at module level: building the parser, ``--help``, ``--version``,
+``rpx models``, ``rpx presets`` and the checks of command-line values run before JAX,
+xarray or zarr are imported (tested in ``tests/test_cli.py``).
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ from collections.abc import Sequence
 
 # Modules that each contribute commands (``register(subparsers)``).
 _COMMAND_MODULES = (
+    "rpx.cli.models",
     "rpx.cli.presets",
     "rpx.cli.calc",
     "rpx.cli.sweep",
@@ -29,10 +35,23 @@ def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(
         prog="rpx", description="rpx, the resting-potential explorer"
     )
+    parser.add_argument(
+        "--version", action="version", version=f"rpx {_version()}",
+        help="print the rpx version and exit",
+    )
     sub = parser.add_subparsers(dest="command", required=True)
     for name in _COMMAND_MODULES:
         importlib.import_module(name).register(sub)
     return parser
+
+
+def _version() -> str:
+    from importlib.metadata import PackageNotFoundError, version
+
+    try:
+        return version("rpx")
+    except PackageNotFoundError:  # pragma: no cover - running from a source tree
+        return "0.0.0"
 
 
 def main(argv: Sequence[str] | None = None) -> int:

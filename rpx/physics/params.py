@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import sys
 from collections.abc import Mapping
 
 import numpy as np
@@ -304,9 +305,10 @@ def check_values(name: str, x: object, dtype: object = None) -> None:
 
 
 def _is_traced(x: object) -> bool:
-    import jax
-
-    return isinstance(x, jax.core.Tracer)
+    # Nothing is traced before JAX is imported; checking concrete values must not import
+    # it (the command line validates its arguments before JAX loads).
+    jax = sys.modules.get("jax")
+    return jax is not None and isinstance(x, jax.core.Tracer)
 
 
 def _float_dtype_of(x: object) -> object:
