@@ -126,6 +126,28 @@ class Plan:
     def to_json(self) -> str:
         return self.spec.to_json()
 
+    # ------------------------------------------------------------------ size estimates
+    @property
+    def bytes_per_point(self) -> int:
+        """Bytes stored per point of the cube, all variables together (uncompressed)."""
+        return sum(v.dtype(self.dtype).itemsize for v in self.variables.values())
+
+    @property
+    def store_bytes(self) -> int:
+        """Uncompressed size of every stored variable (an upper bound of the store)."""
+        return self.size * self.bytes_per_point
+
+    @property
+    def chunk_bytes(self) -> int:
+        """Uncompressed bytes of one full chunk of every variable."""
+        return math.prod(self.chunk_shape) * self.bytes_per_point
+
+    def run_memory(self, in_flight: int) -> int:
+        """Host memory a run needs with ``in_flight`` chunks evaluated ahead of the
+        writers: those chunks and their trimmed copies, plus coordinates and design."""
+        coords = sum(np.asarray(c.values).nbytes for c in self.coords)
+        return (in_flight + 2) * self.chunk_bytes + coords
+
     # ------------------------------------------------------------------ the chunk grid
     def chunk_indices(self) -> Iterator[tuple[int, ...]]:
         """Grid indices of all chunks in C order."""

@@ -6,6 +6,12 @@ chunks to the host, write them and then their completion markers. Memory is boun
 by the queue length, not by the size of the space. Chunks are spread round-robin over
 every JAX device (:mod:`rpx.sweep.devices`). With a ``dask.distributed`` client, chunks run
 as tasks on its workers instead (:mod:`rpx.sweep.distributed`).
+
+The run holds the store's lock throughout (:class:`rpx.sweep.store.StoreLock`). Ctrl-C
+stops dispatching, drops the chunks in flight and raises
+:class:`rpx.sweep.interrupt.Interrupted` ("interrupted after k of n chunks; ...");
+everything written so far is kept and the same call resumes it. When every chunk is
+done, the per-chunk statistics are merged into the root attributes.
 """
 
 from __future__ import annotations
@@ -20,10 +26,17 @@ from tqdm.auto import tqdm
 
 from rpx.sweep.devices import place_offsets, replicate_inputs
 from rpx.sweep.distributed import run_distributed
+from rpx.sweep.interrupt import Interrupted, interruptible
 from rpx.sweep.kernel import make_chunk_fn
-from rpx.sweep.plan import make_plan
+from rpx.sweep.plan import Plan, make_plan
 from rpx.sweep.spec import SweepSpec, load_spec
-from rpx.sweep.store import ChunkWriter, prepare_store
+from rpx.sweep.store import (
+    ChunkWriter,
+    check_free_space,
+    finish_sweep,
+    remaining_bytes,
+    sweep_store,
+)
 
 _STOP = object()
 
@@ -40,6 +53,7 @@ def run_sweep(
     writers: int = 2,
     client: Any = None,
     chunks_per_task: int = 1,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``spec`` into the zarr store at ``url`` (a path or fsspec URL).
 
@@ -56,13 +70,18 @@ def run_sweep(
         client: a ``dask.distributed.Client``: run chunk tasks on its workers, which
             must reach ``url`` under the same name (shared file system or object store).
         chunks_per_task: chunks evaluated by one task (with ``client``).
+        force: write to a local target even when its free space is below the store's
+            (uncompressed) size estimate.
 
     Returns:
         A summary dict: ``points``, ``chunks``, ``skipped`` (already done), ``written``;
         locally also ``devices`` (the number of devices used), with a client ``tasks``.
 
     Raises:
-        ValueError: invalid spec, or a store that cannot be used; nothing is written then.
+        ValueError: invalid spec, a store that cannot be used (another kind, another
+            spec, not enough free space), or one locked by another writer
+            (:class:`rpx.sweep.store.StoreLocked`); nothing is written then.
+        Interrupted: Ctrl-C; the store is resumable.
     """
     if not isinstance(spec, SweepSpec):
         spec = load_spec(spec)
@@ -70,13 +89,34 @@ def run_sweep(
     if client is not None:
         return run_distributed(
             plan, url, client, resume=resume, overwrite=overwrite, quiet=quiet,
-            storage_options=storage_options, chunks_per_task=chunks_per_task,
+            storage_options=storage_options, chunks_per_task=chunks_per_task, force=force,
         )
+    check_free_space(url, remaining_bytes(plan, url, storage_options), force)
     replicas = replicate_inputs(plan)
-    store, done = prepare_store(
+    with sweep_store(
         plan, url, resume=resume, overwrite=overwrite, storage_options=storage_options
-    )
-    todo = [i for i in plan.chunk_indices() if i not in done]
+    ) as (store, done):
+        todo = [i for i in plan.chunk_indices() if i not in done]
+        written = _run_local(plan, store, done, todo, replicas, quiet, queue_size, writers)
+        finish_sweep(store, plan)
+    return {
+        "points": plan.size,
+        "chunks": plan.n_chunks,
+        "skipped": len(done),
+        "written": written,
+        "devices": len(replicas),
+    }
+
+
+def interrupted_line(k: int, n: int) -> str:
+    return f"interrupted after {k} of {n} chunks; run the same command again to resume"
+
+
+def _run_local(
+    plan: Plan, store: Any, done: set, todo: list, replicas: list, quiet: bool,
+    queue_size: int, writers: int,
+) -> int:
+    """Evaluate and write ``todo``; the number of chunks written (raises Interrupted)."""
     n_chunks = plan.n_chunks
     writer = ChunkWriter(store, plan)
     kernel = make_chunk_fn(plan)
@@ -93,47 +133,44 @@ def run_sweep(
     work: queue.Queue = queue.Queue(maxsize=queue_size * len(replicas))
     errors: list[BaseException] = []
     lock = threading.Lock()
-    written = [len(done)]
+    finished = [len(done)]
 
-    def drain() -> None:
-        while True:
-            item = work.get()
-            if item is _STOP:
-                return
-            index, out = item
-            try:
-                if not errors:
-                    writer.write(index, plan.chunk_slices(index), out)
-                    with lock:
-                        written[0] += 1
-                        bar.update(plan.chunk_points(index))
-                        bar.set_postfix_str(f"chunks {written[0]}/{n_chunks}")
-            except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
-                errors.append(err)
+    with interruptible(lambda: interrupted_line(finished[0], n_chunks)) as stop:
 
-    threads = [threading.Thread(target=drain, daemon=True) for _ in range(max(1, writers))]
-    for t in threads:
-        t.start()
-    try:
-        for k, index in enumerate(todo):
-            if errors:
-                break
-            device, inputs = replicas[k % len(replicas)]
-            offsets = place_offsets(plan.chunk_offsets(index), device)
-            work.put((index, kernel(*inputs, offsets)))
-    finally:
-        for _ in threads:
-            work.put(_STOP)
+        def drain() -> None:
+            while True:
+                item = work.get()
+                if item is _STOP:
+                    return
+                index, out = item
+                try:
+                    if not errors and not stop.is_set():
+                        writer.write(index, plan.chunk_slices(index), out)
+                        with lock:
+                            finished[0] += 1
+                            bar.update(plan.chunk_points(index))
+                            bar.set_postfix_str(f"chunks {finished[0]}/{n_chunks}")
+                except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
+                    errors.append(err)
+
+        threads = [threading.Thread(target=drain, daemon=True) for _ in range(max(1, writers))]
         for t in threads:
-            t.join()
-        bar.close()
-    if errors:
-        raise errors[0]
-    return {
-        "points": plan.size,
-        "chunks": n_chunks,
-        "skipped": len(done),
-        "written": len(todo),
-        "devices": len(replicas),
-    }
-
+            t.start()
+        try:
+            for k, index in enumerate(todo):
+                if errors or stop.is_set():
+                    break
+                device, inputs = replicas[k % len(replicas)]
+                offsets = place_offsets(plan.chunk_offsets(index), device)
+                work.put((index, kernel(*inputs, offsets)))
+        finally:
+            for _ in threads:
+                work.put(_STOP)
+            for t in threads:
+                t.join()
+            bar.close()
+        if errors:
+            raise errors[0]
+        if stop.is_set():
+            raise Interrupted(interrupted_line(finished[0], n_chunks))
+    return finished[0] - len(done)
