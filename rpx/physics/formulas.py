@@ -12,7 +12,7 @@ from __future__ import annotations
 import math
 
 import jax.numpy as jnp
-from jax import Array
+from jax import Array, lax
 from jax.typing import ArrayLike
 
 from rpx.physics.constants import MV_PER_V, F, R
@@ -30,13 +30,17 @@ def nernst(c_out: ArrayLike, c_in: ArrayLike, z: ArrayLike, T: ArrayLike) -> Arr
     """Nernst equilibrium potential E = (RT/zF)·ln(c_out/c_in), in mV.
 
     Args:
-        c_out: extracellular concentration (mM), > 0.
-        c_in: intracellular concentration (mM), > 0.
+        c_out: extracellular concentration (mM), >= 0.
+        c_in: intracellular concentration (mM), >= 0.
         z: valence of the ion (e.g. +1 for K+, -1 for Cl-, +2 for Ca2+), non-zero.
-        T: temperature (K), > 0.
+        T: temperature (K), in [200, 400] (the public ``rpx.nernst`` refuses other
+            values: T is in kelvin).
 
     Returns:
-        The potential V_in - V_out (mV) at which the ion is in equilibrium.
+        The potential V_in - V_out (mV) at which the ion is in equilibrium. An ion with
+        one zero side has no equilibrium at any finite voltage: the result is then
+        -inf or +inf (sign of z·ln(c_out/c_in)), by design, and stored and printed so
+        (``rpx calc`` adds a note); both sides zero give NaN.
 
     Example:
         >>> round(float(nernst(10.0, 100.0, 1, 310.15)), 2)
@@ -112,24 +116,81 @@ def ghk_voltage(
     a = A_out + 4·P_Ca·Ca_o,  b = A_out - A_in,  c = A_in + 4·P_Ca·Ca_i,
     A_out = P_K K_o + P_Na Na_o + P_Cl Cl_i,  A_in = P_K K_i + P_Na Na_i + P_Cl Cl_o
     (obtained by multiplying the current balance by (1 - x)(1 + x)/(F·FV/RT)).
-    The root is taken in the form that avoids cancellation for either sign of b, and the
-    coefficients are normalised (a + c = 1) so that nothing under- or overflows in float32
-    before x itself would.
+    The root is taken in the form that avoids cancellation for either sign of b, and
+    everything is evaluated in logarithms (:func:`log_sum_of_products`), so that V is
+    finite with finite gradients wherever the numerator a and the denominator c are
+    positive, even when every product P·c underflows the dtype.
     """
-    A_out = P_K * K_o + P_Na * Na_o + P_Cl * Cl_i
-    A_in = P_K * K_i + P_Na * Na_i + P_Cl * Cl_o
-    a = A_out + 4.0 * P_Ca * Ca_o
-    c = A_in + 4.0 * P_Ca * Ca_i
-    inv_scale = 1.0 / (a + c)
-    a, c, b = a * inv_scale, c * inv_scale, (A_out - A_in) * inv_scale
-    s = jnp.sqrt(b * b + 4.0 * a * c)
-    t = jnp.abs(b) + s
-    # b >= 0: x = 2c / (b + s);  b < 0: x = (s - b) / (2a). Both denominators are >= s > 0
-    # and no intermediate exceeds x itself or a + c = 1 in magnitude, so one log of the
-    # ratio is exact wherever x = e^(-FV/RT) is representable (|V| < ~2000 mV in float32).
-    positive = b >= 0
-    x = jnp.where(positive, 2.0 * c, t) / jnp.where(positive, t, 2.0 * a)
-    return -thermal_voltage(T) * jnp.log(x)
+    l_out = log_sum_of_products([(P_K, K_o), (P_Na, Na_o), (P_Cl, Cl_i)])
+    l_in = log_sum_of_products([(P_K, K_i), (P_Na, Na_i), (P_Cl, Cl_o)])
+    l_a = log_sum_of_products([(P_K, K_o), (P_Na, Na_o), (P_Cl, Cl_i), (4.0 * P_Ca, Ca_o)])
+    l_c = log_sum_of_products([(P_K, K_i), (P_Na, Na_i), (P_Cl, Cl_o), (4.0 * P_Ca, Ca_i)])
+    return -thermal_voltage(T) * _log_positive_root(l_out, l_in, l_a, l_c)
+
+
+def _log_positive_root(l_out: Array, l_in: Array, l_a: Array, l_c: Array) -> Array:
+    """ln x of the positive root of a·x² + b·x − c = 0, b = A_out − A_in, from the logs.
+
+    x = 2c/(|b| + s) for b >= 0 and (|b| + s)/(2a) for b < 0, s = sqrt(b² + 4ac): the
+    cancellation-free forms, evaluated in logarithms (ln|b| from ln A_out − ln A_in with
+    expm1) so that nothing under- or overflows wherever a, c > 0.
+    """
+    d = l_out - l_in
+    zero = d == 0
+    d_safe = jnp.where(zero, 1.0, jnp.abs(d))
+    l_b = jnp.where(zero, -jnp.inf, jnp.maximum(l_out, l_in) + jnp.log(-jnp.expm1(-d_safe)))
+    l_s = 0.5 * jnp.logaddexp(2.0 * l_b, _LOG4 + l_a + l_c)
+    l_t = jnp.logaddexp(l_b, l_s)
+    return jnp.where(d >= 0, _LOG2 + l_c - l_t, l_t - _LOG2 - l_a)
+
+
+_LOG2 = math.log(2.0)
+_LOG4 = math.log(4.0)
+
+
+def log_sum_of_products(terms: list[tuple[ArrayLike, ...]]) -> Array:
+    """ln(Σ_j Π_k f_jk) for factors f_jk >= 0, without under- or overflow.
+
+    Each positive factor is split into its binary exponent (``frexp``, a constant for
+    differentiation) and a mantissa; the sum is taken relative to its largest term, so
+    products far below the smallest float (P·c ~ 1e-60) neither vanish nor lose the
+    result, and the value and its gradient are finite wherever one product is >= the
+    smallest normal number. Factors below that count as 0 (XLA flushes subnormal numbers
+    to zero on CPU); a product with a zero factor contributes 0 to the sum but keeps
+    its derivative (e.g. dV/dP_Cl at P_Cl = 0). All products zero: -inf.
+    """
+    arrays = [[jnp.asarray(f) for f in t] for t in terms]
+    dtype = jnp.result_type(*(f for t in arrays for f in t))
+    tiny = jnp.finfo(dtype).tiny
+    mantissas, exps, live = [], [], []
+    for t in arrays:
+        m = jnp.ones((), dtype)
+        e = jnp.zeros((), dtype)
+        alive = jnp.ones((), bool)
+        for f in t:
+            f = f.astype(dtype)
+            pos = f >= tiny
+            _, k = jnp.frexp(lax.stop_gradient(jnp.where(pos, f, 1.0)))
+            k = k.astype(dtype)
+            m = m * (f * jnp.exp2(-k))  # in [0.5, 1) where positive; exact scaling
+            e = e + k
+            alive = alive & pos
+        mantissas.append(m)
+        exps.append(e)
+        live.append(alive)
+    e_max = jnp.full(jnp.broadcast_shapes(*(jnp.shape(e) for e in exps)), -jnp.inf, dtype)
+    for e, alive in zip(exps, live, strict=True):
+        e_max = jnp.maximum(e_max, jnp.where(alive, e, -jnp.inf))
+    any_alive = jnp.isfinite(e_max)
+    e_ref = jnp.where(any_alive, e_max, 0.0)
+    cap = float(jnp.finfo(dtype).maxexp - 8)
+    total = jnp.zeros((), dtype)
+    for m, e in zip(mantissas, exps, strict=True):
+        # Dead terms (a zero factor) are 0 but keep their tangent; their exponent gap is
+        # capped so that the (unused) scale factor cannot overflow.
+        total = total + m * jnp.exp2(jnp.minimum(e - e_ref, cap))
+    log_total = jnp.log(jnp.where(any_alive, total, 1.0))
+    return jnp.where(any_alive, log_total + e_ref * _LOG2, -jnp.inf)
 
 
 def mullins_noda_voltage(
@@ -150,9 +211,9 @@ def mullins_noda_voltage(
     passive Na influx equals r times the passive K efflux (Mullins & Noda 1963,
     J. Gen. Physiol. 47:117).
     """
-    num = r_pump * P_K * K_o + P_Na * Na_o
-    den = r_pump * P_K * K_i + P_Na * Na_i
-    return thermal_voltage(T) * (jnp.log(num) - jnp.log(den))
+    l_num = log_sum_of_products([(r_pump, P_K, K_o), (P_Na, Na_o)])
+    l_den = log_sum_of_products([(r_pump, P_K, K_i), (P_Na, Na_i)])
+    return thermal_voltage(T) * (l_num - l_den)
 
 
 def nak_pump_current(
@@ -172,16 +233,37 @@ def nak_pump_current(
     σ = (e^(Na_o/67.3) - 1)/7.
 
     One pump cycle (3 Na+ out, 2 K+ in) moves one net charge outward, so the current is
-    positive. f_NaK is evaluated as exp(-logsumexp(...)) so that it neither overflows
-    nor loses its gradient at strongly negative V or large Na_o.
+    positive. f_NaK is evaluated in logarithms (ln(1 + 0.1245·e^(−0.1·FV/RT)) by
+    logaddexp, the σ term relative to it) so that it neither overflows nor loses its
+    gradient at strongly negative V or large Na_o; the saturation terms are written as
+    ratios <= 1. Zero concentrations are allowed: Na_i = 0 or K_o = 0 stop the pump
+    (I = 0) and Na_o = 0 removes the σ term, with finite gradients.
     """
     w = jnp.asarray(V) / thermal_voltage(T)  # FV/RT
-    x = Na_o / 67.3
-    log_sigma = x + jnp.log(-jnp.expm1(-x)) - math.log(7.0)
-    log_denominator = jnp.logaddexp(
-        jnp.logaddexp(0.0, math.log(0.1245) - 0.1 * w), math.log(0.0365) + log_sigma - w
-    )
-    f_nak = jnp.exp(-log_denominator)
-    na_term = 1.0 / (1.0 + (Km_Na_i / Na_i) ** 1.5)
+    x = jnp.asarray(Na_o) / 67.3
+    l_a = jnp.logaddexp(0.0, math.log(0.1245) - 0.1 * w)  # ln(1 + 0.1245 e^(-0.1 w))
+    # ln(1 + 0.0365 σ e^(-w) / A): for x > 1 from ln σ; for x <= 1 σ = expm1(x)/7 stays
+    # linear (its derivative is finite at Na_o = 0), with the exponent capped where the
+    # term is so large that f_NaK is 0 to the dtype's precision anyway.
+    big = x > 1.0
+    x_big = jnp.where(big, x, 2.0)
+    x_small = jnp.where(big, 0.0, x)
+    l_sigma_big = x_big + jnp.log(-jnp.expm1(-x_big)) - math.log(7.0)
+    l_term_big = math.log(0.0365) + l_sigma_big - w - l_a
+    cap = 0.5 * math.log(float(jnp.finfo(jnp.result_type(w)).max))
+    term_small = (0.0365 / 7.0) * jnp.expm1(x_small) * jnp.exp(jnp.minimum(-w - l_a, cap))
+    log1p_term = jnp.where(big, jnp.logaddexp(0.0, l_term_big), jnp.log1p(term_small))
+    f_nak = jnp.exp(-(l_a + log1p_term))
+    Na_i, Km_Na_i = jnp.asarray(Na_i), jnp.asarray(Km_Na_i)
+    na_term = _saturation_15(Na_i, Km_Na_i)
     k_term = K_o / (K_o + Km_K_o)
     return I_pump_max * f_nak * na_term * k_term
+
+
+def _saturation_15(c: Array, km: Array) -> Array:
+    """1 / (1 + (km/c)^1.5) for c >= 0, km > 0, as a ratio <= 1 either way (no overflow;
+    0 with a finite derivative at c = 0)."""
+    big = c >= km
+    q = jnp.where(big, km / jnp.where(big, c, 1.0), c / jnp.where(big, 1.0, km))
+    q15 = q**1.5  # the power rule gives a derivative of 0 at q = 0
+    return jnp.where(big, 1.0 / (1.0 + q15), q15 / (1.0 + q15))
