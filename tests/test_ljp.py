@@ -276,3 +276,84 @@ def test_cli_bad_input(argv: list[str], match: str, capsys: pytest.CaptureFixtur
     err = capsys.readouterr().err
     assert err.startswith("rpx: error: ") and len(err.strip().splitlines()) == 1
     assert __import__("re").search(match, err), err
+
+
+# --- the NeuroElectro experiment on a small synthetic table with the same columns ---
+
+
+def _experiment():
+    import importlib.util
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "experiments" / "neuroelectro_rmp.py"
+    spec = importlib.util.spec_from_file_location("neuroelectro_rmp", path)
+    mod = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(mod)  # type: ignore[union-attr]
+    return mod
+
+
+def _synthetic_table(mod, ratio_na: float, ratio_cl: float):
+    import pandas as pd
+
+    rng = np.random.default_rng(3)
+    base = rpx.preset("mammalian_neuron")
+    rows = []
+    for i in range(14):
+        k_i, na_i, cl_i = 130 + rng.uniform(0, 15), 4 + rng.uniform(0, 10), 5 + rng.uniform(0, 25)
+        k_o, temp = rng.choice([2.5, 3.0, 5.0]), rng.choice([22.0, 32.0, 35.0])
+        pip = {"K": k_i, "Na": na_i, "Cl": cl_i, "Mg": 2.0, "gluconate": k_i + na_i + 4 - cl_i}
+        bath = {"Na": 151.0, "K": k_o, "Cl": 133.0 + k_o, "Ca": 2.0, "Mg": 1.0, "HCO3": 24.0}
+        T = temp + 273.15
+        v_true = float(rpx.resting_potential({
+            "K_i": k_i, "Na_i": na_i, "Cl_i": cl_i, "K_o": k_o, "Na_o": 151.0,
+            "Cl_o": 133.0 + k_o, "T": T, "P_K": base["P_K"], "P_Na": ratio_na * base["P_K"],
+            "P_Cl": ratio_cl * base["P_K"], "P_Ca": 0.0}, model="ghk"))
+        status = ["Not corrected", "Corrected", "Unreported"][i % 3]
+        v = v_true + float(ljp(pip, bath, T)) if status != "Corrected" else v_true
+        rows.append({
+            "Pmid": 1000 + i, "NeuronName": "Type A", "ElectrodeType": "Patch-clamp",
+            "JxnPotential": status, "JxnOffset": np.nan,
+            "InternalSolution": "in mM: K-gluconate, KCl, NaCl, HEPES, Mg-ATP",
+            "ExternalSolution": "ACSF with NaHCO3 26", "internal_0_Ca": np.nan,
+            "internal_0_Mg": 2.0, "internal_0_Cs": np.nan, "external_0_Ca": 2.0,
+            "external_0_Mg": 1.0, "internal_0_Na": na_i, "internal_0_K": k_i,
+            "internal_0_Cl": cl_i, "external_0_Na": 151.0, "external_0_K": k_o,
+            "external_0_Cl": 133.0 + k_o, "RecTemp": temp, "rmp": v,
+        })
+    good = rows[0]
+    rows += [
+        good | {"ElectrodeType": "Sharp", "internal_0_K": 3000.0},
+        good | {"ElectrodeType": "Perforated patch"},
+        good | {"internal_0_Cl": np.nan},
+        good | {"internal_0_K": 3000.0},
+        good | {"internal_0_K": 10.0, "internal_0_Cs": 125.0},
+        good | {"InternalSolution": "KCl, HEPES", "internal_0_Cl": 20.0},
+    ]
+    return pd.DataFrame(rows, columns=mod.COLUMNS)
+
+
+def test_experiment_counts_and_recovers_ratios_only_with_the_ljp(tmp_path, capsys) -> None:
+    mod = _experiment()
+    table = _synthetic_table(mod, ratio_na=0.03, ratio_cl=0.2)
+    d, left = mod.select(table)
+    assert len(d) == 14
+    assert sum(left.values()) == 6 and left["Cs-based pipette (K_i < 50 mM)"] == 1
+    assert left["pipette anion not named and deficit > 10 %"] == 1
+    assert left["not whole-cell patch clamp (sharp, perforated, other, missing)"] == 2
+    assert np.all(d["ljp"] > 10)  # gluconate pipettes against ACSF
+    Vc, here = mod.corrected_V(d, unreported=True)
+    assert int(here.sum()) == 9
+    path = tmp_path / "table.tsv"
+    table.to_csv(path, sep="\t", index=False)
+    out_png = tmp_path / "fig.png"
+    code = mod.main(["--data", str(path), "--min-articles", "10", "--starts", "1",
+                     "--unreported", "--out", str(out_png)])
+    out = capsys.readouterr().out
+    assert code == 0 and out_png.exists()
+    assert "used: 14 (14 articles)" in out
+    # the V were made with P_Na/P_K = 0.03, P_Cl/P_K = 0.2 plus the LJP where uncorrected:
+    # only the fit to LJP-corrected V (step D) recovers them and fits exactly
+    assert "| D fitted per type, LJP-corrected V | 14 | — | — | — | 1.000 | 0.00 | +0.00 |" in out
+    assert "| C fitted per type, reported V | 14 | — | — | — | 1.000 |" not in out
+    row = next(line for line in out.splitlines() if line.startswith("| Type A |"))
+    assert row.endswith("| 0.030, 0.200 |"), row
