@@ -25,7 +25,14 @@ from rpx.sweep.kernel import make_chunk_fn
 from rpx.sweep.plan import Plan, make_plan
 from rpx.sweep.reduce_ops import Reductions, make_partials_fn
 from rpx.sweep.spec import SweepSpec
-from rpx.sweep.store import ChunkWriter, open_store, prepare_store
+from rpx.sweep.store import (
+    ChunkWriter,
+    check_free_space,
+    finish_sweep,
+    open_store,
+    remaining_bytes,
+    sweep_store,
+)
 
 _WORKER_CACHE: dict[tuple[str, ...], Any] = {}
 
@@ -40,40 +47,58 @@ def run_distributed(
     quiet: bool = False,
     storage_options: Mapping[str, Any] | None = None,
     chunks_per_task: int = 1,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Evaluate ``plan`` into ``url`` with the workers of the ``dask.distributed`` ``client``.
 
     The store must be reachable under the same URL from the client and every worker
     (a shared file system or an object store). Returns the same summary as
-    :func:`rpx.sweep.runner.run_sweep`, plus ``tasks``.
+    :func:`rpx.sweep.runner.run_sweep`, plus ``tasks``. The client holds the store's
+    lock for the whole run; Ctrl-C cancels the pending tasks and raises
+    :class:`rpx.sweep.interrupt.Interrupted` (chunks already written are kept).
     """
     from distributed import as_completed
+
+    from rpx.sweep.interrupt import Interrupted, interruptible
 
     if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
         raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
     options = dict(storage_options or {})
-    _, done = prepare_store(
+    check_free_space(url, remaining_bytes(plan, url, options), force)
+    with sweep_store(
         plan, url, resume=resume, overwrite=overwrite, storage_options=options
-    )
-    todo = [i for i in plan.chunk_indices() if i not in done]
-    batches = [todo[k : k + chunks_per_task] for k in range(0, len(todo), chunks_per_task)]
-    bar = tqdm(total=plan.size, initial=plan.size - sum(plan.chunk_points(i) for i in todo),
-               unit="pt", unit_scale=True, disable=quiet, desc=f"{plan.model_name} sweep",
-               dynamic_ncols=True)
-    # Tasks carry the (small, picklable) spec; each worker resolves it into its own
-    # plan once (make_plan is cached per spec).
-    futures = client.map(
-        sweep_task, batches, spec=plan.spec, url=str(url), storage_options=options,
-        pure=False,
-    )
-    try:
-        for future in as_completed(futures):
-            bar.update(future.result())
-    except BaseException:
-        client.cancel(futures)
-        raise
-    finally:
-        bar.close()
+    ) as (store, done):
+        todo = [i for i in plan.chunk_indices() if i not in done]
+        batches = [todo[k : k + chunks_per_task] for k in range(0, len(todo), chunks_per_task)]
+        bar = tqdm(total=plan.size, initial=plan.size - sum(plan.chunk_points(i) for i in todo),
+                   unit="pt", unit_scale=True, disable=quiet, desc=f"{plan.model_name} sweep",
+                   dynamic_ncols=True)
+        finished = [len(done)]
+
+        def line() -> str:
+            return (f"interrupted after {finished[0]} of {plan.n_chunks} chunks; "
+                    "run the same command again to resume")
+
+        # Tasks carry the (small, picklable) spec; each worker resolves it into its own
+        # plan once (make_plan is cached per spec).
+        futures = client.map(
+            sweep_task, batches, spec=plan.spec, url=str(url), storage_options=options,
+            pure=False,
+        )
+        position = {f.key: k for k, f in enumerate(futures)}
+        with interruptible(line) as stop:
+            try:
+                for future in as_completed(futures):
+                    bar.update(future.result())
+                    finished[0] += len(batches[position[future.key]])
+                    if stop.is_set():
+                        raise Interrupted(line())
+            except BaseException:
+                client.cancel(futures)
+                raise
+            finally:
+                bar.close()
+        finish_sweep(store, plan)
     return {
         "points": plan.size,
         "chunks": plan.n_chunks,

@@ -8,6 +8,12 @@ exact merge state (one float64 vector, including which chunks are merged) as a n
 the previous one. The result arrays are filled when every chunk is merged (root
 attribute ``complete``). A rerun of the same spec and reductions continues from the last
 checkpoint and, because chunks are merged in the same order, gives bit-identical results.
+
+Like sweep stores (:mod:`rpx.sweep.store`), the template is marked ``rpx_template =
+"writing"`` until it is complete (a store cut off earlier is rebuilt by the next run),
+one writer holds ``rpx.lock``, and each checkpoint records the BLAKE2b digest of the
+state it points at (``rpx_state_digest``, checked on resume and by ``rpx verify``).
+Ctrl-C writes a checkpoint and raises :class:`rpx.sweep.interrupt.Interrupted`.
 """
 
 from __future__ import annotations
@@ -17,7 +23,6 @@ import datetime
 import hashlib
 import math
 import time
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
@@ -29,8 +34,10 @@ from tqdm.auto import tqdm
 from zarr.core.sync import sync
 
 from rpx.physics.params import attrs as param_attrs
+from rpx.sweep import store as _store
 from rpx.sweep.devices import place_offsets, replicate_inputs
 from rpx.sweep.distributed import reduce_partials
+from rpx.sweep.interrupt import Interrupted, interruptible
 from rpx.sweep.plan import Plan, make_plan
 from rpx.sweep.reduce_ops import (
     Reductions,
@@ -42,7 +49,27 @@ from rpx.sweep.reduce_ops import (
     reductions_from_dict,
 )
 from rpx.sweep.spec import SAMPLE_DIM, SweepSpec, read_toml, spec_from_dict
-from rpx.sweep.store import coordinates, open_target, variable_attrs
+from rpx.sweep.store import (
+    KIND_ATTR,
+    StoreLock,
+    available_memory,
+    check_kind,
+    check_target,
+    clear_store,
+    coordinates,
+    digest,
+    finish_template,
+    human,
+    now,
+    open_store,
+    remove_partial_writes,
+    root_attrs,
+    store_exists,
+    template_complete,
+    update_root_attrs,
+    variable_attrs,
+    write_dataset_template,
+)
 
 STATE_GROUP = "rpx_state"
 STATE_CHUNK = 1 << 22  # float64 values per chunk of the stored state (32 MiB)
@@ -178,8 +205,7 @@ def _update_root_attrs(store: Any, **values: Any) -> None:
     ``attrs.update`` of zarr-python writes the metadata once per key: a kill between two
     writes would leave the state pointer and ``chunks_done`` disagreeing.
     """
-    root = zarr.open_group(store, mode="r+", zarr_format=3, use_consolidated=False)
-    root.attrs.put({**root.attrs.asdict(), **values})
+    update_root_attrs(store, **values)
 
 
 def _remove_stale_states(store: Any, current: str) -> None:
@@ -202,7 +228,8 @@ def _write_checkpoint(store: Any, plan: Plan, state: State, generation: int) -> 
         store, name=path, data=flat, chunks=(min(flat.size, STATE_CHUNK),), overwrite=True
     )
     _update_root_attrs(
-        store, rpx_state=path, chunks_done=int(state["done"].sum()), updated=_now()
+        store, rpx_state=path, rpx_state_digest=digest(flat),
+        chunks_done=int(state["done"].sum()), updated=_now(),
     )
     if generation > 0:
         sync(store.delete_dir(f"{STATE_GROUP}/g{generation - 1}"))
@@ -214,38 +241,66 @@ def _write_results(store: Any, plan: Plan, red: Reductions, state: State) -> Non
     for name, var in results(plan, red, state).data_vars.items():
         root[name][...] = var.values
     _update_root_attrs(store, complete=True, updated=_now())
-    with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension
-        warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
-        zarr.consolidate_metadata(store)
+    _store.consolidate(store)
+
+
+def read_state(store: Any, plan: Plan, red: Reductions, attrs: Mapping[str, Any]) -> State:
+    """The merge state the root points at, checked against its digest.
+
+    Raises:
+        ValueError: the state is missing, does not decode or does not match its digest.
+    """
+    path = attrs.get("rpx_state")
+    try:
+        flat = np.asarray(zarr.open_array(store, path=path, mode="r", zarr_format=3)[...])
+    except Exception as err:  # noqa: BLE001 - any failure to read it is damage
+        raise ValueError(
+            f"the saved reduction state {path} cannot be read ({type(err).__name__}); "
+            "run `rpx verify STORE --repair`, then the same command again"
+        ) from None
+    want = attrs.get("rpx_state_digest")
+    if want is not None and digest(flat) != want:
+        raise ValueError(
+            f"the saved reduction state {path} does not match its digest; "
+            "run `rpx verify STORE --repair`, then the same command again"
+        )
+    return _unpack(flat, empty_state(plan, red))
 
 
 def _prepare(
-    plan: Plan, red: Reductions, url: str | Path, *, resume: bool, overwrite: bool,
-    storage_options: Mapping[str, Any] | None,
-) -> tuple[Any, State, int, bool]:
-    """The store, the merge state, its generation and whether the results are written."""
-    store, exists = open_target(
-        url, storage_options, resume=resume, overwrite=overwrite, what="reduction"
-    )
+    plan: Plan, red: Reductions, url: str | Path, store: Any, *, overwrite: bool,
+) -> tuple[State, int, bool]:
+    """The merge state, its generation and whether the results are written (call under
+    the store's lock). A new store, or one whose template was cut off, is (re)built."""
     h = reduce_hash(plan, red)
-    layout = empty_state(plan, red)
-    if exists:
-        attrs = dict(zarr.open_group(store, mode="r", zarr_format=3).attrs)
+    exists = store_exists(store)
+    attrs = root_attrs(store) if exists else {}
+    if exists and not overwrite and template_complete(attrs):
+        check_kind(url, attrs, "reduction")
         if attrs.get("reduce_hash") != h or "rpx_state" not in attrs:
             raise ValueError(
-                f"{url} holds something else (reduce hash {attrs.get('reduce_hash', '?')[:12]}, "
-                f"this one {h[:12]}); use --overwrite to replace it"
+                f"{url} holds another reduction (reduce hash "
+                f"{attrs.get('reduce_hash', '?')[:12]}, this one {h[:12]}); "
+                "use --overwrite to replace it"
             )
+        remove_partial_writes(url)
         path = attrs["rpx_state"]
-        flat = zarr.open_array(store, path=path, mode="r", zarr_format=3)[...]
+        state = read_state(store, plan, red, attrs)
         generation = int(path.rsplit("/g", 1)[1])
         _remove_stale_states(store, path)
-        return store, _unpack(np.asarray(flat), layout), generation, bool(attrs.get("complete"))
+        return state, generation, bool(attrs.get("complete"))
+    async def keys() -> list[str]:
+        return [k async for k in store.list_prefix("")]
+
+    if sync(keys()) != [_store.LOCK_KEY]:
+        clear_store(url, store, keep_lock=True)
     from rpx import __version__
 
+    layout = empty_state(plan, red)
     ds = results(plan, red, layout)
     ds.attrs = {
         "title": f"rpx reductions of a {plan.model_name!r} space of {plan.size:,} points",
+        KIND_ATTR: "reduction",
         "rpx_version": __version__,
         "model": plan.model_name,
         "preset": plan.preset,
@@ -256,12 +311,44 @@ def _prepare(
         "points": plan.size,
         "chunks_total": math.prod(plan.chunk_grid),
         "complete": False,
-        "created": _now(),
+        "created": now(),
         "Conventions": "CF-1.10",
     }
-    ds.to_zarr(store, mode="w", zarr_format=3, consolidated=False)
+    write_dataset_template(store, ds)
     _write_checkpoint(store, plan, layout, 0)
-    return store, layout, 0, False
+    finish_template(store)
+    return layout, 0, False
+
+
+def reduce_memory(plan: Plan, red: Reductions, in_flight: int) -> tuple[int, str]:
+    """Host bytes a reduction needs (without allocating anything) and its largest part.
+
+    The state is held about three times (state, packed checkpoint, results); each chunk
+    in flight holds its partials (histogram counts, per-cell breakdowns) once more.
+    """
+    parts: list[tuple[int, str]] = []
+    for g in red.groups(plan):
+        cells = math.prod(plan.shape[d] for d in g)
+        by = "_and_".join(plan.dims[d] for d in g)
+        per = 8 * (5 * len(red.marginals) + (1 if red.band is not None else 0))
+        parts.append((cells * per, f"breakdown by {by}: {cells:,} cells"))
+    for h in red.histograms:
+        parts.append(((int(h.bins) + 3) * 8, f"histogram {h.name}: {int(h.bins):,} bins"))
+    state = sum(b for b, _ in parts) + plan.n_chunks
+    total = 3 * state + in_flight * (state + plan.chunk_bytes)
+    largest = max(parts, default=(0, "state"))[1]
+    return total, largest
+
+
+def check_reduce_memory(plan: Plan, red: Reductions, in_flight: int) -> None:
+    """Refuse (ValueError) reductions whose state cannot fit in the available memory."""
+    need, largest = reduce_memory(plan, red, in_flight)
+    have = available_memory()
+    if need > have:
+        raise ValueError(
+            f"reduce: the reductions need about {human(need)} of memory ({largest}) but "
+            f"{human(have)} are available; use fewer histogram bins or no --pairs"
+        )
 
 
 def _now() -> str:
@@ -282,6 +369,7 @@ def run_reduce(
     queue_size: int = 4,
     client: Any = None,
     chunks_per_task: int = 1,
+    force: bool = False,
 ) -> dict[str, Any]:
     """Reduce every point of ``spec`` on the devices and store the results at ``url``.
 
@@ -301,13 +389,17 @@ def run_reduce(
             workers, which return partials only (they need not reach ``url``); the
             results are bit-identical to a local run on the same kind of device.
         chunks_per_task: chunks evaluated by one task (with ``client``).
+        force: accepted for symmetry with :func:`rpx.run_sweep` (results are small;
+            the memory check is not overridable).
 
     Returns:
         ``points``, ``chunks``, ``skipped`` (merged before this run), ``reduced``;
         locally also ``devices``, with a client ``tasks``.
 
     Raises:
-        ValueError: invalid spec or reductions, or an unusable store; nothing is written.
+        ValueError: invalid spec or reductions, reductions too large for memory, an
+            unusable store or one locked by another writer; nothing is written.
+        Interrupted: Ctrl-C, after a checkpoint; the same call resumes.
     """
     if not isinstance(spec, SweepSpec):
         spec, file_red = load_reduce_spec(spec)
@@ -320,9 +412,27 @@ def run_reduce(
         raise ValueError(f"queue_size must be >= 1, got {queue_size}")
     if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
         raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
-    store, state, generation, complete = _prepare(
-        plan, red, url, resume=resume, overwrite=overwrite, storage_options=storage_options
-    )
+    check_reduce_memory(plan, red, queue_size)
+    check_target(url)
+    store = open_store(url, storage_options)
+    if resume and not store_exists(store):
+        raise ValueError(f"cannot resume: no rpx reduction at {url}")
+    with StoreLock(store, url):
+        state, generation, complete = _prepare(plan, red, url, store, overwrite=overwrite)
+        summary = _fold_all(
+            plan, red, store, state, generation, quiet=quiet, checkpoint_s=checkpoint_s,
+            queue_size=queue_size, client=client, chunks_per_task=chunks_per_task,
+        )
+        if not complete:
+            _write_results(store, plan, red, state)
+    return summary
+
+
+def _fold_all(
+    plan: Plan, red: Reductions, store: Any, state: State, generation: int, *,
+    quiet: bool, checkpoint_s: float, queue_size: int, client: Any, chunks_per_task: int,
+) -> dict[str, Any]:
+    """Merge every missing chunk into ``state``, checkpointing; the run's summary."""
     grid = plan.chunk_grid
     todo = [i for i in plan.chunk_indices() if not state["done"][i]]
     skipped = math.prod(grid) - len(todo)
@@ -337,30 +447,41 @@ def run_reduce(
         _write_checkpoint(store, plan, state, generation)
         last, dirty = time.monotonic(), False
 
-    def fold(index: tuple[int, ...], partials: Mapping[str, Any]) -> None:
-        nonlocal dirty
-        merge(state, plan, red, index, {k: np.asarray(v) for k, v in partials.items()})
-        dirty = True
-        bar.update(plan.chunk_points(index))
-        if time.monotonic() - last >= checkpoint_s:
-            checkpoint()
+    def line() -> str:
+        return (f"interrupted after {int(state['done'].sum())} of {math.prod(grid)} chunks; "
+                "run the same command again to resume")
 
-    summary: dict[str, Any] = {
-        "points": plan.size, "chunks": math.prod(grid), "skipped": skipped, "reduced": len(todo)
-    }
-    try:
-        if client is None:
-            summary["devices"] = _reduce_locally(plan, red, todo, queue_size, fold)
-        else:
-            for index, partials in reduce_partials(client, plan, red, todo, chunks_per_task):
-                fold(index, partials)
-            summary["tasks"] = math.ceil(len(todo) / chunks_per_task)
-    finally:
-        bar.close()
-    if dirty:
-        checkpoint()
-    if not complete:
-        _write_results(store, plan, red, state)
+    with interruptible(line) as stop:
+
+        def fold(index: tuple[int, ...], partials: Mapping[str, Any]) -> None:
+            nonlocal dirty
+            merge(state, plan, red, index, {k: np.asarray(v) for k, v in partials.items()})
+            dirty = True
+            bar.update(plan.chunk_points(index))
+            if time.monotonic() - last >= checkpoint_s:
+                checkpoint()
+            if stop.is_set():
+                raise Interrupted(line())
+
+        summary: dict[str, Any] = {
+            "points": plan.size, "chunks": math.prod(grid), "skipped": skipped,
+            "reduced": len(todo),
+        }
+        try:
+            if client is None:
+                summary["devices"] = _reduce_locally(plan, red, todo, queue_size, fold)
+            else:
+                for index, partials in reduce_partials(client, plan, red, todo, chunks_per_task):
+                    fold(index, partials)
+                summary["tasks"] = math.ceil(len(todo) / chunks_per_task)
+        except Interrupted:
+            if dirty:
+                checkpoint()
+            raise
+        finally:
+            bar.close()
+        if dirty:
+            checkpoint()
     return summary
 
 
