@@ -1,14 +1,88 @@
-"""Options shared by the commands that write stores: resume/overwrite, progress, storage
-options and a dask.distributed cluster (a scheduler address or a local cluster)."""
+"""Options shared by the commands that write stores: resume/overwrite, dry run, force,
+progress, storage options, a dask.distributed cluster (a scheduler address or a local
+cluster) and ``--debug``; :func:`command` gives them one way to fail and to stop.
+
+Failures of the outside world (an unreachable scheduler or object-store endpoint, a
+missing bucket, a read-only directory, a full disk) print one line naming the cause and
+exit 1; ``--debug`` adds the traceback. Ctrl-C prints one line and exits 130.
+"""
 
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import errno
+import functools
 import json
+import sys
+import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
+
+# Seconds a command waits after Ctrl-C for its run to stop at a safe point.
+INTERRUPT_GRACE_S = 5.0
+# Seconds to wait for a dask scheduler to answer.
+SCHEDULER_TIMEOUT_S = 10
+
+
+class OutsideFailure(Exception):
+    """A failure outside rpx (network, permissions, disk), with a one-line cause."""
+
+
+def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Namespace], int]:
+    """Wrap a command: Ctrl-C → its one line and exit 130 (the run stops at a safe point
+    within :data:`INTERRUPT_GRACE_S` seconds); failures other than bad input
+    (``ValueError``, exit 2) → ``rpx: error: <cause>`` and exit 1, the traceback only
+    with ``--debug``."""
+
+    @functools.wraps(fn)
+    def run(args: argparse.Namespace) -> int:
+        from rpx.sweep import interrupt
+
+        interrupt.HARD_EXIT_S = INTERRUPT_GRACE_S
+        try:
+            return fn(args)
+        except ValueError:
+            if getattr(args, "debug", False):
+                traceback.print_exc()
+            raise
+        except KeyboardInterrupt as err:
+            print(f"rpx: {str(err) or 'interrupted'}", file=sys.stderr)
+            return 130
+        except Exception as err:  # noqa: BLE001 - one line, the traceback with --debug
+            if getattr(args, "debug", False):
+                traceback.print_exc()
+                hint = ""
+            else:
+                hint = " (--debug shows the traceback)"
+            print(f"rpx: error: {outside_cause(err)}{hint}", file=sys.stderr)
+            return 1
+
+    return run
+
+
+def outside_cause(err: BaseException) -> str:
+    """One line naming the cause of a failure (permission, disk full, network...)."""
+    if isinstance(err, OutsideFailure):
+        return str(err)
+    where = getattr(err, "filename", None)
+    at = f" at {where}" if where else ""
+    if isinstance(err, PermissionError) or getattr(err, "errno", None) in (
+        errno.EACCES, errno.EPERM, errno.EROFS,
+    ):
+        return f"permission denied{at}: {getattr(err, 'strerror', None) or err}"
+    if getattr(err, "errno", None) in (errno.ENOSPC, errno.EDQUOT):
+        return f"disk full{at}: {getattr(err, 'strerror', None) or err}"
+    module = type(err).__module__ or ""
+    text = " ".join(str(err).split()) or type(err).__name__
+    if isinstance(err, FileNotFoundError) and "bucket" in text.lower():
+        return f"bucket not found: {text}"
+    if module.startswith(("botocore", "aiobotocore", "aiohttp")) or isinstance(
+        err, ConnectionError
+    ):
+        return f"cannot reach the object store endpoint: {text}"
+    return f"{type(err).__name__}: {text}"
 
 
 @contextlib.contextmanager
@@ -18,7 +92,14 @@ def cluster_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     from distributed import Client, LocalCluster
 
     if scheduler:
-        with Client(scheduler) as client:
+        try:
+            client = Client(scheduler, timeout=SCHEDULER_TIMEOUT_S)
+        except (OSError, TimeoutError) as err:
+            raise OutsideFailure(
+                f"cannot reach the dask scheduler at {scheduler} "
+                f"({' '.join(str(err).split()) or type(err).__name__})"
+            ) from err
+        with client:
             yield client
         return
     if workers is None or workers < 1:
@@ -50,12 +131,28 @@ def add_storage_options(p: argparse.ArgumentParser) -> None:
 
 
 def add_run_options(p: argparse.ArgumentParser) -> None:
-    """Resume/overwrite, progress, storage and cluster options of the store-writing commands."""
+    """Resume/overwrite, dry run, force, progress, storage, cluster and debug options of
+    the store-writing commands."""
     p.add_argument("--resume", action="store_true", help="require an existing store to resume")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    p.add_argument(
+        "--dry-run", action="store_true",
+        help="print points, chunks, estimated store size and memory, then exit writing nothing",
+    )
+    p.add_argument(
+        "--force", action="store_true",
+        help="write even when the estimated store size exceeds the free disk space",
+    )
     p.add_argument("--quiet", action="store_true", help="no progress bar")
     add_storage_options(p)
     add_cluster_options(p)
+    add_debug_option(p)
+
+
+def add_debug_option(p: argparse.ArgumentParser) -> None:
+    p.add_argument(
+        "--debug", action="store_true", help="print the full traceback of a failure"
+    )
 
 
 def add_cluster_options(p: argparse.ArgumentParser) -> None:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 
-from rpx.cli.common import add_run_options, parse_storage_options
+from rpx.cli.common import add_run_options, command, parse_storage_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -24,14 +24,14 @@ def register(sub: argparse._SubParsersAction) -> None:
         help="seconds between resumable checkpoints (0: after every chunk)",
     )
     add_run_options(p)
-    p.set_defaults(func=_reduce)
+    p.set_defaults(func=command(_reduce))
 
 
 def _reduce(args: argparse.Namespace) -> int:
     import jax
 
     from rpx.cli.common import run_maybe_distributed
-    from rpx.sweep.reduce import load_reduce_spec, run_reduce
+    from rpx.sweep.reduce import describe_reduce, load_reduce_spec, run_reduce
 
     spec, red = load_reduce_spec(args.spec)
     if args.band is not None:
@@ -40,10 +40,13 @@ def _reduce(args: argparse.Namespace) -> int:
         red = dataclasses.replace(red, pairs=True)
     if spec.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
+    if args.dry_run:
+        print(describe_reduce(spec, args.output, red))
+        return 0
     kw = dict(
         resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
         storage_options=parse_storage_options(args.storage_options),
-        checkpoint_s=args.checkpoint_s,
+        checkpoint_s=args.checkpoint_s, force=args.force,
     )
     summary = run_maybe_distributed(args, run_reduce, spec, args.output, red, **kw)
     print(

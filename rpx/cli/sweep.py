@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rpx.cli.common import add_run_options, parse_storage_options
+from rpx.cli.common import add_run_options, command, parse_storage_options
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -12,22 +12,26 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("spec", help="TOML sweep spec (see examples/)")
     p.add_argument("-o", "--output", required=True, help="store path or fsspec URL")
     add_run_options(p)
-    p.set_defaults(func=_sweep)
+    p.set_defaults(func=command(_sweep))
 
 
 def _sweep(args: argparse.Namespace) -> int:
     import jax
 
     from rpx.cli.common import run_maybe_distributed
-    from rpx.sweep.runner import run_sweep
+    from rpx.sweep.runner import describe_sweep, run_sweep
     from rpx.sweep.spec import load_spec
 
     spec = load_spec(args.spec)
+    options = parse_storage_options(args.storage_options)
     if spec.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
+    if args.dry_run:
+        print(describe_sweep(spec, args.output, storage_options=options))
+        return 0
     kw = dict(
         resume=args.resume, overwrite=args.overwrite, quiet=args.quiet,
-        storage_options=parse_storage_options(args.storage_options),
+        storage_options=options, force=args.force,
     )
     summary = run_maybe_distributed(args, run_sweep, spec, args.output, **kw)
     print(

@@ -505,3 +505,29 @@ def _reduce_locally(
     while pending:
         fold(*pending.popleft())
     return len(replicas)
+
+
+def describe_reduce(
+    spec: SweepSpec, url: str | Path, reductions: Reductions | None = None,
+    *, queue_size: int = 4,
+) -> str:
+    """What :func:`run_reduce` would do (a dry run): points, chunks, the reductions'
+    memory and result size. Writes nothing; allocates nothing of the state's size."""
+    import jax
+
+    plan = make_plan(spec)
+    red = (reductions or Reductions()).validate(plan)
+    n_dev = len(jax.devices())
+    need, largest = reduce_memory(plan, red, queue_size * n_dev)
+    state, _ = reduce_memory(plan, red, 0)
+    dims = "  ".join(f"{d}={n:,}" for d, n in zip(plan.dims, plan.shape, strict=True))
+    have = available_memory()
+    verdict = "fits" if need <= have else "would be refused"
+    return "\n".join([
+        f"points  {plan.size:,}  ({dims}); the cube is not stored",
+        f"chunks  {plan.n_chunks:,} of {' x '.join(map(str, plan.chunk_shape))}",
+        f"store   about {human(state / 3)} of results and saved state",
+        f"memory  about {human(need)} on the host (largest part: {largest}); "
+        f"{human(have)} available: {verdict}",
+        "dry run: nothing written",
+    ])

@@ -174,3 +174,49 @@ def _run_local(
         if stop.is_set():
             raise Interrupted(interrupted_line(finished[0], n_chunks))
     return finished[0] - len(done)
+
+
+def describe_sweep(
+    spec: SweepSpec | str | Path,
+    url: str | Path,
+    *,
+    storage_options: Mapping[str, Any] | None = None,
+    queue_size: int = 3,
+    writers: int = 2,
+) -> str:
+    """What :func:`run_sweep` would do (a dry run): points, chunks, the estimated store
+    size against the free space, the memory needed and what an existing store holds.
+    Writes nothing."""
+    import jax
+
+    from rpx.sweep.store import available_memory, free_bytes, human, remaining_bytes
+
+    if not isinstance(spec, SweepSpec):
+        spec = load_spec(spec)
+    plan = make_plan(spec)
+    n_dev = len(jax.devices())
+    dims = "  ".join(f"{d}={n:,}" for d, n in zip(plan.dims, plan.shape, strict=True))
+    types = ", ".join(
+        f"{name} {v.dtype(plan.dtype).name}" for name, v in plan.variables.items()
+    )
+    left = remaining_bytes(plan, url, storage_options)
+    free = free_bytes(url)
+    mem = plan.run_memory(queue_size * n_dev + max(1, writers))
+    lines = [
+        f"points  {plan.size:,}  ({dims})",
+        f"chunks  {plan.n_chunks:,} of {' x '.join(map(str, plan.chunk_shape))} "
+        f"({human(plan.chunk_bytes)} each, uncompressed)",
+        f"store   up to {human(plan.store_bytes)} uncompressed ({types}; zstd-compressed "
+        "on disk)",
+    ]
+    if left != plan.store_bytes:
+        lines.append(f"resume  {human(left)} still to write (an existing store of this sweep)")
+    if free is not None:
+        verdict = "fits" if left <= free else "would be refused without --force"
+        lines.append(f"disk    {human(free)} free at the target: {verdict}")
+    lines.append(
+        f"memory  about {human(mem)} on the host ({queue_size * n_dev} chunks in flight on "
+        f"{n_dev} device(s), {max(1, writers)} writers); {human(available_memory())} available"
+    )
+    lines.append("dry run: nothing written")
+    return "\n".join(lines)

@@ -24,7 +24,7 @@ object stores the lock is a lease: the holder rewrites its heartbeat every
 :data:`HEARTBEAT_S` seconds, and creation is not atomic there (two writers starting within
 the same instant may both proceed).
 
-Every rpx store (sweep, reduction, sensitivity, fit) carries ``rpx_kind`` and
+Every rpx store (sweep, reduction, sensitivity, fit) carries ``kind`` and
 ``rpx_version``, ``model``, its spec or options and their hash, and ``created``.
 """
 
@@ -63,7 +63,7 @@ from rpx.sweep.spec import SweepSpec, spec_from_dict
 DONE_GROUP = "rpx_done"
 LOCK_KEY = "rpx.lock"
 TEMPLATE_ATTR = "rpx_template"
-KIND_ATTR = "rpx_kind"
+KIND_ATTR = "kind"  # also read by rpx.plot.store_kind
 STATS_ATTR = "rpx_stats"
 HEARTBEAT_S = 20.0
 LEASE_S = 120.0
@@ -180,7 +180,7 @@ def root_attrs(store: zarr.abc.store.Store) -> dict[str, Any]:
 
 def store_kind(attrs: Mapping[str, Any]) -> str | None:
     """``sweep``, ``reduction``, ``sensitivity``, ``fit`` or None (not an rpx store);
-    stores written before ``rpx_kind`` existed are recognised by their attributes."""
+    stores written before ``kind`` existed are recognised by their attributes."""
     if KIND_ATTR in attrs:
         return str(attrs[KIND_ATTR])
     if "reduce_hash" in attrs:
