@@ -67,6 +67,7 @@ _LAZY: dict[str, str] = {
     "sensitivity": "rpx.analysis.sensitivity",
     "IdentifiabilityWarning": "rpx.analysis.fit",
     "fit": "rpx.analysis.fit",
+    "sample": "rpx.analysis.sample",
 }
 _JAX_FREE = {"rpx.physics.constants", "rpx.physics.params", "rpx.physics.presets"}
 _SUBPACKAGES = ("analysis", "cli", "demo", "physics", "plot", "sweep")
@@ -74,6 +75,7 @@ _SUBPACKAGES = ("analysis", "cli", "demo", "physics", "plot", "sweep")
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from rpx.analysis.fit import IdentifiabilityWarning as IdentifiabilityWarning
     from rpx.analysis.fit import fit as fit
+    from rpx.analysis.sample import sample as sample
     from rpx.analysis.sensitivity import ParamRange as ParamRange
     from rpx.analysis.sensitivity import sensitivity as sensitivity
     from rpx.physics.api import evaluate as evaluate

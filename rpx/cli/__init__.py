@@ -24,6 +24,7 @@ _COMMAND_MODULES = (
     "rpx.cli.sweep",
     "rpx.cli.info",
     "rpx.cli.fit",
+    "rpx.cli.sample",
     "rpx.cli.reduce",
     "rpx.cli.sensitivity",
     "rpx.cli.plot",
