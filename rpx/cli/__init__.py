@@ -23,6 +23,7 @@ _COMMAND_MODULES = (
     "rpx.cli.calc",
     "rpx.cli.sweep",
     "rpx.cli.info",
+    "rpx.cli.verify",
     "rpx.cli.fit",
     "rpx.cli.sample",
     "rpx.cli.reduce",

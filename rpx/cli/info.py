@@ -1,67 +1,136 @@
-"""The ``info`` command: summarise a sweep or reduction store."""
+"""The ``info`` command: summarise any rpx store (sweep, reduction, sensitivity, fit).
+
+Sweep stores are summarised from metadata and the per-chunk statistics kept by the
+writers (merged into the root attributes when the sweep finishes, read from the
+completion markers while it runs): no data chunk is read, whatever the store's size.
+"""
 
 from __future__ import annotations
 
 import argparse
 import json
 import math
+import time
 
 import numpy as np
 
+from rpx.cli.common import add_debug_option, add_storage_options, command
+
 
 def register(sub: argparse._SubParsersAction) -> None:
-    p = sub.add_parser("info", help="summarise a sweep or reduction store")
+    p = sub.add_parser("info", help="summarise an rpx store (sweep, reduction, sensitivity, fit)")
     p.add_argument("store", help="store path or fsspec URL")
-    p.set_defaults(func=_info)
+    add_storage_options(p)
+    add_debug_option(p)
+    p.set_defaults(func=command(_info))
 
 
 def _info(args: argparse.Namespace) -> int:
-    print(store_summary(args.store))
+    from rpx.cli.common import parse_storage_options
+
+    print(store_summary(args.store, parse_storage_options(args.storage_options)))
     return 0
 
 
-def store_summary(url: str) -> str:
-    """A text summary of an rpx store: a sweep (dims, model, completion, value ranges) or a
-    reduction (the space, merged chunks, and the results once complete)."""
-    import xarray as xr
-    import zarr
+def store_summary(url: str, storage_options: dict | None = None) -> str:
+    """A text summary of an rpx store, by its kind: a sweep (dims, model, completion,
+    value ranges), a reduction (the space, merged chunks, and the results once
+    complete), a sensitivity analysis or a fit."""
+    from rpx.sweep.store import open_store, root_attrs, store_exists, store_kind
 
-    from rpx.sweep.store import done_chunks, open_store, store_exists
-
-    store = open_store(url, read_only=True)
+    store = open_store(url, storage_options, read_only=True)
     if not store_exists(store):
         raise ValueError(f"no zarr store at {url}")
-    attrs = dict(zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=False).attrs)
-    if "reduce_hash" in attrs:
+    attrs = root_attrs(store)
+    kind = store_kind(attrs)
+    if kind == "reduction":
         return _reduction_summary(url, store, attrs)
-    ds = xr.open_zarr(store)
-    lines = [f"store   {url}"]
-    lines.append(f"model   {ds.attrs.get('model', '?')}  (preset {ds.attrs.get('preset', '?')})")
-    lines.append(f"created {ds.attrs.get('created', '?')}  rpx {ds.attrs.get('rpx_version', '?')}")
-    size = math.prod(ds.sizes.values())
-    dims = "  ".join(f"{d}={n}" for d, n in ds.sizes.items())
-    lines.append(f"dims    {dims}  ({size:,} points)")
-    grid = ds.attrs.get("chunk_grid", [])
-    n_chunks = math.prod(grid) if grid else 0
-    done = len(done_chunks(store))
+    if kind == "sweep":
+        return _sweep_summary(url, store, attrs)
+    if kind in ("sensitivity", "fit"):
+        return _dataset_summary(url, store, attrs, kind)
+    raise ValueError(f"{url} is a zarr store not written by rpx (no rpx attributes)")
+
+
+def _header(url: str, attrs: dict, what: str) -> list[str]:
+    return [
+        f"store   {url}  ({what})",
+        f"model   {attrs.get('model', '?')}  (preset {attrs.get('preset', '?')})",
+        f"created {attrs.get('created', '?')}  rpx {attrs.get('rpx_version', '?')}",
+    ]
+
+
+def _lock_line(store: object) -> str | None:
+    from rpx.sweep.store import LOCK_KEY, StoreLock
+
+    holder = StoreLock(store, "").read()  # type: ignore[arg-type]
+    if holder is None:
+        return None
+    ago = time.time() - float(holder.get("heartbeat", 0.0) or 0.0)
+    return (f"writer  pid {holder.get('pid', '?')} on {holder.get('host', '?')} since "
+            f"{holder.get('started', '?')} (heartbeat {ago:.0f} s ago; {LOCK_KEY})")
+
+
+def _sweep_summary(url: str, store: object, attrs: dict) -> str:
+    from rpx.sweep.spec import spec_from_dict
+    from rpx.sweep.store import done_chunks, sweep_stats, template_complete
+
+    spec = spec_from_dict(json.loads(attrs["spec"]))
+    lines = _header(url, attrs, "a sweep")
+    dims = "  ".join(f"{d}={n}" for d, n in zip(spec.dims, spec.shape, strict=True))
+    lines.append(f"dims    {dims}  ({spec.size:,} points)")
+    lock = _lock_line(store)
+    if not template_complete(attrs):
+        lines.append("status  template incomplete: a run was cut off while creating the store; "
+                     "the same command rebuilds it")
+        return "\n".join(lines + ([lock] if lock else []))
+    n_chunks = math.prod(spec.chunk_grid)
+    done = len(done_chunks(store))  # type: ignore[arg-type]
     lines.append(f"chunks  {done}/{n_chunks} complete ({100.0 * done / max(n_chunks, 1):.1f}%)")
-    fixed = [k for k, v in ds.coords.items() if v.ndim == 0]
+    if lock:
+        lines.append(lock)
+    elif done < n_chunks:
+        lines.append("status  partial: run the same command again to resume")
+    meta, fixed = _array_meta(store, spec)
     if fixed:
+        lines.append("fixed   " + ", ".join(fixed))
+    stats = sweep_stats(store, attrs, done)  # type: ignore[arg-type]
+    what = "finished chunks" if done < n_chunks else "all points"
+    lines.append(f"variables (over the {what}):")
+    for name, var_attrs in meta.items():
+        s = stats.get(name)
+        if s is None:
+            lines.append(f"  {name:<18} [{var_attrs.get('units', '')}] no finished chunk yet"
+                         f"  ({var_attrs.get('long_name', '')})")
+            continue
+        lo = "nan" if s["min"] is None else f"{s['min']:.4g}"
+        hi = "nan" if s["max"] is None else f"{s['max']:.4g}"
         lines.append(
-            "fixed   "
-            + ", ".join(f"{k}={float(ds[k]):g} {ds[k].attrs.get('units', '')}" for k in fixed)
+            f"  {name:<18} [{var_attrs.get('units', '')}] min {lo} max {hi}"
+            f"  NaN {s['nan']:,}  ({var_attrs.get('long_name', '')})"
         )
-    lines.append("variables:")
-    for name, var in ds.data_vars.items():
-        lo, hi, nan = _range(var)
-        lines.append(
-            f"  {name:<18} [{var.attrs.get('units', '')}] min {lo:.4g} max {hi:.4g}"
-            f"  NaN {nan:,}  ({var.attrs.get('long_name', '')})"
-        )
-    spec = json.loads(ds.attrs["spec"]) if "spec" in ds.attrs else {}
-    if spec.get("gradients"):
-        lines.append(f"gradients w.r.t. {', '.join(spec['gradients'])}")
+    if spec.gradients:
+        lines.append(f"gradients w.r.t. {', '.join(spec.gradients)}")
     return "\n".join(lines)
+
+
+def _array_meta(store: object, spec: object) -> tuple[dict[str, dict], list[str]]:
+    """``{data variable: attributes}`` and ``["K_i=140 mM", ...]`` (the fixed scalars) from
+    the metadata; only the scalar coordinates are read, never a data chunk."""
+    import zarr
+
+    group = zarr.open_group(store, mode="r", zarr_format=3)  # type: ignore[arg-type]
+    coords = set(spec.dims)  # type: ignore[attr-defined]
+    if spec.design is not None:  # type: ignore[attr-defined]
+        coords |= {r.name for r in spec.design.ranges}  # type: ignore[attr-defined]
+    data, fixed = {}, []
+    for name, arr in sorted(group.arrays()):
+        a = dict(arr.attrs)
+        if arr.ndim == 0:
+            fixed.append(f"{name}={float(arr[()]):g} {a.get('units', '')}".rstrip())
+        elif name not in coords:
+            data[name] = a
+    return data, fixed
 
 
 def _reduction_summary(url: str, store: object, attrs: dict) -> str:
@@ -69,20 +138,26 @@ def _reduction_summary(url: str, store: object, attrs: dict) -> str:
     import xarray as xr
 
     from rpx.sweep.spec import spec_from_dict
+    from rpx.sweep.store import template_complete
 
     spec = spec_from_dict(json.loads(attrs["spec"]))
-    done, total = int(attrs.get("chunks_done", 0)), int(attrs["chunks_total"])
     dims = "  ".join(f"{d}={n}" for d, n in zip(spec.dims, spec.shape, strict=True))
+    lines = _header(url, attrs, "reductions of a space; the cube is not stored")
+    lines.append(f"space   {dims}  ({spec.size:,} points)")
+    if not template_complete(attrs):
+        lines.append("status  template incomplete: a run was cut off while creating the store; "
+                     "the same command rebuilds it")
+        return "\n".join(lines)
+    done, total = int(attrs.get("chunks_done", 0)), int(attrs["chunks_total"])
     reductions = json.loads(attrs["reductions"])
-    lines = [
-        f"store   {url}  (reductions of a space; the cube is not stored)",
-        f"model   {attrs.get('model', '?')}  (preset {attrs.get('preset', '?')})",
-        f"created {attrs.get('created', '?')}  rpx {attrs.get('rpx_version', '?')}",
-        f"space   {dims}  ({spec.size:,} points)",
+    lines += [
         f"chunks  {done}/{total} merged ({100.0 * done / max(total, 1):.1f}%), "
         f"last checkpoint {attrs.get('updated', '?')}",
         "reduce  " + ", ".join(f"{k}={v}" for k, v in sorted(reductions.items())),
     ]
+    lock = _lock_line(store)
+    if lock:
+        lines.append(lock)
     if not attrs.get("complete"):
         lines.append("status  in progress: results are written when every chunk is merged "
                      "(rerun the same command to resume)")
@@ -91,22 +166,58 @@ def _reduction_summary(url: str, store: object, attrs: dict) -> str:
     lines.append("variables:")
     ds = xr.open_zarr(store, consolidated=True)
     for name, var in ds.data_vars.items():
-        lo, hi, nan = _range(var)
-        lines.append(
-            f"  {name:<18} [{var.attrs.get('units', '')}] min {lo:.4g} max {hi:.4g}"
-            f"  NaN {nan:,}  ({var.attrs.get('long_name', '')})"
-        )
+        lines.append(_var_line(name, var))
     return "\n".join(lines)
 
 
-def _range(var: object) -> tuple[float, float, int]:
-    import dask
+def _dataset_summary(url: str, store: object, attrs: dict, kind: str) -> str:
+    """Summary of a sensitivity or fit store (small: its variables are read)."""
+    import xarray as xr
 
-    data = var.data  # type: ignore[attr-defined]
-    if np.issubdtype(var.dtype, np.integer):  # type: ignore[attr-defined]
-        lo, hi = dask.compute(data.min(), data.max())
-        return float(lo), float(hi), 0
-    lo, hi, nan = dask.compute(
-        dask.array.nanmin(data), dask.array.nanmax(data), dask.array.isnan(data).sum()
-    )
-    return float(lo), float(hi), int(nan)
+    ds = xr.open_zarr(store, consolidated=None)
+    if kind == "sensitivity":
+        lines = _header(url, attrs, f"a {attrs.get('method', '?')} sensitivity analysis")
+        ranges = json.loads(attrs.get("ranges", "{}"))
+        lines.append(
+            f"design  n={attrs.get('n', '?')}, {attrs.get('n_evaluations', '?')} evaluations, "
+            f"seed {attrs.get('seed', '?')}; outputs {', '.join(attrs.get('outputs', []))}"
+        )
+        lines.append("ranges  " + ", ".join(
+            f"{k} {r.get('lo')}..{r.get('hi')} ({r.get('dist', '')})".replace(" ()", "")
+            for k, r in ranges.items()
+        ))
+    else:
+        cells = ds.sizes.get("cell", 1)
+        lines = _header(url, attrs, "a fit")
+        lines.append(f"free    {', '.join(attrs.get('free', []))}; {cells:,} cell(s), "
+                     f"{attrs.get('sd', '')}")
+        if "converged" in ds:
+            lines.append(f"status  converged {int(ds['converged'].sum()):,}/{cells:,}")
+    if "options_hash" in attrs:
+        lines.append(f"options hash {attrs['options_hash'][:12]}")
+    lines.append("variables:")
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind in "fiub":
+            lines.append(_var_line(name, var))
+    return "\n".join(lines)
+
+
+def _var_line(name: str, var: object) -> str:
+    lo, hi, nan = _range(var)
+    a = var.attrs  # type: ignore[attr-defined]
+    return (f"  {name:<18} [{a.get('units', '')}] min {lo:.4g} max {hi:.4g}"
+            f"  NaN {nan:,}  ({a.get('long_name', '')})")
+
+
+def _range(var: object) -> tuple[float, float, int]:
+    """Min, max and NaN count of a small variable (reduction results, fits)."""
+    values = np.asarray(var.values)  # type: ignore[attr-defined]
+    if values.size == 0:
+        return math.nan, math.nan, 0
+    if not np.issubdtype(values.dtype, np.floating):
+        values = values.astype(np.float64)
+        return float(values.min()), float(values.max()), 0
+    nan = int(np.isnan(values).sum())
+    if nan == values.size:
+        return math.nan, math.nan, nan
+    return float(np.nanmin(values)), float(np.nanmax(values)), nan
