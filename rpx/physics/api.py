@@ -162,8 +162,13 @@ def run_checked(
 
     prog = program((kind, model_key(m)), build)
     inputs = {k: _as_input(v, dtype) for k, v in values.items()}
+    traced = _is_traced(inputs)
+    if not traced:
+        # numpy and JAX inputs of the same shapes then share one program (jit compiles
+        # host arrays and device arrays separately); one transfer call for all of them
+        inputs = jax.device_put(inputs)
     out, failed = prog(inputs, dtype=dtype)
-    if _is_traced(inputs):
+    if traced:
         return eqx.branched_error_if(out, failed >= 0, jnp.maximum(failed, 0), check_messages(m))
     if int(failed) >= 0:
         raise_domain_error(m, _cast(inputs, dtype))
@@ -253,6 +258,12 @@ def resting_potential(
 
 
 # --------------------------------------------------------------- formula edges
+def _on_device(x: object) -> object:
+    """numpy arrays as device arrays (so they share the program compiled for JAX arrays);
+    Python numbers stay weakly typed, JAX arrays and tracers pass unchanged."""
+    return jax.device_put(x) if isinstance(x, (np.ndarray, np.generic)) else x
+
+
 def _compiled(fn: Callable) -> Callable:
     """``fn`` compiled once per input shapes and dtypes, keeping its name and docstring;
     inside a caller's ``jit`` it is traced into the caller's program.
@@ -266,7 +277,9 @@ def _compiled(fn: Callable) -> Callable:
     @functools.wraps(fn)
     def edge(*args: object, **kwargs: object) -> object:
         params_rules.check_formula_args(fn, args, kwargs)
-        return params_rules.guard_formula_result(jitted(*args, **kwargs), fn, args, kwargs)
+        on_device = [_on_device(a) for a in args]
+        out = jitted(*on_device, **{k: _on_device(v) for k, v in kwargs.items()})
+        return params_rules.guard_formula_result(out, fn, args, kwargs)
 
     edge._cache_size = jitted._cache_size  # type: ignore[attr-defined]
     return edge

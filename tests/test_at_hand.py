@@ -1,0 +1,209 @@
+"""At hand: compiled public edges, the persistent compilation cache, a quick command line.
+
+* a second call with new values of the same shapes and dtypes does not compile again;
+* under a user's ``jit`` the domain check is one fused check and one error;
+* a second process loads the compiled programs from the persistent cache instead of
+  compiling them (counted with JAX's monitoring events), and ``RPX_CACHE_DIR=off``
+  turns the cache off;
+* ``rpx calc`` compiles at most one program per model it prints (plus one for the
+  Nernst potentials).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from pathlib import Path
+from unittest import mock
+
+import equinox as eqx
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+
+import rpx
+from rpx.cli.models import CATALOG
+from rpx.physics import api
+
+
+def _compiles(fn: object) -> int:
+    """Programs compiled (in this process) while calling ``fn()``."""
+    before = api.compiled_programs()
+    fn()  # type: ignore[operator]
+    return api.compiled_programs() - before
+
+
+@pytest.mark.parametrize(
+    "call",
+    [
+        lambda x: rpx.resting_potential({"K_o": x}, model="ghk"),
+        lambda x: rpx.resting_potential({"K_o": x, "P_Na": x * 1e-8}, model="ghk_pump"),
+        lambda x: rpx.evaluate({"Na_i": x}, model="mullins_noda"),
+        lambda x: rpx.prepare({"K_o": x}, "ghk"),
+        lambda x: rpx.gradients({"K_o": x}, model="ghk_pump", wrt=["K_o", "P_Na"], log10=True),
+        lambda x: rpx.pump_leak_steady_state({"K_o": x}),
+        lambda x: rpx.nernst(x, 140.0, 1, 310.15),
+        lambda x: rpx.ghk_current(-70.0, 1e-6, x, 140.0, 1, 310.15),
+    ],
+    ids=["resting_potential", "ghk_pump", "evaluate", "prepare", "gradients", "pump_leak",
+         "nernst", "ghk_current"],
+)
+@pytest.mark.parametrize("dtype", [np.float32, np.float64])
+def test_new_values_of_the_same_shape_do_not_recompile(call: object, dtype: type) -> None:
+    first = np.asarray([4.0, 6.0, 8.0], dtype)
+    assert _compiles(lambda: call(first)) <= 1  # type: ignore[operator]
+    second = np.asarray([5.0, 10.0, 20.0], dtype)
+    assert _compiles(lambda: call(second)) == 0  # type: ignore[operator]
+    on_device = jnp.asarray(second * 2)
+    assert _compiles(lambda: call(on_device)) == 0  # type: ignore[operator]
+    # a new shape is one new program
+    assert _compiles(lambda: call(np.full((3, 7), 7.0, dtype))) == 1  # type: ignore[operator]
+
+
+def test_python_numbers_reuse_one_program_and_results_match_arrays() -> None:
+    rpx.resting_potential({"K_o": 3.0}, model="mullins_noda")
+    assert _compiles(lambda: rpx.resting_potential({"K_o": 7.0}, model="mullins_noda")) == 0
+    v = rpx.resting_potential({"K_o": 7.0}, model="mullins_noda")
+    w = rpx.resting_potential({"K_o": np.asarray([7.0])}, model="mullins_noda")
+    assert isinstance(v, jax.Array) and v.shape == ()
+    np.testing.assert_allclose(np.asarray(v), np.asarray(w)[0], rtol=1e-6)
+
+
+def test_a_failed_check_still_names_the_parameter_and_value() -> None:
+    with pytest.raises(ValueError, match=r"parameter P_K=-2\.0 is outside"):
+        rpx.evaluate({"P_K": np.asarray([1e-6, -2.0])}, model="ghk")
+
+
+def test_under_jit_one_fused_check_and_one_error() -> None:
+    calls = {"branched": 0, "error_if": 0}
+    branched, error_if = eqx.branched_error_if, eqx.error_if
+
+    def count_branched(*a: object, **k: object) -> object:
+        calls["branched"] += 1
+        return branched(*a, **k)
+
+    def count_error_if(*a: object, **k: object) -> object:
+        calls["error_if"] += 1
+        return error_if(*a, **k)
+
+    with (
+        mock.patch.object(eqx, "branched_error_if", count_branched),
+        mock.patch.object(eqx, "error_if", count_error_if),
+    ):
+        # 16 parameters, one permeability group and two positivity sums: one error
+        f = jax.jit(lambda k, p: rpx.resting_potential({"K_o": k, "P_Na": p}, model="ghk_pump"))
+        v = f(jnp.asarray([5.0, 10.0]), jnp.asarray(1e-8))
+    assert calls == {"branched": 1, "error_if": 0}
+    assert np.all(np.isfinite(np.asarray(v)))
+    with pytest.raises(Exception, match=r"parameter P_Na is outside"):
+        f(jnp.asarray([5.0, 10.0]), jnp.asarray(-1.0)).block_until_ready()
+
+
+def test_vmap_and_grad_through_the_compiled_edge() -> None:
+    g = jax.grad(lambda k: rpx.resting_potential({"K_o": k, "T": 310.15}))(jnp.asarray(10.0))
+    d = rpx.gradients({"K_o": 10.0, "T": 310.15}, wrt=["K_o"])["dV_dK_o"]
+    np.testing.assert_allclose(np.asarray(g), np.asarray(d), rtol=1e-6)
+    v = jax.vmap(lambda k: rpx.resting_potential({"K_o": k}))(jnp.asarray([5.0, 10.0]))
+    np.testing.assert_allclose(
+        np.asarray(v), np.asarray(rpx.resting_potential({"K_o": np.asarray([5.0, 10.0])}))
+    )
+
+
+# --------------------------------------------------------------- across processes
+_COUNT = """
+import json, sys
+from jax import monitoring
+events = {"programs": 0, "cache_hits": 0}
+def on_duration(name, secs, **kw):
+    if name == "/jax/core/compile/backend_compile_duration":
+        events["programs"] += 1
+def on_event(name, **kw):
+    if name == "/jax/compilation_cache/cache_hits":
+        events["cache_hits"] += 1
+monitoring.register_event_duration_secs_listener(on_duration)
+monitoring.register_event_listener(on_event)
+from rpx.cli import main
+code = main(sys.argv[1:])
+print(json.dumps(events), file=sys.stderr)
+sys.exit(code)
+"""
+
+
+def _run_counting(args: list[str], cache: str, timeout: float = 600) -> tuple[str, dict]:
+    env = {**os.environ, "RPX_CACHE_DIR": cache, "RPX_CACHE_MIN_COMPILE_S": "0"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    proc = subprocess.run(
+        [sys.executable, "-c", _COUNT, *args], capture_output=True, text=True, env=env,
+        timeout=timeout, check=False,
+    )
+    assert proc.returncode == 0, proc.stderr
+    return proc.stdout, json.loads(proc.stderr.strip().splitlines()[-1])
+
+
+def test_calc_compiles_one_program_per_model_and_a_second_process_loads_them(
+    tmp_path: Path,
+) -> None:
+    cache = tmp_path / "cache"
+    args = ["calc", "--preset", "mammalian_neuron", "--K_o", "10"]
+    out1, cold = _run_counting(args, str(cache))
+    printed = out1.count("V[")
+    assert printed == len(CATALOG)
+    # one program per model printed, one for the four Nernst potentials
+    assert cold["cache_hits"] == 0 and 1 <= cold["programs"] <= printed + 1
+    assert any(cache.iterdir())
+    out2, warm = _run_counting(args, str(cache))
+    assert out2 == out1
+    # the second process compiles nothing: every program comes from the disk cache
+    assert warm["programs"] == cold["programs"] and warm["cache_hits"] == warm["programs"]
+
+
+def test_cache_off_writes_nothing(tmp_path: Path) -> None:
+    _, counts = _run_counting(["calc", "--K_o", "10"], "off")
+    assert counts["cache_hits"] == 0 and counts["programs"] >= 1
+    env = {**os.environ, "RPX_CACHE_DIR": "off", "HOME": str(tmp_path),
+           "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    code = "import rpx, jax; print(jax.config.jax_compilation_cache_dir)"
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300, check=True)
+    assert proc.stdout.strip() == "None"
+    assert not (tmp_path / "xdg").exists()
+
+
+def test_cache_dir_defaults_to_a_per_user_directory(monkeypatch: pytest.MonkeyPatch) -> None:
+    from rpx import _config
+
+    monkeypatch.delenv("RPX_CACHE_DIR", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", "/somewhere/cache")
+    if sys.platform.startswith("linux"):
+        assert _config.cache_dir() == Path("/somewhere/cache/rpx/jax")
+    monkeypatch.setenv("RPX_CACHE_DIR", "~/rpx-cache")
+    assert _config.cache_dir() == Path("~/rpx-cache").expanduser()
+    for off in ("off", "OFF", "0", "none", ""):
+        monkeypatch.setenv("RPX_CACHE_DIR", off)
+        assert _config.cache_dir() is None
+
+
+def test_import_rpx_does_not_change_numerics_or_import_jax() -> None:
+    code = (
+        "import sys, rpx; assert 'jax' not in sys.modules, 'jax imported';"
+        "assert 'xarray' not in sys.modules and 'zarr' not in sys.modules;"
+        "import jax; assert not jax.config.jax_enable_x64;"
+        "names = dir(rpx); missing = [n for n in rpx.__all__ if n not in names];"
+        "assert not missing, missing; print('ok')"
+    )
+    env = {**os.environ}
+    env.pop("JAX_ENABLE_X64", None)
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          env=env, timeout=300, check=False)
+    assert proc.returncode == 0 and proc.stdout.strip() == "ok", proc.stderr
+
+
+def test_every_public_name_resolves() -> None:
+    for name in rpx.__all__:
+        assert getattr(rpx, name) is not None, name
+    assert {"resting_potential", "SweepSpec", "fit", "simulate", "nernst"} <= set(dir(rpx))
+    assert set(rpx.models()) >= {"ghk", "ghk_pump", "mullins_noda", "pump_leak"}
