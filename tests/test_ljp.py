@@ -357,3 +357,55 @@ def test_experiment_counts_and_recovers_ratios_only_with_the_ljp(tmp_path, capsy
     assert "| C fitted per type, reported V | 14 | — | — | — | 1.000 |" not in out
     row = next(line for line in out.splitlines() if line.startswith("| Type A |"))
     assert row.endswith("| 0.030, 0.200 |"), row
+
+
+# --- recording columns of fit tables (ljp, pipette, bath) ---
+
+
+def test_recording_columns_ljp_sign_and_solutions() -> None:
+    import pandas as pd
+
+    from rpx.analysis.recordings import apply_recording_columns
+
+    params = ("K_o", "K_i", "Na_o", "Na_i", "Cl_o", "Cl_i", "Ca_o", "Ca_i", "T", "P_K", "P_Na")
+    df = pd.DataFrame({"K_o": [2.5, 5.0], "V": [-60.0, -55.0], "ljp": [15.0, 0.0]})
+    out = apply_recording_columns(df, params, ("P_Na",))
+    assert list(out.columns) == ["K_o", "V"]
+    assert out["V"].tolist() == [-75.0, -55.0]  # V_membrane = V_measured - V_LJP
+    pip = "K-gluconate=135; KCl=5; HEPES=10; KOH=5"
+    bath = "NaCl=125; KCl=2.5; NaHCO3=25; NaH2PO4=1.25; CaCl2=2; MgCl2=1"
+    df = pd.DataFrame({"V": [-60.0], "pipette": [pip], "bath": [bath], "T": [305.15]})
+    out = apply_recording_columns(df, params, ("P_Na", "Cl_i"))
+    expected = float(ljp(solution({"K-gluconate": 135, "KCl": 5, "HEPES": 10, "KOH": 5}),
+                         solution({"NaCl": 125, "KCl": 2.5, "NaHCO3": 25, "NaH2PO4": 1.25,
+                                   "CaCl2": 2, "MgCl2": 1}), 305.15))
+    assert float(out["V"].iloc[0]) == pytest.approx(-60.0 - expected, rel=1e-6)
+    assert float(out["K_i"].iloc[0]) == 145 and float(out["Na_o"].iloc[0]) == 151.25
+    assert float(out["Ca_o"].iloc[0]) == 2 and "Ca_i" not in out  # absent: fixed value kept
+    assert "Cl_i" not in out  # free parameters are not overwritten
+    assert "pipette" not in out and "bath" not in out
+    # a given ljp column wins over the computed one; a pipette alone sets the cytosol only
+    out = apply_recording_columns(df.assign(ljp=[10.0]), params, ())
+    assert float(out["V"].iloc[0]) == -70.0
+    out = apply_recording_columns(df.drop(columns=["bath"]), params, ())
+    assert float(out["V"].iloc[0]) == -60.0 and float(out["Cl_i"].iloc[0]) == 5
+
+
+@pytest.mark.parametrize(
+    ("columns", "match"),
+    [
+        ({"ljp": ["x"]}, "'ljp' .*numeric"),
+        ({"pipette": ["KCl=140"], "bath": ["NaCl=140"]}, "needs a 'T' column"),
+        ({"pipette": [None]}, "'pipette' has no solution in row 0"),
+        ({"pipette": ["KCl=140; Foo=1"]}, "row 0: unknown salt 'Foo'"),
+        ({"bath": ["Na=140; Cl=100"]}, "row 0: bath solution is not electroneutral"),
+    ],
+)
+def test_recording_columns_bad_input(columns: dict, match: str) -> None:
+    import pandas as pd
+
+    from rpx.analysis.recordings import apply_recording_columns
+
+    df = pd.DataFrame({"V": [-60.0], **columns})
+    with pytest.raises(ValueError, match=match):
+        apply_recording_columns(df, ("K_o", "K_i", "Na_o", "Cl_o", "T"), ())

@@ -45,35 +45,6 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_ljp)
 
 
-def _number(text: str, name: str) -> float:
-    try:
-        return float(text)
-    except ValueError:
-        raise ValueError(
-            f"concentration of {name!r} must be a number in mM, got {text!r}"
-        ) from None
-
-
-def _inline(text: str) -> dict[str, float]:
-    body = text.strip().removeprefix("{").removesuffix("}")
-    out: dict[str, float] = {}
-    for item in body.replace(";", ",").split(","):
-        if not item.strip():
-            continue
-        if "=" not in item and ":" not in item:
-            raise ValueError(
-                f"cannot read {item.strip()!r} in a solution; write NAME=mM, e.g. KCl=140"
-            )
-        name, _, value = item.partition("=") if "=" in item else item.partition(":")
-        name = name.strip().strip('"').strip("'")
-        if name in out:
-            raise ValueError(f"{name!r} is given twice in a solution")
-        out[name] = _number(value.strip(), name)
-    if not out:
-        raise ValueError(f"empty solution {text!r}")
-    return out
-
-
 def _load_toml(path: str) -> dict:
     import tomllib
 
@@ -106,14 +77,16 @@ def _solution(spec: str) -> dict[str, float]:
     path, sep, table = spec.rpartition(":")
     if sep and path.endswith(".toml"):
         return _table(_load_toml(path), table, path)
-    return _inline(spec)
+    from rpx.physics.solutions import parse_solution
+
+    return parse_solution(spec)
 
 
 def _ljp(args: argparse.Namespace) -> int:
     import numpy as np
 
     from rpx.physics.ljp import NEUTRAL_TOL, T_DEFAULT, ljp
-    from rpx.physics.solutions import is_recipe, solution
+    from rpx.physics.solutions import concentrations
 
     doc_T = None
     pipette = bath = None
@@ -141,7 +114,7 @@ def _ljp(args: argparse.Namespace) -> int:
     tol = NEUTRAL_TOL if args.tol is None else args.tol
     sols = {}
     for label, given in (("pipette", pipette), ("bath", bath)):
-        sols[label] = solution(given) if is_recipe(given) else given
+        sols[label] = concentrations(given)
     v = float(ljp(sols["pipette"], sols["bath"], T, tol=tol))
     for label, sol in sols.items():
         ions = ", ".join(f"{k} {float(np.asarray(c)):g}" for k, c in sol.items())

@@ -269,6 +269,15 @@ def ion_concentrations(
     return items, extra
 
 
+def check_electroneutral(
+    solution: Mapping[str, ArrayLike], label: str = "solution", tol: float = NEUTRAL_TOL
+) -> None:
+    """Raise ``ValueError`` unless |Σ z c| of ``solution`` (ions, a recipe or a
+    ``Solution``) is at most ``tol`` times its cation charge (the check of :func:`ljp`)."""
+    items, extra = ion_concentrations(solution, label)
+    _charge_check(label, items, extra, tol)
+
+
 def _log_ratio_over_difference(a: Array, b: Array) -> Array:
     """ln(b/a)/(b − a) for a, b > 0, finite (→ 1/a) as b → a, with finite gradients."""
     x = (b - a) / a

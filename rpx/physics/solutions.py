@@ -340,3 +340,60 @@ def solution(recipe: Mapping[str, ArrayLike]) -> Solution:
     ions = {k: v for k, v in species.items() if k in IONS}
     other = {k: v for k, v in species.items() if k not in IONS and np.any(v > 0)}
     return Solution(ions, other, amounts)
+
+
+def parse_solution(text: str) -> dict[str, float]:
+    """A solution written inline, ``"K-gluconate=135, KCl=5; HEPES=10"`` (``NAME=mM``
+    items separated by commas or semicolons; ``NAME:mM`` and surrounding braces also
+    accepted) -> {name: mM}. Names are not checked here (ions or salts, see
+    :func:`rpx.physics.ljp.ljp` and :func:`solution`).
+
+    Raises:
+        ValueError: an item without ``=``, a non-numeric amount, a name given twice,
+            or an empty text.
+    """
+    body = str(text).strip().removeprefix("{").removesuffix("}")
+    out: dict[str, float] = {}
+    for item in body.replace(";", ",").split(","):
+        if not item.strip():
+            continue
+        if "=" not in item and ":" not in item:
+            raise ValueError(
+                f"cannot read {item.strip()!r} in a solution; write NAME=mM, e.g. KCl=140"
+            )
+        name, _, value = item.partition("=") if "=" in item else item.partition(":")
+        name = name.strip().strip('"').strip("'")
+        if name in out:
+            raise ValueError(f"{name!r} is given twice in a solution")
+        try:
+            out[name] = float(value.strip())
+        except ValueError:
+            raise ValueError(
+                f"concentration of {name!r} must be a number in mM, got {value.strip()!r}"
+            ) from None
+    if not out:
+        raise ValueError(f"empty solution {text!r}")
+    return out
+
+
+def concentrations(given: Mapping[str, ArrayLike]) -> Mapping[str, ArrayLike]:
+    """``given`` as ion concentrations: a :class:`Solution` for a recipe, else ``given``
+    with canonical ion names (see :func:`is_recipe`).
+
+    Raises:
+        ValueError: unknown ion or salt (as :func:`solution` and
+            :func:`rpx.physics.ljp.ion_name`).
+    """
+    from rpx.physics.ljp import ion_name
+
+    if isinstance(given, Solution):
+        return given
+    if is_recipe(given):
+        return solution(given)
+    out: dict[str, ArrayLike] = {}
+    for k, v in given.items():
+        canon = ion_name(k)
+        if canon in out:
+            raise ValueError(f"ion {canon!r} is given twice")
+        out[canon] = v
+    return out
