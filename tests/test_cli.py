@@ -85,3 +85,88 @@ def test_console_script_runs_as_a_module() -> None:
         check=False,
     )
     assert bad.returncode == 2 and "no zarr store" in bad.stderr
+
+
+# ------------------------------------------------------- before JAX, xarray or zarr
+_NO_HEAVY_IMPORTS = """
+import contextlib, io, json, sys
+from rpx.cli import main
+heavy = ("jax", "xarray", "zarr", "dask", "scipy")
+results = []
+for argv in json.loads(sys.argv[1]):
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        try:
+            code = main(argv)
+        except SystemExit as exc:
+            code = exc.code
+    results.append({"argv": argv, "code": code, "out": out.getvalue(), "err": err.getvalue(),
+                    "loaded": [m for m in heavy if m in sys.modules]})
+print(json.dumps(results))
+"""
+
+
+def test_help_version_models_and_bad_input_do_not_import_jax(tmp_path: Path) -> None:
+    import json
+
+    bad_toml = tmp_path / "bad.toml"
+    bad_toml.write_text("model = \n")
+    argvs = [
+        ["--help"],
+        ["--version"],
+        ["calc", "--help"],
+        ["models"],
+        ["models", "ghk_pump"],
+        ["models", "goldman"],
+        ["presets"],
+        ["presets", "squid_axon"],
+        ["calc", "--K_o", "-5"],
+        ["calc", "--T", "37"],
+        ["calc", "--P_Na", "nan"],
+        ["calc", "--preset", "octopus"],
+        ["calc", "--K_o", "abc"],
+        ["sweep", str(tmp_path / "missing.toml"), "-o", str(tmp_path / "x.zarr")],
+        ["sweep", str(bad_toml), "-o", str(tmp_path / "x.zarr")],
+        ["sweep", str(bad_toml), "-o", str(tmp_path / "x.zarr"), "--workers", "0"],
+        ["sweep", str(bad_toml), "-o", "x.zarr", "--storage-options", "{not json"],
+    ]
+    run = subprocess.run(
+        [sys.executable, "-c", _NO_HEAVY_IMPORTS, json.dumps(argvs)],
+        capture_output=True, text=True, timeout=300, check=False,
+    )
+    assert run.returncode == 0, run.stderr
+    results = {" ".join(r["argv"]): r for r in json.loads(run.stdout)}
+    for key, r in results.items():
+        assert r["loaded"] == [], f"rpx {key} imported {r['loaded']}"
+    assert results["--help"]["code"] == 0 and "models" in results["--help"]["out"]
+    assert results["--version"]["out"].strip() == f"rpx {rpx.__version__}"
+    assert "pump_leak" in results["models"]["out"] and "I_pump" in results["models"]["out"]
+    assert "Km_Na_i" in results["models ghk_pump"]["out"]
+    for key, message in [
+        ("models goldman", "unknown model 'goldman'"),
+        ("calc --K_o -5", "K_o=-5.0 is outside its allowed range"),
+        ("calc --T 37", "T is in kelvin"),
+        ("calc --P_Na nan", "P_Na=nan is outside"),
+        ("calc --preset octopus", "unknown preset 'octopus'"),
+        ("calc --K_o abc", "invalid float value"),
+        (f"sweep {tmp_path / 'missing.toml'} -o {tmp_path / 'x.zarr'}", "cannot read spec"),
+        (f"sweep {bad_toml} -o {tmp_path / 'x.zarr'}", "not valid TOML"),
+        (f"sweep {bad_toml} -o {tmp_path / 'x.zarr'} --workers 0", "--workers must be"),
+        (f"sweep {bad_toml} -o x.zarr --storage-options {{not json", "not valid JSON"),
+    ]:
+        r = results[key]
+        assert r["code"] == 2 and message in r["err"], (key, r)
+        assert r["err"].startswith("rpx: error:") or "usage:" in r["err"], (key, r)
+
+
+def test_models_catalog_is_the_registry() -> None:
+    from rpx.cli.models import CATALOG
+    from rpx.physics.models import get_model
+
+    builtin = [n for n in rpx.models() if get_model(n).fn.__module__.startswith("rpx.")]
+    assert sorted(CATALOG) == sorted(builtin)
+    for name, info in CATALOG.items():
+        m = get_model(name)
+        assert info.description == m.description, name
+        assert info.params == m.params, name
+        assert info.outputs == {k: (o.units, o.long_name) for k, o in m.outputs.items()}, name

@@ -16,6 +16,7 @@ import errno
 import functools
 import json
 import sys
+import tomllib
 import traceback
 from collections.abc import Callable, Iterator
 from typing import Any
@@ -166,6 +167,30 @@ def add_cluster_options(p: argparse.ArgumentParser) -> None:
     p.add_argument(
         "--chunks-per-task", type=int, default=1, metavar="K", help="chunks per dask task"
     )
+
+
+def check_run_options(args: argparse.Namespace) -> dict:
+    """Check the run options of a store-writing command before any heavy import; return
+    the parsed ``--storage-options``."""
+    workers = getattr(args, "workers", None)
+    if workers is not None and workers < 1:
+        raise ValueError(f"--workers must be a positive integer, got {workers}")
+    chunks_per_task = getattr(args, "chunks_per_task", 1)
+    if chunks_per_task is not None and chunks_per_task < 1:
+        raise ValueError(f"--chunks-per-task must be a positive integer, got {chunks_per_task}")
+    return parse_storage_options(getattr(args, "storage_options", None))
+
+
+def read_spec_file(path: str) -> dict:
+    """The contents of a TOML spec file (same messages as :func:`rpx.sweep.spec.read_toml`),
+    read without importing JAX so that a missing or malformed file is reported at once."""
+    try:
+        with open(path, "rb") as f:
+            return tomllib.load(f)
+    except tomllib.TOMLDecodeError as err:
+        raise ValueError(f"{path}: not valid TOML: {err}") from None
+    except OSError as err:
+        raise ValueError(f"cannot read spec {path}: {err}") from None
 
 
 def parse_storage_options(text: str | None) -> dict:

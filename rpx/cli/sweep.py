@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import argparse
 
-from rpx.cli.common import add_run_options, command, parse_storage_options
+from rpx.cli.common import add_run_options, check_run_options, command, read_spec_file
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -16,6 +16,9 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 
 def _sweep(args: argparse.Namespace) -> int:
+    options = check_run_options(args)  # bad options and unreadable specs: before JAX loads
+    read_spec_file(args.spec)
+
     import jax
 
     from rpx.cli.common import run_maybe_distributed
@@ -23,7 +26,6 @@ def _sweep(args: argparse.Namespace) -> int:
     from rpx.sweep.spec import load_spec
 
     spec = load_spec(args.spec)
-    options = parse_storage_options(args.storage_options)
     if spec.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
     if args.dry_run:
