@@ -8,6 +8,7 @@ from typing import TYPE_CHECKING
 
 import numpy as np
 
+from rpx.cli.common import add_debug_option, command
 from rpx.physics.params import PARAMS
 
 if TYPE_CHECKING:
@@ -53,7 +54,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     )
     p.add_argument("-o", "--output", help="write the result Dataset to this zarr store")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.set_defaults(func=_fit)
+    add_debug_option(p)
+    p.set_defaults(func=command(_fit))
 
 
 def _pairs(items: list[str], flag: str) -> dict[str, str]:
@@ -130,7 +132,6 @@ def _fit(args: argparse.Namespace) -> int:
 
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
-    from rpx.analysis.fit import fit
 
     fixed = {k: _number(v, "--fixed") for k, v in _pairs(args.fixed, "--fixed").items()}
     init = {k: _number(v, "--init") for k, v in _pairs(args.init, "--init").items()}
@@ -145,7 +146,44 @@ def _fit(args: argparse.Namespace) -> int:
     for name in [*fixed, *init, *bounds]:
         if name not in PARAMS:
             raise ValueError(f"unknown parameter {name!r}; known parameters: {', '.join(PARAMS)}")
-    ds = fit(
+    from rpx.sweep.interrupt import interruptible
+    from rpx.sweep.store import check_writable, write_dataset_store
+
+    if args.output:
+        check_writable(args.output, overwrite=args.overwrite)
+    interrupted = f"interrupted; nothing was written to {args.output}" if args.output else (
+        "interrupted")
+    with interruptible(lambda: interrupted, grace=0.5):
+        ds = _run_fit(args, fixed, init, bounds)
+        if args.output:
+            write_dataset_store(
+                ds, args.output, "fit", _fit_options(args, fixed, init, bounds),
+                overwrite=args.overwrite,
+            )
+    print(table(ds, args.show_cells))
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0 if bool(np.all(ds["converged"].values)) else 1
+
+
+def _fit_options(args: argparse.Namespace, fixed: dict, init: dict, bounds: dict) -> dict:
+    """The options of a fit as stored with its result (with the data file's SHA-256)."""
+    import hashlib
+    from pathlib import Path
+
+    return {
+        "data": str(args.data),
+        "data_sha256": hashlib.sha256(Path(args.data).read_bytes()).hexdigest(),
+        "model": args.model, "free": args.free, "preset": args.preset, "fixed": fixed,
+        "init": init, "bounds": bounds, "starts": args.starts, "seed": args.seed,
+        "adam_steps": args.adam_steps, "lm_steps": args.lm_steps, "dtype": args.dtype,
+    }
+
+
+def _run_fit(args: argparse.Namespace, fixed: dict, init: dict, bounds: dict) -> xr.Dataset:
+    from rpx.analysis.fit import fit
+
+    return fit(
         args.data,
         model=args.model,
         free=args.free,
@@ -159,16 +197,3 @@ def _fit(args: argparse.Namespace) -> int:
         lm_steps=args.lm_steps,
         dtype=args.dtype,
     )
-    print(table(ds, args.show_cells))
-    if args.output:
-        try:
-            ds.to_zarr(
-                args.output, mode="w" if args.overwrite else "w-", zarr_format=3,
-                consolidated=False,
-            )
-        except FileExistsError:
-            raise ValueError(
-                f"{args.output} already exists; pass --overwrite to replace it"
-            ) from None
-        print(f"wrote {args.output}")
-    return 0 if bool(np.all(ds["converged"].values)) else 1

@@ -95,8 +95,7 @@ def _sweep_summary(url: str, store: object, attrs: dict) -> str:
     if fixed:
         lines.append("fixed   " + ", ".join(fixed))
     stats = sweep_stats(store, attrs, done)  # type: ignore[arg-type]
-    what = "finished chunks" if done < n_chunks else "all points"
-    lines.append(f"variables (over the {what}):")
+    lines.append("variables:" if done == n_chunks else "variables (finished chunks only):")
     for name, var_attrs in meta.items():
         s = stats.get(name)
         if s is None:

@@ -22,10 +22,11 @@ from __future__ import annotations
 
 import argparse
 import json
-import warnings
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from rpx.cli.common import add_debug_option, command
 
 # Spec entries passed to rpx.sensitivity as keyword arguments (besides model and ranges).
 OPTIONS = (
@@ -55,7 +56,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--second-order", action="store_true", help="Sobol' second-order indices")
     p.add_argument("-o", "--output", required=True, help="zarr store to write")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
-    p.set_defaults(func=_sensitivity)
+    add_debug_option(p)
+    p.set_defaults(func=command(_sensitivity))
 
 
 def load_sensitivity_spec(path: str | Path) -> dict[str, Any]:
@@ -85,7 +87,8 @@ def _sensitivity(args: argparse.Namespace) -> int:
     import jax
 
     from rpx.analysis.sensitivity import sensitivity, summary_table
-    from rpx.sweep.store import check_target, clear_store, open_store, store_exists
+    from rpx.sweep.interrupt import interruptible
+    from rpx.sweep.store import check_writable, write_dataset_store
 
     spec = load_sensitivity_spec(args.spec)
     for key in ("method", "n", "seed"):
@@ -96,19 +99,12 @@ def _sensitivity(args: argparse.Namespace) -> int:
     spec.setdefault("dtype", "float64")
     if spec["dtype"] == "float64":
         jax.config.update("jax_enable_x64", True)
-    check_target(args.output)
-    store = open_store(args.output)
-    if store_exists(store) and not args.overwrite:
-        raise ValueError(f"{args.output} exists; pass --overwrite to replace it")
+    check_writable(args.output, overwrite=args.overwrite)
     kwargs = {k: v for k, v in spec.items() if k not in ("model", "ranges")}
-    ds = sensitivity(spec["model"], spec["ranges"], **kwargs)
-    ds.attrs["spec"] = json.dumps(spec, sort_keys=True)
-    if store_exists(store):
-        clear_store(args.output, store)
-        store = open_store(args.output)
-    with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension
-        warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
-        ds.to_zarr(store, mode="w", zarr_format=3, consolidated=True)
+    with interruptible(lambda: f"interrupted; nothing was written to {args.output}", grace=0.5):
+        ds = sensitivity(spec["model"], spec["ranges"], **kwargs)
+        ds.attrs["spec"] = json.dumps(spec, sort_keys=True)
+        write_dataset_store(ds, args.output, "sensitivity", spec, overwrite=args.overwrite)
     for out in ds.attrs["outputs"]:
         print(summary_table(ds, out))
     print(f"{args.output}: written")

@@ -42,9 +42,13 @@ def hard_exit(line: str) -> None:
 
 
 @contextlib.contextmanager
-def interruptible(message: Callable[[], str]) -> Iterator[threading.Event]:
+def interruptible(
+    message: Callable[[], str], grace: float | None = None
+) -> Iterator[threading.Event]:
     """Yield an event set by Ctrl-C while the block runs; ``message()`` gives the line
-    printed on a hard exit. Outside the main thread it yields an event nothing sets."""
+    printed on a hard exit, which comes ``grace`` seconds after the signal (default
+    :data:`HARD_EXIT_S`; only where :data:`HARD_EXIT_S` is set, i.e. on the command
+    line). Outside the main thread it yields an event nothing sets."""
     stop = threading.Event()
     if threading.current_thread() is not threading.main_thread():
         yield stop
@@ -75,7 +79,8 @@ def interruptible(message: Callable[[], str]) -> Iterator[threading.Event]:
             stop.set()
             if HARD_EXIT_S is None:
                 continue
-            if seen > 1 or not finished.wait(HARD_EXIT_S):
+            wait = HARD_EXIT_S if grace is None else grace
+            if seen > 1 or not finished.wait(wait):
                 if not finished.is_set():
                     hard_exit(message())
 

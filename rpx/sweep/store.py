@@ -78,6 +78,13 @@ KINDS = {
 }
 
 
+# The completion markers and the lock are plain objects, not zarr nodes; zarr warns about
+# them (from its event-loop thread) whenever it walks the hierarchy.
+warnings.filterwarnings(
+    "ignore", message=".*is not recognized as a component of a Zarr hierarchy"
+)
+
+
 class StoreLocked(ValueError):
     """Another process holds the store's lock (exit 2 on the command line)."""
 
@@ -743,6 +750,63 @@ def sweep_stats(store: zarr.abc.store.Store, attrs: Mapping[str, Any], n_done: i
         if all(s.get("chunks") == n_done for s in stats.values()):
             return stats
     return merge_stats(read_markers(store))
+
+
+# ------------------------------------------------------------ other kinds of stores
+def options_hash(options: Mapping[str, Any]) -> str:
+    """SHA-256 of the canonical JSON of a command's options."""
+    return hashlib.sha256(json.dumps(options, sort_keys=True, default=str).encode()).hexdigest()
+
+
+def check_writable(
+    url: str | Path, *, overwrite: bool, storage_options: Mapping[str, Any] | None = None
+) -> None:
+    """Refuse, before any computation, a target :func:`write_dataset_store` would refuse."""
+    check_target(url)
+    store = open_store(url, storage_options)
+    if store_exists(store) and not overwrite:
+        attrs = root_attrs(store)
+        if template_complete(attrs):
+            raise ValueError(f"{url} holds {describe(attrs)}; pass --overwrite to replace it")
+
+
+def write_dataset_store(
+    ds: xr.Dataset,
+    url: str | Path,
+    kind: str,
+    options: Mapping[str, Any],
+    *,
+    overwrite: bool = False,
+    storage_options: Mapping[str, Any] | None = None,
+) -> None:
+    """Write a computed Dataset (a sensitivity analysis or a fit) as a self-describing,
+    consolidated rpx store: ``kind``, ``rpx_version``, ``model`` (from ``ds``),
+    ``options`` (JSON) and ``options_hash``, ``created``.
+
+    Crash-safe like sweep templates (``rpx_template = "writing"`` until complete) and
+    under the store's lock. An existing store is replaced only with ``overwrite`` (or
+    when its own write was cut off); otherwise the error says what it holds.
+    """
+    check_target(url)
+    store = open_store(url, storage_options)
+    with StoreLock(store, url):
+        if store_exists(store):
+            attrs = root_attrs(store)
+            if not overwrite and template_complete(attrs):
+                raise ValueError(f"{url} holds {describe(attrs)}; pass --overwrite to replace it")
+        if _keys(store) != [LOCK_KEY]:
+            clear_store(url, store, keep_lock=True)
+        out = ds.copy()
+        out.attrs = {
+            **ds.attrs,
+            KIND_ATTR: kind,
+            "rpx_version": rpx_version(),
+            "options": json.dumps(options, sort_keys=True, default=str),
+            "options_hash": options_hash(options),
+            "created": ds.attrs.get("created", now()),
+        }
+        write_dataset_template(store, out)
+        finish_template(store)
 
 
 # ------------------------------------------------------------------------ estimates
