@@ -14,7 +14,7 @@ from jax import Array
 
 from rpx.physics import formulas as phys
 from rpx.physics.params import VALENCE, Positive
-from rpx.physics.roots import STATUS_MEANINGS, increasing_root
+from rpx.physics.roots import STATUS_MEANINGS, increasing_root, mask_outputs
 
 Params = Mapping[str, Array]
 
@@ -193,7 +193,8 @@ def ghk_pump(p: Params) -> dict[str, Array]:
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in theta.values()))
     hi = jnp.broadcast_to(phys.ghk_voltage(**_passive_args(theta)), shape)
     V, status = increasing_root(total_current, theta, hi, step=50.0)
-    return {"V": V, "I_pump": pump_current(theta, V), "status": status}
+    out = mask_outputs(status == 0, {"V": V, "I_pump": pump_current(theta, V)}, theta)
+    return out | {"status": status}
 
 
 register(

@@ -66,7 +66,7 @@ from rpx.physics.api import evaluate
 from rpx.physics.constants import F
 from rpx.physics.models import V_OUT, Model, Output, register
 from rpx.physics.params import Positive
-from rpx.physics.roots import NOT_BRACKETED, NOT_CONVERGED, OK, increasing_root
+from rpx.physics.roots import NOT_BRACKETED, NOT_CONVERGED, OK, increasing_root, mask_outputs
 
 Params = Mapping[str, Array]
 
@@ -135,8 +135,14 @@ def _sodium_kinetic(u: Array, p: Params) -> tuple[Array, Array]:
 
     keys = ("P_Na", "Na_o", "K_o", "I_pump_max", "Km_Na_i", "Km_K_o", "T")
     theta = {k: p[k] for k in keys} | {"u": u}
+    # P_Na = 0 with the pump off: no Na flux at all, and Na_i is the Donnan value
+    # Na_o·e^(−u) (the limit P_Na -> 0). The solve would be degenerate there (residual
+    # identically 0, infinite implicit gradients), so it runs on P_Na = 1 and its result
+    # is replaced; derivatives w.r.t. the pump there are those of K alone.
+    passive = (p["P_Na"] == 0) & (p["I_pump_max"] == 0)
+    theta["P_Na"] = jnp.where(passive, 1.0, p["P_Na"])
     s, status = increasing_root(residual, theta, jnp.log(p["Na_o"]) - u, _LOG_NA_STEP)
-    return jnp.exp(s), status
+    return jnp.where(passive, p["Na_o"] * jnp.exp(-u), jnp.exp(s)), status
 
 
 def _ions(u: Array, p: Params, kinetic: bool) -> dict[str, Array]:
@@ -226,7 +232,7 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
         "I_pump": ions["I_pump"],
     }
     ok = status == OK
-    out = {k: jnp.where(ok, v, jnp.nan) for k, v in out.items()}
+    out = mask_outputs(ok, out, p)
     return out | {"status": status}
 
 

@@ -45,6 +45,46 @@ def _implicit_root_jvp(f: Residual, primals: tuple, tangents: tuple) -> tuple[Ar
     return x, -df_dtheta / df_dx
 
 
+@jax.custom_jvp
+def nan_where(ok: Array, x: Array) -> Array:
+    """``x`` where ``ok``, else NaN, and NaN tangents where not ``ok`` too.
+
+    ``jnp.where(ok, x, nan)`` alone has a zero derivative where ``ok`` is False, so a
+    sweep would store dV/dθ = 0 next to V = NaN; with this, status != 0 gives NaN values
+    and NaN gradients in forward and reverse mode.
+    """
+    return jnp.where(ok, x, jnp.nan)
+
+
+@nan_where.defjvp
+def _nan_where_jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
+    ok, x = primals
+    _, dx = tangents
+    # A product with a constant (not a select with a NaN constant) is linear in dx, so
+    # reverse mode (its transpose) carries the NaN too.
+    return nan_where(ok, x), dx * jnp.where(ok, 1.0, jnp.nan).astype(jnp.result_type(dx))
+
+
+def mask_outputs(
+    ok: Array, outputs: dict[str, Array], inputs: Any
+) -> dict[str, Array]:
+    """Every float output NaN where not ``ok``, with NaN derivatives w.r.t. every input.
+
+    Each output gets a zero link to every input (0·θ summed), so that under
+    :func:`nan_where` the derivative w.r.t. an input whose path to the output passes a
+    ``where`` (and would otherwise be 0) is NaN too, in forward and reverse mode. Where
+    ``ok`` the values and derivatives are unchanged.
+    """
+    leaves = [
+        x for x in jax.tree.leaves(inputs) if jnp.issubdtype(jnp.result_type(x), jnp.floating)
+    ]
+    link = sum((0.0 * x for x in leaves), jnp.zeros((), jnp.result_type(*leaves)))
+    return {
+        k: nan_where(ok, v + link.astype(v.dtype)) if jnp.issubdtype(v.dtype, jnp.floating) else v
+        for k, v in outputs.items()
+    }
+
+
 def increasing_root(
     f: Residual,
     theta: Any,
