@@ -240,7 +240,7 @@ def test_cli_inline(capsys: pytest.CaptureFixture[str]) -> None:
     ])
     out = capsys.readouterr().out
     assert code == 0
-    assert "LJP = V_bath - V_pipette = +15.61 mV" in out
+    assert "LJP = V_bath - V_pipette = +15.61 mV" in out and "henderson" in out
     assert "measured -60.00 mV -> corrected -75.61 mV" in out
 
 
@@ -256,6 +256,9 @@ def test_cli_toml(tmp_path, capsys: pytest.CaptureFixture[str]) -> None:
     assert f"{expected:+.2f} mV" in first
     assert main(["ljp", "--pipette", f"{f}:pipette", "--bath", f"{f}:other.acsf"]) == 0
     assert "298.15 K" in capsys.readouterr().out
+    assert main(["ljp", "--pipette", "Zn=9,Cl=18", "--bath", "Zn=0.0284,K=3,Cl=3.062",
+                 "--method", "nernst_planck"]) == 0
+    assert "-20.82 mV" in capsys.readouterr().out
 
 
 @pytest.mark.parametrize(
@@ -409,3 +412,53 @@ def test_recording_columns_bad_input(columns: dict, match: str) -> None:
     df = pd.DataFrame({"V": [-60.0], **columns})
     with pytest.raises(ValueError, match=match):
         apply_recording_columns(df, ("K_o", "K_i", "Na_o", "Cl_o", "T"), ())
+
+
+# --- stationary Nernst-Planck (method="nernst_planck") ---
+
+# JLJP (Nernst-Planck) screenshot on SourceForge, 25 °C, as transcribed in LJPcalc's
+# src/LJPcalc.Core/KnownIonSets/JljpScreenshot.cs: ZnCl2 against KCl, -20.79558643 mV.
+JLJP = ({"Zn": 9, "Cl": 18}, {"Zn": 2.84e-2, "K": 3, "Cl": 3.062}, 298.15, -20.79558643)
+
+
+def test_nernst_planck_published_jljp_example() -> None:
+    pipette, bath, T, expected = JLJP
+    v = float(ljp(pipette, bath, T, method="nernst_planck"))
+    assert abs(v - expected) < 0.05
+    # the linear-profile (Henderson) form misses this polyvalent, 300-fold gradient
+    assert abs(float(ljp(pipette, bath, T)) - expected) > 0.5
+    # its bath is neutral only to 0.2 %, so shooting from either side differs slightly
+    assert float(ljp(bath, pipette, T, method="nernst_planck")) == pytest.approx(-v, abs=0.01)
+    pipette, bath, celsius, _ = PUBLISHED["axobits_39_k_gluconate"]  # exactly neutral
+    T = celsius + 273.15
+    v = float(ljp(pipette, bath, T, method="nernst_planck"))
+    assert float(ljp(bath, pipette, T, method="nernst_planck")) == pytest.approx(-v, abs=1e-6)
+
+
+def test_nernst_planck_closed_forms_and_henderson() -> None:
+    T = 298.15
+    vt = R * T / F * 1e3
+    un, uk, uc = IONS["Na"].mobility, IONS["K"].mobility, IONS["Cl"].mobility
+    # one salt at two concentrations: Planck = Henderson = closed form
+    v = float(ljp({"Na": 150, "Cl": 150}, {"Na": 15, "Cl": 15}, T, method="nernst_planck"))
+    assert v == pytest.approx(-vt * (un - uc) / (un + uc) * math.log(15 / 150), rel=1e-6)
+    # bi-ionic at equal concentrations: Lewis-Sargent, V = (RT/F) ln((u_K+u_Cl)/(u_Na+u_Cl))
+    v = float(ljp({"K": 150, "Cl": 150}, {"Na": 150, "Cl": 150}, T, method="nernst_planck"))
+    assert v == pytest.approx(vt * math.log((uk + uc) / (un + uc)), rel=1e-6)
+    for name, (pipette, bath, celsius, _) in PUBLISHED.items():
+        a = float(ljp(pipette, bath, celsius + 273.15, method="nernst_planck"))
+        b = float(ljp(pipette, bath, celsius + 273.15))
+        assert abs(a - b) < 0.5, (name, a, b)
+    assert float(ljp(bath, bath, T, method="nernst_planck")) == 0.0
+    batch = np.asarray(ljp({"K": np.array([140.0, 100.0]), "Cl": np.array([140.0, 100.0])},
+                           {"Na": 150.0, "Cl": 150.0}, method="nernst_planck"))
+    one = float(ljp({"K": 100.0, "Cl": 100.0}, {"Na": 150.0, "Cl": 150.0}, method="nernst_planck"))
+    assert batch.shape == (2,) and batch[1] == pytest.approx(one, rel=1e-9)
+
+
+def test_nernst_planck_bad_use() -> None:
+    with pytest.raises(ValueError, match="method must be"):
+        ljp({"KCl": 1}, {"NaCl": 1}, method="planck")
+    with pytest.raises(ValueError, match="concrete values"):
+        jax.jit(lambda c: ljp({"K": c, "Cl": c}, {"Na": 1.0, "Cl": 1.0},
+                              method="nernst_planck"))(jnp.float64(1.0))

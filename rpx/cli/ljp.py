@@ -23,8 +23,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "ljp",
         help="liquid junction potential of a pipette/bath pair and corrected potentials",
-        description="Liquid junction potential (generalised Henderson equation, mobilities "
-        "of Ng & Barry 1995) between a pipette solution and a bath.",
+        description="Liquid junction potential (generalised Henderson equation or stationary "
+        "Nernst-Planck; mobilities of Ng & Barry 1995) between a pipette solution and a bath.",
         epilog=EPILOG,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
@@ -37,6 +37,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument(
         "--measured", type=float, nargs="+", metavar="mV",
         help="measured potential(s) to correct (mV)",
+    )
+    p.add_argument(
+        "--method", choices=("henderson", "nernst_planck"), default="henderson",
+        help="generalised Henderson (JPCalc) or stationary Nernst-Planck (LJPcalc)",
     )
     p.add_argument(
         "--tol", type=float, default=None, metavar="FRACTION",
@@ -115,7 +119,7 @@ def _ljp(args: argparse.Namespace) -> int:
     sols = {}
     for label, given in (("pipette", pipette), ("bath", bath)):
         sols[label] = concentrations(given)
-    v = float(ljp(sols["pipette"], sols["bath"], T, tol=tol))
+    v = float(ljp(sols["pipette"], sols["bath"], T, tol=tol, method=args.method))
     for label, sol in sols.items():
         ions = ", ".join(f"{k} {float(np.asarray(c)):g}" for k, c in sol.items())
         print(f"{label:<8} ions (mM): {ions}")
@@ -125,7 +129,8 @@ def _ljp(args: argparse.Namespace) -> int:
             print(f"{'':<8} not in the LJP (no published mobility or uncharged): {rest}")
             print(f"{'':<8} ideal osmolarity {float(sol.osmolarity):.1f} mOsm/L")
     print(f"T = {T:.2f} K ({T - 273.15:.2f} °C)")
-    print(f"LJP = V_bath - V_pipette = {v:+.2f} mV  (V_membrane = V_measured - LJP)")
+    print(f"LJP = V_bath - V_pipette = {v:+.2f} mV  (V_membrane = V_measured - LJP; "
+          f"{args.method.replace('_', '-')})")
     for m in args.measured or []:
         print(f"  measured {m:+.2f} mV -> corrected {m - v:+.2f} mV")
     return 0

@@ -23,10 +23,13 @@ mode: concentrations stand for activities (activity coefficients 1), mobilities 
 their limiting (infinite-dilution) values and their ratios do not depend on temperature
 (T enters only through RT/F), every listed species is fully dissociated at the given
 concentration, and both solutions are electroneutral. LJPcalc instead solves the
-stationary Nernst–Planck equations (Marino et al. 2014, arXiv:1403.3640); its
+stationary Nernst–Planck equations (Marino et al. 2014, arXiv:1403.3640): constant
+fluxes, zero current and electroneutrality, without the linear-profile assumption. Its
 documentation states that both give nearly identical LJPs and that Henderson loses
-accuracy at high concentrations and with polyvalent ions (not implemented here). The three
-published JPCalc examples in ``tests/test_ljp.py`` agree with this code within 0.2 mV.
+accuracy at high concentrations and with polyvalent ions. ``method="nernst_planck"``
+solves that problem here by shooting (numpy/scipy; not jit-able). The three published
+JPCalc examples in ``tests/test_ljp.py`` agree with the Henderson form within 0.2 mV, and
+the published JLJP (Nernst–Planck) example with the Nernst–Planck form within 0.05 mV.
 
 Mobility table (:data:`IONS`): every value names its source. Relative mobilities are
 the table of Ng & Barry (1995) (extracted from Barry & Lynch 1991, Table 1, the table
@@ -293,8 +296,9 @@ def ljp(
     T: ArrayLike = T_DEFAULT,
     *,
     tol: float = NEUTRAL_TOL,
+    method: str = "henderson",
 ) -> Array:
-    """Liquid junction potential V_LJP = V_bath − V_pipette (mV), generalised Henderson.
+    """Liquid junction potential V_LJP = V_bath − V_pipette (mV).
 
     The measured potential is corrected as V_membrane = V_measured − V_LJP (JPCalc and
     LJPcalc convention); a K-gluconate pipette in a NaCl bath gives about +15 mV.
@@ -309,6 +313,10 @@ def ljp(
         T: temperature (K), (0, 400]; default 298.15 K.
         tol: electroneutrality tolerance: |Σ z c| of each solution may be at most
             ``tol`` times its cation charge Σ_{z>0} z c (default 0.02).
+        method: ``"henderson"`` (default; closed form, jit-able and differentiable) or
+            ``"nernst_planck"`` (the stationary Nernst–Planck equations with
+            electroneutrality, solved by shooting as LJPcalc/JLJP do; numpy/scipy, concrete
+            values only, one solve per element of the broadcast shape).
 
     Returns:
         V_LJP in mV, shape of the broadcast concentrations. Identical solutions give 0;
@@ -317,9 +325,13 @@ def ljp(
     Raises:
         ValueError: unknown ion or salt, a negative or non-finite concentration, a
             solution that is not electroneutral within ``tol``, a solution without
-            ions, or T outside (0, 400] K.
+            ions, T outside (0, 400] K, an unknown ``method``, or traced values with
+            ``method="nernst_planck"``.
+        RuntimeError: the Nernst–Planck shooting did not converge.
 
-    Source: Barry & Lynch 1991 (J. Membr. Biol. 121:101); mobilities in :data:`IONS`.
+    Sources: Barry & Lynch 1991 (J. Membr. Biol. 121:101) for Henderson; Marino et al.
+    2014 (arXiv:1403.3640) for the stationary Nernst–Planck problem; mobilities in
+    :data:`IONS`.
     """
     from rpx.physics.params import check_values
 
@@ -330,6 +342,8 @@ def ljp(
         check_values("T", arr)
     if not (isinstance(tol, (int, float)) and math.isfinite(tol) and 0 <= tol < 1):
         raise ValueError(f"tol must be a number in [0, 1), got {tol!r}")
+    if method not in ("henderson", "nernst_planck"):
+        raise ValueError(f"method must be 'henderson' or 'nernst_planck', got {method!r}")
     p, p_extra = ion_concentrations(pipette, "pipette")
     b, b_extra = ion_concentrations(bath, "bath")
     _charge_check("pipette", p, p_extra, tol)
@@ -351,7 +365,78 @@ def ljp(
         if _concrete(s) and np.any(np.asarray(s) <= 0):
             raise ValueError(f"{label} solution contains no ions (all concentrations 0)")
     vt = (R * MV_PER_V / F) * jnp.asarray(T)
+    if method == "nernst_planck":
+        return _nernst_planck(names, p, b, T)
     return -vt * num * _log_ratio_over_difference(jnp.asarray(sa), jnp.asarray(sb))
+
+
+def _nernst_planck(
+    names: list[str], p: Mapping[str, ArrayLike], b: Mapping[str, ArrayLike], T: ArrayLike
+) -> Array:
+    """Stationary Nernst–Planck LJP (mV) element by element of the broadcast inputs."""
+    values = [p.get(n, 0.0) for n in names] + [b.get(n, 0.0) for n in names] + [T]
+    if not all(_concrete(v) for v in values):
+        raise ValueError("method='nernst_planck' needs concrete values (not inside jit/grad)")
+    arrays = np.broadcast_arrays(*(np.asarray(v, dtype=np.float64) for v in values))
+    n = len(names)
+    z = np.array([IONS[k].z for k in names], dtype=np.float64)
+    d = np.array([IONS[k].mobility for k in names])
+    out = np.empty(arrays[0].shape)
+    for idx in np.ndindex(out.shape):
+        c0 = np.array([a[idx] for a in arrays[:n]])
+        c1 = np.array([a[idx] for a in arrays[n : 2 * n]])
+        vt = R * MV_PER_V / F * arrays[-1][idx]
+        out[idx] = vt * _planck_shooting(z, d, c0, c1)
+    return jnp.asarray(out)
+
+
+def _planck_shooting(z: np.ndarray, d: np.ndarray, c0: np.ndarray, c1: np.ndarray) -> float:
+    """ψ(1) − ψ(0), ψ = Fφ/RT, of the stationary Nernst–Planck junction x ∈ [0, 1].
+
+    Constant fluxes J_i, c_i' = −J_i/D_i − z_i c_i ψ', and electroneutrality Σ z c = const
+    gives ψ' = −Σ (z_i J_i/D_i) / Σ z_i² c_i. The fluxes are found by shooting from the
+    pipette side (x = 0) so that the profile ends at the bath (x = 1) with zero current
+    Σ z_i J_i = 0 (least squares, Levenberg–Marquardt), starting from the fluxes of the
+    Henderson (linear) profile at its midpoint.
+    """
+    from scipy.integrate import solve_ivp
+    from scipy.optimize import least_squares
+
+    if np.array_equal(c0, c1):
+        return 0.0
+    scale = float(max(c0.max(), c1.max()))
+    a0, a1 = c0 / scale, c1 / scale
+    dz2 = np.sum(np.abs(z) * d * (a0 + a1))
+
+    def shoot(j: np.ndarray) -> np.ndarray:
+        def f(_x: float, y: np.ndarray) -> np.ndarray:
+            c = y[:-1]
+            dpsi = -np.sum(z * j / d) / np.sum(z * z * c)
+            return np.append(-j / d - z * c * dpsi, dpsi)
+
+        sol = solve_ivp(f, (0.0, 1.0), np.append(a0, 0.0), method="LSODA", rtol=1e-10,
+                        atol=1e-13)
+        if not sol.success:
+            return np.full(a0.size + 1, np.nan)
+        return sol.y[:, -1]
+
+    def residual(j: np.ndarray) -> np.ndarray:
+        y = shoot(j)
+        return np.append(y[:-1] - a1, np.sum(z * j) / dz2)
+
+    sa, sb = np.sum(z * z * d * a0), np.sum(z * z * d * a1)
+    num = np.sum(z * d * (a1 - a0))
+    x = (sb - sa) / sa
+    dpsi_h = -num * (np.log1p(x) / (sb - sa) if abs(x) > 1e-12 else 1.0 / sa)
+    j0 = -d * ((a1 - a0) + z * 0.5 * (a0 + a1) * dpsi_h)
+    fit = least_squares(residual, j0, method="lm", xtol=1e-14, ftol=1e-14, gtol=1e-14)
+    imbalance = (abs(np.sum(z * a0)) + abs(np.sum(z * a1)))
+    if not np.all(np.isfinite(fit.fun)) or np.max(np.abs(fit.fun)) > 1e-8 + 2 * imbalance:
+        raise RuntimeError(
+            "the stationary Nernst–Planck shooting did not converge for these solutions; "
+            "method='henderson' always gives a value"
+        )
+    return float(shoot(fit.x)[-1])
 
 
 def correct(V_measured: ArrayLike, V_ljp: ArrayLike) -> Array:
