@@ -25,6 +25,7 @@ from scipy.stats import qmc
 from rpx.physics.models import DERIVED_PARAMS, derived_output_meta, get_model
 from rpx.physics.params import check_values, param
 from rpx.physics.presets import presets
+from rpx.sweep.memory import check_fits
 
 DESIGN_METHODS = ("uniform", "loguniform", "sobol", "lhs")
 SAMPLE_DIM = "sample"
@@ -65,6 +66,8 @@ class Axis:
 def _check_num(name: str, num: int) -> None:
     if int(num) != num or num < 1:
         raise ValueError(f"axis {name}: num must be a positive integer, got {num!r}")
+    # Values are held as Python floats, numpy coordinates and JSON text (~64 B each).
+    check_fits(f"axis {name}", int(num), 64)
 
 
 @dataclasses.dataclass(frozen=True)
@@ -245,6 +248,7 @@ class SweepSpec:
                 )
             if int(d.n) != d.n or d.n < 1:
                 raise ValueError(f"design n must be a positive integer, got {d.n!r}")
+            check_fits("design n", int(d.n), 40 * max(1, len(d.ranges)))
             if not d.ranges:
                 raise ValueError("a design needs at least one range")
             for r in d.ranges:

@@ -57,6 +57,8 @@ from zarr.core.sync import sync
 from zarr.storage import FsspecStore, LocalStore
 
 from rpx.sweep import interrupt
+from rpx.sweep.memory import available_memory as available_memory  # re-exported
+from rpx.sweep.memory import human
 from rpx.sweep.plan import Plan
 from rpx.sweep.spec import SweepSpec, spec_from_dict
 
@@ -818,26 +820,6 @@ def free_bytes(url: str | Path) -> int | None:
     while not path.exists():
         path = path.parent
     return shutil.disk_usage(path).free
-
-
-def available_memory() -> int:
-    """Bytes of memory available to this process (MemAvailable, else physical memory)."""
-    try:
-        for line in Path("/proc/meminfo").read_text().splitlines():
-            if line.startswith("MemAvailable:"):
-                return int(line.split()[1]) * 1024
-    except OSError:
-        pass
-    return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-
-
-def human(n: float) -> str:
-    """Bytes in B/kB/MB/GB/TB (powers of 1000)."""
-    for unit in ("B", "kB", "MB", "GB", "TB", "PB"):
-        if abs(n) < 1000 or unit == "PB":
-            return f"{n:.0f} {unit}" if unit == "B" else f"{n:.1f} {unit}"
-        n /= 1000
-    return f"{n} B"  # pragma: no cover
 
 
 def remaining_bytes(
