@@ -462,3 +462,17 @@ def test_nernst_planck_bad_use() -> None:
     with pytest.raises(ValueError, match="concrete values"):
         jax.jit(lambda c: ljp({"K": c, "Cl": c}, {"Na": 1.0, "Cl": 1.0},
                               method="nernst_planck"))(jnp.float64(1.0))
+
+
+def test_cli_example_file(capsys: pytest.CaptureFixture[str]) -> None:
+    import tomllib
+    from pathlib import Path
+
+    path = Path(__file__).resolve().parent.parent / "examples" / "solutions.toml"
+    doc = tomllib.loads(path.read_text())
+    assert main(["ljp", str(path), "--measured", "-65"]) == 0
+    out = capsys.readouterr().out
+    v = float(ljp(doc["pipette"], doc["bath"], doc["T"]))
+    assert 10 < v < 20
+    assert f"LJP = V_bath - V_pipette = {v:+.2f} mV" in out
+    assert f"measured -65.00 mV -> corrected {-65 - v:+.2f} mV" in out
