@@ -231,8 +231,8 @@ def ion_concentrations(
     """Canonical ion name -> concentration (mM), and Σ z c of charged species outside
     the mobility table (from a :class:`rpx.physics.solutions.Solution`, else 0).
 
-    A mapping whose keys are all ion names is read as ion concentrations; any other
-    mapping is read as a recipe of salts (:func:`rpx.physics.solutions.solution`).
+    A mapping with a key that is a salt and not an ion name is read as a recipe
+    (:func:`rpx.physics.solutions.solution`); any other as ion concentrations.
 
     Raises:
         ValueError: unknown ion or salt, a negative or non-finite concentration.
@@ -250,7 +250,10 @@ def ion_concentrations(
         extra = solution.other_charge
         items = dict(solution.ions)
     elif is_recipe(solution):
-        sol = make_solution(solution)
+        try:
+            sol = make_solution(solution)
+        except ValueError as err:
+            raise ValueError(f"{label}: {err}") from None
         extra = sol.other_charge
         items = dict(sol.ions)
     else:
