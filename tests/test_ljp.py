@@ -20,7 +20,7 @@ from rpx.physics.solutions import SALTS, Solution, is_recipe, salt_name, solutio
 # LJPcalc's src/LJPcalc.Core/KnownIonSets (github.com/swharden/LJPcalc), which names the
 # original publication of each. Columns: pipette, bath (mM), temperature (°C), LJP (mV).
 PUBLISHED = {
-    # AxoBits 39, p. 8 (Molecular Devices), JPCalc screenshot: K-gluconate pipette.
+    # AxoBits 39, p. 8 (a JPCalc screenshot in an article on LJP corrections): K-gluconate.
     "axobits_39_k_gluconate": (
         {"K": 145, "Na": 13, "Cl": 10, "gluconate": 145, "Mg": 1, "HEPES": 5},
         {"K": 2.8, "Na": 145, "Cl": 148.8, "Mg": 2, "Ca": 1, "HEPES": 5},
