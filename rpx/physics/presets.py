@@ -1,16 +1,33 @@
 """Parameter presets: literature cells, every number with the source it was taken from.
 
-A preset fixes the thirteen core parameters (``K_o … P_Ca, T``). Pump and pump–leak
-parameters come from the parameter table's defaults (:mod:`rpx.physics.params`) unless a
-caller overrides them.
+A preset fixes the thirteen core parameters (``K_o … P_Ca, T``) and, by calibration,
+the pump scale ``I_pump_max``, the fixed pump current ``I_pump_fixed`` and the mean
+charge ``z_X`` of the impermeant solutes, so that pump and leaks balance at the preset's
+own concentrations (see :func:`_calibrate_pump`). The other pump and pump–leak
+parameters come from the parameter table's defaults (:mod:`rpx.physics.params`) unless
+a caller overrides them.
 
 Where no measured value could be traced, the preset says so in its ``sources`` entry:
 
 * **derived**: computed from other sourced numbers by a stated formula;
-* **calibrated**: one permeability ratio solved so that the passive GHK voltage equals
-  the middle of the resting-potential range the source reports (a documented fit of one
-  number to one measurement, never a free guess). ``tests/test_presets.py`` recomputes
-  every calibration;
+* **calibrated**: one number solved from a stated condition, a documented fit of one
+  number to one measurement or balance, never a free guess; ``tests/test_presets.py``
+  recomputes every calibration:
+
+  - a permeability ratio, so that the passive GHK voltage (``calibrate="P_Cl"``) or the
+    mean of the passive and the pump-balanced voltage (``calibrate="P_Na"``) equals the
+    middle of the resting-potential range the source reports;
+  - ``I_pump_max`` (every preset): the Luo–Rudy pump's Na+ efflux balances the Na+ leak,
+    3·I_pump = −I_Na, and its K+ influx the K+ leak, 2·I_pump = I_K, at the preset's own
+    concentrations (pump constants Km_Na_i, Km_K_o of the table). Both hold at the zero
+    of I_K + (2/3)·I_Na (Mullins–Noda); where P_Cl = 0 this is the ``ghk_pump``
+    voltage. The leaks' absolute scale (the squid P_K for most presets) thereby sets the
+    pump's, so pump and leaks agree;
+  - ``I_pump_fixed``: the calibrated pump's current at that state;
+  - ``z_X``: the pump–leak electroneutrality and osmotic balance hold at that voltage
+    with the preset's Na_i and K_i and Cl− in equilibrium (Cl_i = Cl_o·e^(FV/RT)), in a
+    bath without added osmolyte (``X_o = 0``). Where that needs a z_X outside [-10, 0]
+    (the red blood cell) the source entry of z_X says why;
 * **assumed**: a value with no source, stated as such (e.g. P_Ca = 0 at rest).
 
 Sources that are web pages are named by their address; they reproduce tables of the
@@ -24,11 +41,14 @@ import math
 from types import MappingProxyType
 
 from rpx.physics.constants import MV_PER_V, F, R
+from rpx.physics.params import PARAMS
 
 CORE = (
     "K_o", "K_i", "Na_o", "Na_i", "Cl_o", "Cl_i", "Ca_o", "Ca_i",
     "P_K", "P_Na", "P_Cl", "P_Ca", "T",
 )  # fmt: skip
+# Calibrated for every preset (see the module docstring).
+PUMP_CALIBRATED = ("I_pump_max", "I_pump_fixed", "z_X")
 
 
 @dataclasses.dataclass(frozen=True)
@@ -92,12 +112,103 @@ BODY_T = "37 C, mammalian body temperature"
 CL_EXCLUDED = "0 as in the source's GHK example (Cl- treated as passively distributed)"
 
 
+def _vt(T: float) -> float:
+    return R * MV_PER_V / F * T
+
+
+def _ghk_current(V: float, P: float, c_out: float, c_in: float, z: int, T: float) -> float:
+    """GHK current density (uA/cm^2), plain floats (the calibrations run at import)."""
+    u = z * V / _vt(T)
+    if abs(u) < 1e-9:
+        return P * z * F * (c_in - c_out)
+    return P * z * F * u * (c_in - c_out * math.exp(-u)) / -math.expm1(-u)
+
+
+def _pump_per_unit(V: float, v: dict[str, float]) -> float:
+    """Luo–Rudy pump current per unit I_pump_max at V (table's Km_Na_i and Km_K_o)."""
+    w = V / _vt(v["T"])
+    sigma = math.expm1(v["Na_o"] / 67.3) / 7.0
+    f = 1.0 / (1.0 + 0.1245 * math.exp(-0.1 * w) + 0.0365 * sigma * math.exp(-w))
+    km_na, km_k = PARAMS["Km_Na_i"].default, PARAMS["Km_K_o"].default
+    return f / (1.0 + (km_na / v["Na_i"]) ** 1.5) * v["K_o"] / (v["K_o"] + km_k)
+
+
+def _leak(V: float, v: dict[str, float], ion: str) -> float:
+    z = {"K": 1, "Na": 1, "Cl": -1, "Ca": 2}[ion]
+    return _ghk_current(V, v[f"P_{ion}"], v[f"{ion}_o"], v[f"{ion}_i"], z, v["T"])
+
+
+def _increasing_zero(g: object, lo: float = -400.0, hi: float = 200.0) -> float:
+    """Zero of an increasing function on [lo, hi] by bisection (to float64 resolution)."""
+    for _ in range(200):
+        mid = 0.5 * (lo + hi)
+        if g(mid) > 0:  # type: ignore[operator]
+            hi = mid
+        else:
+            lo = mid
+    return 0.5 * (lo + hi)
+
+
+def _ghk_mV(v: dict[str, float]) -> float:
+    """Passive GHK voltage: zero of the summed leaks."""
+    return _increasing_zero(lambda V: sum(_leak(V, v, ion) for ion in ("K", "Na", "Cl", "Ca")))
+
+
+def _pump_balanced_mV(v: dict[str, float]) -> float:
+    """The voltage at which a pump can balance both the Na+ and the K+ leak at the
+    preset's concentrations (3·I_pump = −I_Na and 2·I_pump = I_K): the zero of
+    I_K + (2/3)·I_Na (Mullins & Noda 1963, with GHK leaks). With P_Cl = P_Ca = 0 this is
+    the ghk_pump voltage of the calibrated pump."""
+    return _increasing_zero(lambda V: _leak(V, v, "K") + 2.0 / 3.0 * _leak(V, v, "Na"))
+
+
+def _calibrate_pump(v: dict[str, float]) -> tuple[dict[str, float], str]:
+    """I_pump_max, I_pump_fixed and z_X that balance pump and leaks at the preset's state.
+
+    At the pump-balanced voltage V (:func:`_pump_balanced_mV`) I_pump_max makes
+    3·I_pump = −I_Na (and so 2·I_pump = I_K); I_pump_fixed is that pump current. z_X makes
+    the pump–leak steady-state conditions (electroneutrality, osmotic balance with the
+    bath of rpx.physics.pump_leak, X_o = 0) hold at V with the preset's Na_i and K_i and
+    Cl_i = Cl_o·e^(FV/RT). Returns the values and, where z_X would leave its domain
+    [-10, 0] (then the table's default is kept), the reason.
+    """
+    V = _pump_balanced_mV(v)
+    I_p = -_leak(V, v, "Na") / 3.0
+    cations = v["Na_o"] + v["K_o"]
+    osm = cations + v["Cl_o"] + abs(cations - v["Cl_o"])
+    cl_i = v["Cl_o"] * math.exp(V / _vt(v["T"]))
+    x_i = osm - v["Na_i"] - v["K_i"] - cl_i
+    z_x = -(v["Na_i"] + v["K_i"] - cl_i) / x_i if x_i > 0 else math.inf
+    out = {"I_pump_max": I_p / _pump_per_unit(V, v), "I_pump_fixed": I_p, "z_X": z_x}
+    if -10.0 <= z_x <= 0.0:
+        return out, ""
+    default = PARAMS["z_X"].default
+    assert default is not None
+    reason = (
+        f"not calibrated (table default {default:g}): Na+ and K+ leaks balance a pump only "
+        f"at {V:.1f} mV, where Cl- in equilibrium would need impermeant solutes of mean "
+        f"charge {z_x:+.3f}, outside [-10, 0]; so no pump-leak steady state reproduces this "
+        "preset's Na_i and K_i (the leak ratios are not measured here)"
+    )
+    return out | {"z_X": default}, reason
+
+
 def _calibrate_P_Na(v: dict[str, float], target_mV: float) -> float:
-    """P_Na such that the passive GHK voltage of ``v`` (with its P_K, P_Cl) is target_mV."""
-    x = math.exp(target_mV / (R * MV_PER_V / F * v["T"]))
-    num = x * (v["P_K"] * v["K_i"] + v["P_Cl"] * v["Cl_o"]) - v["P_K"] * v["K_o"]
-    num -= v["P_Cl"] * v["Cl_i"]
-    return num / (v["Na_o"] - x * v["Na_i"])
+    """P_Na such that the mean of the passive GHK voltage and the pump-balanced voltage
+    (with P_K, P_Cl of ``v``) is target_mV: both then lie near the middle of the range."""
+
+    def mean_mV(log_ratio: float) -> float:
+        w = v | {"P_Na": v["P_K"] * math.exp(log_ratio)}
+        return 0.5 * (_ghk_mV(w) + _pump_balanced_mV(w))
+
+    lo, hi = math.log(1e-8), math.log(1e2)
+    for _ in range(100):
+        mid = 0.5 * (lo + hi)
+        if mean_mV(mid) > target_mV:
+            hi = mid
+        else:
+            lo = mid
+    return v["P_K"] * math.exp(0.5 * (lo + hi))
 
 
 def _calibrate_P_Cl(v: dict[str, float], target_mV: float) -> float:
@@ -122,18 +233,39 @@ def _make(
         target = 0.5 * (V_range[0] + V_range[1])
         fn = {"P_Na": _calibrate_P_Na, "P_Cl": _calibrate_P_Cl}[calibrate]
         values[calibrate] = fn(values, target)
+        what = {
+            "P_Na": "the mean of the passive GHK and the pump-balanced voltage",
+            "P_Cl": "the passive GHK voltage",
+        }[calibrate]
         sources[calibrate] = (
-            f"calibrated: the passive GHK voltage equals {target:g} mV, the middle of the "
+            f"calibrated: {what} equals {target:g} mV, the middle of the "
             f"reported range; {sources[calibrate]}"
         )
     missing = set(CORE) - set(values)
     if missing:  # pragma: no cover - a programming error in this file
         raise AssertionError(f"preset {name} lacks {sorted(missing)}")
+    pump, z_reason = _calibrate_pump(values)
+    values |= pump
+    sources |= {
+        "I_pump_max": (
+            f"calibrated: 3*I_pump = -I_Na and 2*I_pump = I_K at "
+            f"{_pump_balanced_mV(values):.2f} mV (the Mullins-Noda voltage of this "
+            "preset's K and Na leaks; with P_Cl = 0 the ghk_pump voltage) at this preset's "
+            "concentrations, Luo-Rudy pump with the table's Km_Na_i and Km_K_o; the leaks' "
+            "absolute scale (P_K) sets it"
+        ),
+        "I_pump_fixed": "calibrated: the current of the calibrated pump at that state",
+        "z_X": z_reason or (
+            "calibrated: pump-leak electroneutrality and osmotic balance hold at that "
+            "voltage with this preset's Na_i, K_i and Cl- in equilibrium (X_o = 0)"
+        ),
+    }
+    keys = (*CORE, *PUMP_CALIBRATED)
     return PresetInfo(
         name,
         description,
-        MappingProxyType({k: values[k] for k in CORE}),
-        MappingProxyType({k: sources[k] for k in CORE}),
+        MappingProxyType({k: values[k] for k in keys}),
+        MappingProxyType({k: sources[k] for k in keys}),
         V_range,
         V_source,
     )
@@ -206,7 +338,11 @@ _PRESETS: dict[str, PresetInfo] = {
                 "Cl_o": (110.0, GENERIC_CELL), "Cl_i": (4.0, GENERIC_CELL),
                 "Ca_o": (2.0, CA_TYPICAL), "Ca_i": (1e-4, CA_TYPICAL),
                 "P_K": (_SQUID_PK, PK_SCALE),
-                "P_Na": (0.01 * _SQUID_PK, f"frog value of {HH1959}; no mammalian one traced"),
+                "P_Na": (
+                    0.0,
+                    f"no mammalian ratio traced; the frog ratio 0.01 of {HH1959} puts the "
+                    "pump-balanced voltage 0.05 mV below the reported range",
+                ),
                 "P_Cl": (0.0, "0: Cl is at equilibrium near rest (E_Cl ~ -89 mV here)"),
                 "P_Ca": (0.0, P_CA_ZERO), "T": (310.15, BODY_T),
             },
@@ -218,6 +354,7 @@ _PRESETS: dict[str, PresetInfo] = {
                 "rat soleus in situ rest less negative, mean -71 mV (J. Physiol. 2024, "
                 "602:3469, PubMed 38877870, abstract), so the range is not universal"
             ),
+            calibrate="P_Na",
         ),
         _make(
             "cardiac_ventricular_myocyte",
