@@ -134,8 +134,9 @@ def add_storage_options(p: argparse.ArgumentParser) -> None:
 def add_run_options(p: argparse.ArgumentParser) -> None:
     """Resume/overwrite, dry run, force, progress, storage, cluster and debug options of
     the store-writing commands."""
-    p.add_argument("--resume", action="store_true", help="require an existing store to resume")
-    p.add_argument("--overwrite", action="store_true", help="replace an existing store")
+    mode = p.add_mutually_exclusive_group()  # --resume and --overwrite exclude each other
+    mode.add_argument("--resume", action="store_true", help="require an existing store to resume")
+    mode.add_argument("--overwrite", action="store_true", help="replace an existing store")
     p.add_argument(
         "--dry-run", action="store_true",
         help="print points, chunks, estimated store size and memory, then exit writing nothing",

@@ -222,6 +222,7 @@ class SweepSpec:
 
         Returns ``self`` so that ``spec = SweepSpec(...).validate()`` reads naturally.
         """
+        self._check_types()
         m = get_model(self.model)
         known = set(m.outputs) | set(derived_output_meta()) | {"nernst", "currents"}
         for name in self.outputs:
@@ -232,6 +233,9 @@ class SweepSpec:
                 )
         if self.preset != "default" and self.preset not in presets():
             raise ValueError(f"unknown preset {self.preset!r}; known: {', '.join(presets())}")
+        if self.dtype not in DTYPES:
+            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
+        dt = np.dtype(self.dtype)
         if not self.axes and self.design is None:
             raise ValueError("a sweep needs at least one axis or a design")
         seen: set[str] = set()
@@ -239,7 +243,7 @@ class SweepSpec:
             self._check_swept_name(a.name, self.params_read, seen)
             if len(a) == 0:
                 raise ValueError(f"axis {a.name} is empty")
-            check_values(a.name, np.asarray(a.values))
+            check_values(a.name, np.asarray(a.values), dt)
         if self.design is not None:
             d = self.design
             if d.method not in DESIGN_METHODS:
@@ -248,14 +252,20 @@ class SweepSpec:
                 )
             if int(d.n) != d.n or d.n < 1:
                 raise ValueError(f"design n must be a positive integer, got {d.n!r}")
-            check_fits("design n", int(d.n), 40 * max(1, len(d.ranges)))
             if not d.ranges:
                 raise ValueError("a design needs at least one range")
             for r in d.ranges:
                 self._check_swept_name(r.name, self.params_read, seen)
-                check_values(r.name, np.asarray([r.lo, r.hi]))
+                check_values(r.name, np.asarray([r.lo, r.hi]), dt)
                 if not r.lo < r.hi:
                     raise ValueError(f"design range {r.name}: lo must be < hi, got {r.lo}, {r.hi}")
+                if (r.log or d.method == "loguniform") and not (
+                    np.asarray(r.lo, dt) >= np.finfo(dt).tiny
+                ):
+                    raise ValueError(
+                        f"design range {r.name}: a log range needs lo > 0 (in {self.dtype}), "
+                        f"got lo = {r.lo!r}"
+                    )
         for name, value in self.fixed:
             p = param(name)
             if name in seen:
@@ -265,19 +275,12 @@ class SweepSpec:
                     f"fixed parameter {name} is not read by model {m.name!r} "
                     f"(it reads {', '.join(self.params_read)})"
                 )
-            check_values(p.name, np.asarray(value))
-        fixed = self.fixed_values()
-        for group in m.nonzero:
-            if all(g not in seen and fixed[g] == 0 for g in group):
-                raise ValueError(
-                    f"permeabilities {', '.join(group)} are all zero; at least one must be > 0"
-                )
+            check_values(p.name, np.asarray(value), dt)
+        self._check_model_domain(m, dt)
         for name in self.gradients:
             param(name)
             if name not in m.params:
                 raise ValueError(f"gradient w.r.t. {name}: model {m.name!r} does not read it")
-        if self.dtype not in DTYPES:
-            raise ValueError(f"dtype must be one of {DTYPES}, got {self.dtype!r}")
         dims = self.dims
         for dim, size in self.chunks:
             if dim not in dims:
@@ -291,6 +294,67 @@ class SweepSpec:
                 f"{math.prod(self.chunk_shape)} points; at most {MAX_CHUNK_POINTS} allowed"
             )
         return self
+
+    def _check_types(self) -> None:
+        """Field types of a spec built in Python (the dict reader checks them already)."""
+        for field, kind in (("model", str), ("preset", str), ("dtype", str)):
+            if not isinstance(getattr(self, field), kind):
+                raise ValueError(f"{field} must be a string, got {getattr(self, field)!r}")
+        if not isinstance(self.log_gradients, bool):
+            raise ValueError(f"log_gradients must be True or False, got {self.log_gradients!r}")
+        for a in self.axes:
+            for v in a.values:
+                if not _is_number(v):
+                    raise ValueError(f"axis {a.name}: values must be numbers, got {v!r}")
+        for name, value in self.fixed:
+            if not _is_number(value):
+                raise ValueError(f"fixed {name} must be a number, got {value!r}")
+        if self.design is not None:
+            for r in self.design.ranges:
+                if not (_is_number(r.lo) and _is_number(r.hi) and isinstance(r.log, bool)):
+                    raise ValueError(f"design range {r.name}: lo, hi numbers and log a bool")
+
+    def _space_values(self, dt: np.dtype) -> tuple[dict[str, np.ndarray], set[str]]:
+        """Every parameter read, as the values it takes (cast to ``dt``): an axis's
+        values, a design column over the samples, or a fixed scalar; and the design names."""
+        values: dict[str, np.ndarray] = {
+            k: np.asarray(v, dt) for k, v in self.fixed_values().items()
+        }
+        for a in self.axes:
+            values[a.name] = np.asarray(a.values, dt)
+        design_names: set[str] = set()
+        if self.design is not None:
+            pts = self.design.points().astype(dt)
+            for j, r in enumerate(self.design.ranges):
+                values[r.name] = pts[:, j]
+                design_names.add(r.name)
+        return values, design_names
+
+    def _check_model_domain(self, m: Any, dt: np.dtype) -> None:
+        """The model's ``nonzero`` groups and ``positive`` sums hold at every point of the
+        space (grid axes are independent; design columns vary together per sample)."""
+        values, design_names = self._space_values(dt)
+        tiny = np.finfo(dt).tiny
+        groups = [
+            (tuple((g,) for g in group),
+             f"permeabilities {', '.join(group)} are all zero at some point of the space; "
+             "at least one must be > 0", 0.0)
+            for group in m.nonzero
+        ] + [(pos.terms, f"{pos.message()} at some point of the space", tiny)
+             for pos in getattr(m, "positive", ())]  # fmt: skip
+        n = self.design.n if self.design is not None else 1
+        for terms, message, floor in groups:
+            if not all(k in values for t in terms for k in t):
+                continue
+            all_zero = np.ones(n, bool)
+            for term in terms:
+                term_zero = np.zeros(n, bool)
+                for k in term:
+                    zero = values[k] <= floor if floor == 0.0 else values[k] < floor
+                    term_zero |= zero if k in design_names else bool(np.any(zero))
+                all_zero &= term_zero
+            if np.any(all_zero):
+                raise ValueError(message)
 
     @staticmethod
     def _check_swept_name(name: str, allowed: Sequence[str], seen: set[str]) -> None:
@@ -322,66 +386,168 @@ class SweepSpec:
         return hashlib.sha256(self.to_json().encode()).hexdigest()
 
 
-def _axis_from_dict(entry: Mapping[str, Any]) -> Axis:
-    name = entry.get("name")
-    if not isinstance(name, str):
-        raise ValueError(f"every axis needs a name; got {dict(entry)!r}")
+# ------------------------------------------------------------ strict dict reading
+def _is_number(x: object) -> bool:
+    return isinstance(x, (int, float)) and not isinstance(x, bool)
+
+
+def _number(x: object, where: str) -> float:
+    if not _is_number(x):
+        raise ValueError(f"{where} must be a number, got {_show(x)}")
+    return float(x)  # type: ignore[arg-type]
+
+
+def _integer(x: object, where: str) -> int:
+    if isinstance(x, bool) or not isinstance(x, int):
+        raise ValueError(f"{where} must be an integer, got {_show(x)}")
+    return x
+
+
+def _boolean(x: object, where: str) -> bool:
+    if not isinstance(x, bool):
+        raise ValueError(f"{where} must be true or false, got {_show(x)}")
+    return x
+
+
+def _string(x: object, where: str) -> str:
+    if not isinstance(x, str):
+        raise ValueError(f"{where} must be a string, got {_show(x)}")
+    return x
+
+
+def _table(x: object, where: str, allowed: Sequence[str]) -> Mapping[str, Any]:
+    if not isinstance(x, Mapping):
+        raise ValueError(f"{where} must be a table with keys {', '.join(allowed)}, got {_show(x)}")
+    unknown = [k for k in x if k not in allowed]
+    if unknown:
+        raise ValueError(
+            f"{where}: unknown key {unknown[0]!r}; allowed: {', '.join(allowed)}"
+        )
+    return x
+
+
+def _list(x: object, where: str) -> list[Any]:
+    if isinstance(x, (str, bytes, Mapping)) or not isinstance(x, Sequence):
+        raise ValueError(f"{where} must be a list, got {_show(x)}")
+    return list(x)
+
+
+def _show(x: object) -> str:
+    kind = {bool: "a boolean", str: "a string", dict: "a table", list: "a list"}.get(
+        type(x), type(x).__name__
+    )
+    text = repr(x)
+    return f"{kind} {text if len(text) <= 40 else text[:37] + '...'}"
+
+
+AXIS_KEYS = ("name", "values", "linspace", "logspace")
+DESIGN_KEYS = ("method", "n", "ranges", "seed")
+RANGE_KEYS = ("name", "lo", "hi", "log")
+SPACE_KEYS = ("start", "stop", "num")
+
+
+def _axis_from_dict(entry: object, i: int) -> Axis:
+    entry = _table(entry, f"axes[{i}]", AXIS_KEYS)
+    if "name" not in entry:
+        raise ValueError(f"axes[{i}] needs a name")
+    name = _string(entry["name"], f"axes[{i}].name")
     kinds = [k for k in ("values", "linspace", "logspace") if k in entry]
     if len(kinds) != 1:
         raise ValueError(f"axis {name}: give exactly one of values, linspace, logspace")
     kind = kinds[0]
     if kind == "values":
-        values = entry["values"]
-        if not isinstance(values, Sequence) or isinstance(values, str):
-            raise ValueError(f"axis {name}: values must be a list of numbers")
-        return Axis(name, tuple(float(v) for v in values))
+        values = _list(entry["values"], f"axis {name}: values")
+        return Axis(name, tuple(_number(v, f"axis {name}: values[{j}]") for j, v in
+                                enumerate(values)))
     args = entry[kind]
     if isinstance(args, Mapping):
-        args = [args.get("start"), args.get("stop"), args.get("num")]
-    if not isinstance(args, Sequence) or len(args) != 3:
-        raise ValueError(f"axis {name}: {kind} takes [start, stop, num]")
-    start, stop, num = args
-    return getattr(Axis, kind)(name, float(start), float(stop), num)
+        _table(args, f"axis {name}: {kind}", SPACE_KEYS)
+        missing = [k for k in SPACE_KEYS if k not in args]
+        if missing:
+            raise ValueError(f"axis {name}: {kind} needs {', '.join(missing)}")
+        args = [args["start"], args["stop"], args["num"]]
+    args = _list(args, f"axis {name}: {kind}")
+    if len(args) != 3:
+        raise ValueError(f"axis {name}: {kind} takes [start, stop, num], got {len(args)} values")
+    start = _number(args[0], f"axis {name}: {kind} start")
+    stop = _number(args[1], f"axis {name}: {kind} stop")
+    num = _integer(args[2], f"axis {name}: {kind} num")
+    return getattr(Axis, kind)(name, start, stop, num)
+
+
+def _design_from_dict(d: object) -> Design:
+    d = _table(d, "design", DESIGN_KEYS)
+    ranges = []
+    for j, r in enumerate(_list(d.get("ranges", []), "design.ranges")):
+        r = _table(r, f"design.ranges[{j}]", RANGE_KEYS)
+        for k in ("name", "lo", "hi"):
+            if k not in r:
+                raise ValueError(f"design.ranges[{j}] needs {k}")
+        name = _string(r["name"], f"design.ranges[{j}].name")
+        ranges.append(Range(
+            name,
+            _number(r["lo"], f"design range {name}: lo"),
+            _number(r["hi"], f"design range {name}: hi"),
+            _boolean(r.get("log", False), f"design range {name}: log"),
+        ))  # fmt: skip
+    return Design(
+        method=_string(d.get("method", "sobol"), "design.method"),
+        n=_integer(d.get("n", 0), "design.n"),
+        ranges=tuple(ranges),
+        seed=_integer(d.get("seed", 0), "design.seed"),
+    )
 
 
 def spec_from_dict(d: Mapping[str, Any]) -> SweepSpec:
-    """Build (and validate) a spec from the dict form used by TOML files and ``to_dict``."""
-    known = {f.name for f in dataclasses.fields(SweepSpec)}
-    unknown = set(d) - known
+    """Build (and validate) a spec from the dict form used by TOML files and ``to_dict``.
+
+    Strict: every key is known at every level, booleans are booleans, numbers numbers
+    (a string or a nested list is refused, never coerced); every error is one line.
+
+    Raises:
+        ValueError: naming the offending entry.
+    """
+    known = [f.name for f in dataclasses.fields(SweepSpec)]
+    if not isinstance(d, Mapping):
+        raise ValueError(f"a spec must be a table, got {_show(d)}")
+    unknown = sorted(set(d) - set(known))
     if unknown:
-        raise ValueError(f"unknown spec entries {sorted(unknown)}; allowed: {sorted(known)}")
+        raise ValueError(f"unknown spec entries {unknown}; allowed: {sorted(known)}")
     if "model" not in d:
         raise ValueError("the spec must name a model")
-    design = None
-    if d.get("design"):
-        dd = dict(d["design"])
-        ranges = tuple(
-            Range(r["name"], float(r["lo"]), float(r["hi"]), bool(r.get("log", False)))
-            for r in dd.pop("ranges", [])
-        )
-        design = Design(
-            method=dd.get("method", "sobol"),
-            n=dd.get("n", 0),
-            ranges=ranges,
-            seed=int(dd.get("seed", 0)),
-        )
+    design = _design_from_dict(d["design"]) if d.get("design") else None
+    if "axes" in d and isinstance(d["axes"], Mapping):
+        raise ValueError("axes must be a list of tables ([[axes]] in TOML), got a table")
+    axes = tuple(_axis_from_dict(a, i) for i, a in enumerate(_list(d.get("axes", []), "axes")))
+    fixed_table = d.get("fixed", {})
+    if not isinstance(fixed_table, Mapping):
+        raise ValueError(f"fixed must be a table of name = value, got {_show(fixed_table)}")
+    fixed = tuple(
+        (_string(k, "fixed"), _number(v, f"fixed {k}")) for k, v in fixed_table.items()
+    )
     gradients = d.get("gradients", ())
-    axes = tuple(_axis_from_dict(a) for a in d.get("axes", ()))
-    fixed = tuple((str(k), float(v)) for k, v in dict(d.get("fixed", {})).items())
     if gradients is True:  # every swept and every named fixed parameter
         swept = [a.name for a in axes] + ([r.name for r in design.ranges] if design else [])
         gradients = swept + [k for k, _ in fixed]
+    elif gradients is False:
+        gradients = []
+    else:
+        gradients = [_string(g, "gradients[]") for g in _list(gradients, "gradients")]
+    outputs = [_string(o, "outputs[]") for o in _list(d.get("outputs", ["V"]), "outputs")]
+    chunks_table = d.get("chunks", {})
+    if not isinstance(chunks_table, Mapping):
+        raise ValueError(f"chunks must be a table of dim = size, got {_show(chunks_table)}")
     spec = SweepSpec(
-        model=str(d["model"]),
+        model=_string(d["model"], "model"),
         axes=axes,
         design=design,
-        preset=str(d.get("preset", "default")),
+        preset=_string(d.get("preset", "default"), "preset"),
         fixed=fixed,
-        outputs=tuple(d.get("outputs", ("V",))),
-        gradients=tuple(gradients or ()),
-        log_gradients=bool(d.get("log_gradients", False)),
-        dtype=str(d.get("dtype", "float32")),
-        chunks=tuple((str(k), v) for k, v in dict(d.get("chunks", {})).items()),
+        outputs=tuple(outputs),
+        gradients=tuple(gradients),
+        log_gradients=_boolean(d.get("log_gradients", False), "log_gradients"),
+        dtype=_string(d.get("dtype", "float32"), "dtype"),
+        chunks=tuple((str(k), _integer(v, f"chunks {k}")) for k, v in chunks_table.items()),
     )
     return spec.validate()
 
