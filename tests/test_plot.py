@@ -514,7 +514,7 @@ def test_timecourse_panels_and_events() -> None:
     np.testing.assert_allclose(data[0].get_xdata(), ds["time"].values / 3600)
     events = [ln for ln in axes[0].get_lines() if ln.get_linestyle() == ":"]
     assert len(events) == 1 and events[0].get_xdata()[0] == pytest.approx(60 / 3600)
-    assert "t = 0.0167 h: I_pump_max ×0/0.5" in fig._suptitle.get_text()
+    assert "t = 60 s: I_pump_max ×0/0.5" in fig._suptitle.get_text()
     assert axes[-1].get_xlabel() == "time [h]"
     assert plot.readability_problems(fig) == []
     with pytest.raises(ValueError, match="'Q' is not in the time course"):

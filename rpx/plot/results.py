@@ -80,6 +80,8 @@ def index_bars(
     ax.set_ylim(-0.6, len(names) - 0.4)
     ax.axvline(0.0, color="k", lw=0.8)
     set_xlabel(ax, values)
+    coord = values[dim]
+    ax.set_ylabel(str(coord.attrs.get("long_name", dim)))
     if len(series) > 1:
         ax.legend(fontsize=8)
     return ax
@@ -153,6 +155,8 @@ def sensitivity(ds: xr.Dataset, output: str | None = None) -> Figure:
                                                          else 0.0), vmax=top)
         ax2.set_xticks(range(d), names, rotation=45, ha="right")
         ax2.set_yticks(range(d), names)
+        ax2.set_xlabel("second parameter")
+        ax2.set_ylabel("first parameter")
         for i in range(d):
             for j in range(i + 1, d):
                 if np.isfinite(vals[i, j]) and d <= 8:
@@ -287,6 +291,8 @@ def fit_curve(
             a fine grid); the Nernst line of ``nernst_ion`` is computed along it from
             its coordinates (the ion's concentrations and ``T``).
     """
+    if "units" not in curve.attrs:  # a model V by contract
+        curve = curve.assign_attrs(units="mV")
     ax = new_axes(ax)
     xs = np.asarray(data[x], dtype=np.float64)
     yerr = np.asarray(data["V_sd"], dtype=np.float64) if "V_sd" in data else None
@@ -447,6 +453,16 @@ def _event_text(e: Mapping[str, Any]) -> str:
     return ", ".join(parts)
 
 
+def _time_text(t: float) -> str:
+    """A time in its own natural unit: ``60 s``, ``5 min``, ``1.5 h``."""
+    a = abs(t)
+    if a >= 7200:
+        return f"{fmt(t / 3600)} h"
+    if a >= 120:
+        return f"{fmt(t / 60)} min"
+    return f"{fmt(t)} s"
+
+
 def _short(v: Any) -> str:
     a = np.atleast_1d(np.asarray(v, dtype=np.float64))
     return fmt(a[0]) if a.size == 1 else "/".join(fmt(x) for x in a[:4]) + ("…" if a.size > 4
@@ -526,15 +542,13 @@ def timecourse(
         for e in events:
             ax.axvline(float(e["t"]) / div, color="0.4", ls=":", lw=1.0)
         set_ylabel(ax, da, v)
-        if k >= n - ncols:
-            ax.set_xlabel(f"time [{time_unit}]")
-            ax.xaxis.set_tick_params(labelbottom=True)
+        ax.set_xlabel(f"time [{time_unit}]")
+        ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axes[n:]:
         ax.set_visible(False)
     if sets and sets <= 8:
         axes[0].legend(fontsize=7)
-    desc = "; ".join(f"t = {fmt(float(e['t']) / div)} {time_unit}: {_event_text(e)}"
-                     for e in events[:4])
+    desc = "; ".join(f"t = {_time_text(float(e['t']))}: {_event_text(e)}" for e in events[:4])
     if len(events) > 4:
         desc += f"; … ({len(events)} events)"
     if events:
