@@ -1,12 +1,18 @@
-"""The ``calc`` command: every model's resting potential and the Nernst potentials at one point."""
+"""The ``calc`` command: every model's resting potential and the Nernst potentials at one point.
+
+Every NaN printed carries its reason (the model's status and its meaning), pump–leak
+models also print the steady-state Na_i, K_i, Cl_i and relative volume, and a Nernst
+potential of an ion with a zero concentration prints as ±inf with a note.
+"""
 
 from __future__ import annotations
 
 import argparse
+import math
 
 import numpy as np
 
-from rpx.physics.params import PARAMS
+from rpx.physics.params import PARAMS, check_params
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -17,30 +23,57 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.set_defaults(func=_calc)
 
 
+def status_meaning(model: object, status: int) -> str:
+    """``"status 4: sodium_depleted"`` from the model's ``status`` output attributes."""
+    meta = getattr(model, "outputs", {}).get("status")
+    if meta is None:
+        return f"status {status}"
+    extra = meta.extra_attrs
+    values = list(extra.get("flag_values", []))
+    meanings = str(extra.get("flag_meanings", "")).split()
+    meaning = meanings[values.index(status)] if status in values else "unknown"
+    return f"status {status}: {meaning.replace('_', ' ')}"
+
+
+STATE = (("Na_i", "mM"), ("K_i", "mM"), ("Cl_i", "mM"), ("volume", ""))
+
+
 def _calc(args: argparse.Namespace) -> int:
-    from rpx.physics.params import VALENCE, check_params
+    from rpx.physics.api import evaluate
+    from rpx.physics.models import equilibrium_potentials, get_model, models
     from rpx.physics.presets import preset
 
-    # Every command-line value is checked before JAX loads: an unknown preset or a value
-    # outside its parameter's range is reported at once.
     given = {k: getattr(args, k) for k in PARAMS if getattr(args, k) is not None}
     values = {**preset(args.preset), **given}
-    check_params({k: np.float64(v) for k, v in given.items()})
-
-    from rpx.physics.api import evaluate, nernst
-    from rpx.physics.models import models
-
+    check_params({k: np.float64(v) for k, v in given.items()})  # ranges, units guard
     print(f"preset {args.preset}" + (f" with {given}" if given else ""))
-    for name in models():  # one compiled program per model (cached on disk between runs)
+    for name in models():
+        m = get_model(name)
         try:
-            v = float(evaluate(given, model=name, base=args.preset)["V"])
+            out = evaluate(given, model=name, base=args.preset)
         except ValueError as err:
             if "no default" in str(err):
                 continue
-            raise
-        print(f"  V[{name}] = {v:8.2f} mV")
-    for ion, z in VALENCE.items():  # one program for the four ions (same shapes)
-        E = nernst(np.float64(values[f"{ion}_o"]), np.float64(values[f"{ion}_i"]), z,
-                   np.float64(values["T"]))
-        print(f"  {'E_' + ion:<4} = {float(E):8.2f} mV")
+            # Every value is in its range (checked above): the point is outside this
+            # model's own domain (e.g. pump-leak without bath Na).
+            print(f"  V[{name}] = not defined: {err}")
+            continue
+        v = float(out["V"])
+        status = int(out["status"]) if "status" in out else 0
+        note = f"  ({status_meaning(m, status)})" if status != 0 or not math.isfinite(v) else ""
+        print(f"  V[{name}] = {v:8.2f} mV{note}")
+        if all(k in out for k, _ in STATE) and status == 0:
+            state = "  ".join(f"{k} = {float(out[k]):.4g}{' ' + u if u else ''}" for k, u in STATE)
+            print(f"      {state}")
+    E = equilibrium_potentials({k: np.float64(v) for k, v in values.items()})
+    for k, v in E.items():
+        e = float(v)
+        ion = k[2:]
+        note = ""
+        if math.isinf(e):
+            side = "outside" if values[f"{ion}_o"] == 0 else "inside"
+            note = f"  (no {ion} {side}: no equilibrium at any finite voltage)"
+        elif math.isnan(e):
+            note = f"  (no {ion} on either side: undefined)"
+        print(f"  {k:<4} = {e:8.2f} mV{note}")
     return 0

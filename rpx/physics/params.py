@@ -335,6 +335,8 @@ class Positive:
         return " + ".join("\N{MIDDLE DOT}".join(t) for t in self.terms)
 
     def message(self) -> str:
+        if len(self.terms) == 1:
+            return f"{self.expression()} must be > 0 for this model ({self.what})"
         return f"{self.what} {self.expression()} is 0; at least one product must be > 0"
 
 

@@ -291,7 +291,7 @@ def pump_leak_steady_state(
         >>> import rpx
         >>> out = rpx.pump_leak_steady_state(rpx.preset("mammalian_neuron"))
         >>> round(float(out["V"]), 1), int(out["status"])
-        (-74.6, 0)
+        (-73.8, 0)
     """
     if pump not in _MODEL_OF_PUMP:
         raise ValueError(f"pump must be one of {', '.join(_MODEL_OF_PUMP)}, not {pump!r}")
@@ -332,7 +332,10 @@ OUTPUTS: dict[str, Output] = {
 
 # The bath must hold Na+ (the Na balance and the Na solve are in ln Na_i, bounded by
 # Na_o·e^(−u)) and Cl− (the swelling bound u_Cl = ln(Osm_o/(2·Cl_o))).
-DOMAIN = (Positive("bath Na", (("Na_o",),)), Positive("bath Cl", (("Cl_o",),)))
+DOMAIN = (
+    Positive("the pump-leak Na balance is solved in ln Na_i below ln Na_o - u", (("Na_o",),)),
+    Positive("the swelling bound u_Cl = ln(Osm_o/(2 Cl_o)) needs bath Cl", (("Cl_o",),)),
+)
 
 _MODEL_OF_PUMP = {"kinetic": "pump_leak", "fixed": "pump_leak_fixed"}
 
