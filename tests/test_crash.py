@@ -1,77 +1,104 @@
-"""Crash safety: SIGKILL a real ``rpx sweep`` process at random moments, rerun, compare bytes."""
+"""Crash safety in every phase: SIGKILL a real ``rpx sweep`` / ``rpx reduce`` process at
+exact store writes (template, chunks or checkpoints, finishing), rerun the same command,
+compare with an uninterrupted run bit for bit.
+
+The kills come from ``tests/store_harness.py``: the subprocess sends itself SIGKILL just
+before or after the N-th write whose key matches a pattern, so every phase is hit
+deterministically, with no timing.
+"""
 
 from __future__ import annotations
 
-import os
-import signal
-import subprocess
-import sys
-import time
+import json
 from pathlib import Path
 
 import numpy as np
-
-from rpx.sweep.runner import run_sweep
-from rpx.sweep.spec import load_spec
-from rpx.sweep.store import done_chunks, open_store
+import store_harness as harness
+import xarray as xr
 
 SPEC = """
-model = "ghk_pump"
-outputs = ["V", "I_pump"]
-gradients = ["K_o"]
+model = "ghk"
+dtype = "float64"
+outputs = ["V", "E_K"]
 [[axes]]
 name = "K_o"
-logspace = [1.0, 100.0, 240]
+logspace = [1.0, 100.0, 8]
 [[axes]]
-name = "P_Na"
-logspace = [1e-9, 1e-6, 500]
+name = "Na_i"
+linspace = [5.0, 50.0, 6]
 [chunks]
-K_o = 4
+K_o = 2
+Na_i = 3
+[reduce]
+histograms = [{ name = "V", lo = -120.0, hi = 0.0, bins = 12 }]
 """
+
+ROOT = r"^zarr\.json$"
 
 
 def _files(root: Path) -> dict[str, bytes]:
-    """Every chunk and metadata file except the root metadata (its attrs hold a timestamp)."""
-    return {
-        str(p.relative_to(root)): p.read_bytes()
-        for p in root.rglob("*")
-        if p.is_file() and p.relative_to(root) != Path("zarr.json")
-    }
+    """Every file of a store; the root metadata without its creation time."""
+    out = {}
+    for p in sorted(root.rglob("*")):
+        if not p.is_file():
+            continue
+        rel = str(p.relative_to(root))
+        data = p.read_bytes()
+        if rel == "zarr.json":
+            meta = json.loads(data)
+            meta["attributes"].pop("created", None)
+            data = json.dumps(meta, sort_keys=True).encode()
+        out[rel] = data
+    return out
 
 
-def test_sigkill_at_random_moments_then_resume_is_bit_identical(tmp_path: Path) -> None:
-    spec_path = tmp_path / "space.toml"
-    spec_path.write_text(SPEC)
-    spec = load_spec(spec_path)
-    total = int(np.prod(spec.chunk_grid))
-    reference = tmp_path / "reference.zarr"
-    run_sweep(spec, reference, quiet=True)
+def _killed(args: list[str], kill: str) -> None:
+    result = harness.run(args, kill=kill)
+    assert result.returncode == -9, (kill, result.returncode, result.stderr[-2000:])
 
-    out = tmp_path / "killed.zarr"
-    cmd = [sys.executable, "-m", "rpx", "sweep", str(spec_path), "-o", str(out), "--quiet"]
-    env = {**os.environ, "JAX_PLATFORMS": "cpu"}
-    rng = np.random.default_rng(0)
-    partial_states = []
-    done = 0
-    for _ in range(3):
-        target = int(rng.integers(done + 1, done + 1 + (total - done) // 3))
-        proc = subprocess.Popen(cmd, env=env)
-        deadline = time.monotonic() + 120
-        while time.monotonic() < deadline and proc.poll() is None:
-            if out.exists() and (out / "zarr.json").exists():
-                if len(done_chunks(open_store(out))) >= target:
-                    break
-            time.sleep(0.01)
-        time.sleep(float(rng.uniform(0.0, 0.05)))
-        proc.send_signal(signal.SIGKILL)
-        proc.wait()
-        done = len(done_chunks(open_store(out)))
-        partial_states.append(done)
-    # The kills happened in the middle of the work, not before or after it.
-    assert any(0 < d < total for d in partial_states), partial_states
 
-    result = subprocess.run(cmd, env=env, capture_output=True, text=True, timeout=300)
-    assert result.returncode == 0, result.stderr
-    assert f"{total - partial_states[-1]} written" in result.stdout
-    assert len(done_chunks(open_store(out))) == total
+def test_sweep_killed_in_every_phase_resumes_bit_identical(tmp_path: Path) -> None:
+    spec = tmp_path / "space.toml"
+    spec.write_text(SPEC)
+    reference, out = tmp_path / "reference.zarr", tmp_path / "killed.zarr"
+    assert harness.run(["sweep", spec, "-o", reference, "--quiet"]).returncode == 0
+    args = ["sweep", spec, "-o", out, "--quiet"]
+    for kill in (
+        f"{ROOT}:1:before",        # template: only the lock exists
+        f"{ROOT}:1:after",         # template: the root metadata and nothing else
+        r"rpx_done/zarr\.json:1:after",  # template: every array, not yet published
+        f"{ROOT}:3:after",         # template: published, not yet consolidated
+        r"rpx_done/\d:3:before",   # chunks: a chunk's data written, its marker not
+        r"^V/c/:3:after",          # chunks: part of a chunk written
+        f"{ROOT}:1:after",         # finishing: statistics merged, not consolidated
+    ):
+        _killed(args, kill)
+    final = harness.run(args)
+    assert final.returncode == 0, final.stderr
+    assert "took over the lock" in final.stderr  # the last kill left its lock behind
     assert _files(out) == _files(reference)
+    verify = harness.run(["verify", out])
+    assert verify.returncode == 0 and "8 of 8 completed chunks intact" in verify.stdout
+
+
+def test_reduce_killed_in_every_phase_resumes_bit_identical(tmp_path: Path) -> None:
+    spec = tmp_path / "space.toml"
+    spec.write_text(SPEC)
+    reference, out = tmp_path / "reference.zarr", tmp_path / "killed.zarr"
+    args = ["reduce", spec, "--quiet", "--checkpoint-s", "0"]
+    assert harness.run([*args, "-o", reference]).returncode == 0
+    args += ["-o", out]
+    for kill in (
+        f"{ROOT}:1:after",              # template: the root and nothing else
+        r"rpx_state/g0/c/0:1:after",    # template: state written, not pointed at
+        r"rpx_state/g\d+/c/0:3:before",  # checkpoints: between two checkpoints
+        r"^V_hist/c/:1:after",          # results: partly written
+    ):
+        _killed(args, kill)
+    final = harness.run(args)
+    assert final.returncode == 0, final.stderr
+    a, b = xr.open_zarr(out).load(), xr.open_zarr(reference).load()
+    assert set(a.variables) == set(b.variables)
+    for name in b.variables:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+    assert a.attrs["complete"] and a.attrs["chunks_done"] == 8

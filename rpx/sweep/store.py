@@ -451,6 +451,12 @@ def write_dataset_template(store: zarr.abc.store.Store, ds: xr.Dataset, **kw: An
     """
     ds = ds.copy()
     ds.attrs = {**ds.attrs, TEMPLATE_ATTR: "writing"}
+    # The root goes first, already saying what it is and that it is incomplete (xarray
+    # would write a bare root first and its attributes later).
+    zarr.open_group(
+        store, mode="a", zarr_format=3, use_consolidated=False,
+        attributes={TEMPLATE_ATTR: "writing", KIND_ATTR: ds.attrs.get(KIND_ATTR)},
+    )
     ds.to_zarr(store, mode="a", zarr_format=3, consolidated=False, **kw)
 
 
