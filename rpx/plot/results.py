@@ -384,7 +384,8 @@ def fit_result(
         yerr = np.asarray(cell["V_sd"], np.float64)[ok] if "V_sd" in cell else None
         name = str(labels[i])
         ax.errorbar(xv, np.asarray(cell["V_obs"], np.float64)[ok], yerr=yerr, fmt="o", ms=4,
-                    color=col, label=f"cell {name}" if len(labels) > 1 else "measured")
+                    color=col, label=(name if name.startswith("cell") else f"cell {name}")
+                    if len(labels) > 1 else "measured")
         ax.plot(xv, np.asarray(cell["V_fit"], np.float64)[ok], "x", color=col, ms=5)
         order = np.argsort(xv)
         xv_s = xv[order]
