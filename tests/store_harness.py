@@ -6,9 +6,12 @@ Usage: ``python tests/store_harness.py <rpx arguments>`` with, in the environmen
 * ``RPX_TEST_LOG``: a file that receives the key of every completed store write;
 * ``RPX_TEST_DELAY``: seconds to sleep before every write (keeps a run going);
 * ``RPX_TEST_KILL``: ``REGEX:N:before`` or ``REGEX:N:after``: SIGKILL this process just
-  before (or just after) the N-th write whose key matches REGEX.
+  before (or just after) the N-th write whose key matches REGEX;
+* ``RPX_TEST_STALL``: ``module:function``: that function first writes ``STALL`` to the
+  log and then sleeps for ten minutes (a computation that does not return soon).
 
-Only ``LocalStore.set`` is wrapped: the process, zarr and rpx are otherwise unchanged.
+Only ``LocalStore.set`` (and the stalled function) are wrapped: the process, zarr and
+rpx are otherwise unchanged.
 """
 
 from __future__ import annotations
@@ -55,6 +58,22 @@ def _install() -> None:
             os.kill(os.getpid(), signal.SIGKILL)
 
     LocalStore.set = watched_set  # type: ignore[method-assign]
+    stall = os.environ.get("RPX_TEST_STALL")
+    if stall:
+        import importlib
+        import time
+
+        module_name, name = stall.split(":")
+        module = importlib.import_module(module_name)
+        target = getattr(module, name)
+
+        def stalled(*args: object, **kw: object) -> object:
+            with open(log, "a") as f:  # type: ignore[arg-type]
+                f.write("STALL\n")
+            time.sleep(600)
+            return target(*args, **kw)
+
+        setattr(module, name, stalled)
 
 
 def run(
@@ -68,7 +87,10 @@ def run(
     )
 
 
-def env(*, log: Path | None = None, delay: float = 0.0, kill: str | None = None) -> dict:
+def env(
+    *, log: Path | None = None, delay: float = 0.0, kill: str | None = None,
+    stall: str | None = None,
+) -> dict:
     out = {k: v for k, v in os.environ.items() if not k.startswith("RPX_TEST_")}
     out["JAX_PLATFORMS"] = "cpu"
     if log is not None:
@@ -77,6 +99,8 @@ def env(*, log: Path | None = None, delay: float = 0.0, kill: str | None = None)
         out["RPX_TEST_DELAY"] = str(delay)
     if kill:
         out["RPX_TEST_KILL"] = kill
+    if stall:
+        out["RPX_TEST_STALL"] = stall
     return out
 
 
