@@ -428,6 +428,27 @@ def test_sensitivity_bars_with_confidence_and_s2_matrix() -> None:
         plot.sensitivity(ds, "E_K")
 
 
+@pytest.mark.parametrize(("method", "main_label", "other"), [
+    ("morris", "μ*", "σ"), ("dgsm", "DGSM bound on ST", None)])
+def test_sensitivity_morris_and_dgsm(method: str, main_label: str, other: str | None) -> None:
+    names = np.array(["K_o", "P_Na"], dtype=object)
+    keys = {"morris": ["mu_star", "sigma"], "dgsm": ["dgsm_bound"]}[method]
+    v = {}
+    for j, k in enumerate(keys):
+        v[f"V_{k}"] = ("param", np.array([3.0, 1.0]) / (j + 1), {"units": "mV"})
+        v[f"V_{k}_conf"] = ("param", np.array([0.3, 0.1]), {"units": "mV"})
+    ds = xr.Dataset(v, {"param": ("param", names)},
+                    attrs={"method": method, "model": "ghk", "outputs": ["V"], "n": 64,
+                           "n_boot": 0})
+    ax = plot.sensitivity(ds).axes[0]
+    from matplotlib.container import BarContainer
+
+    bars = [c for c in ax.containers if isinstance(c, BarContainer)]
+    assert [c.get_label() for c in bars] == [main_label] + ([other] if other else [])
+    np.testing.assert_allclose([r.get_width() for r in bars[0].patches], [3.0, 1.0])
+    assert ax.get_xlabel() == f"{method} index of V [mV]" and "CI" not in ax.get_title()
+
+
 def test_fit_result_draws_data_curves_and_estimates() -> None:
     ds = fit_dataset(3)
     fig = plot.fit_result(ds)
@@ -519,6 +540,18 @@ def test_timecourse_panels_and_events() -> None:
     assert plot.readability_problems(fig) == []
     with pytest.raises(ValueError, match="'Q' is not in the time course"):
         plot.timecourse(ds, ["Q"])
+
+
+def test_timecourse_many_sets_get_one_colorbar() -> None:
+    ds = timecourse_dataset()
+    ds = xr.concat([ds] * 6, "set").assign_coords(
+        K_o=("set", np.geomspace(2.0, 20.0, 12), param_attrs("K_o")))
+    fig = plot.timecourse(ds, ["V", "Na_i"])
+    assert len(fig.axes) == 3  # two panels and one colorbar
+    assert "[mM]" in fig.axes[-1].get_ylabel() and fig.axes[0].get_legend() is None
+    colours = {tuple(ln.get_color()) for ln in fig.axes[0].get_lines()
+               if ln.get_linestyle() == "-"}
+    assert len(colours) == 12
 
 
 def test_store_kinds() -> None:

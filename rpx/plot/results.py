@@ -7,6 +7,7 @@ import re
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
 from matplotlib.axes import Axes
@@ -523,16 +524,21 @@ def timecourse(
             vals = [f"set {i}" for i in range(sets)]
     status = np.atleast_1d(np.asarray(ds["status"].values)) if "status" in ds else None
     events = _events(ds)
+    colours: list[Any] = []
+    labs: list[str] | None = None
+    if sets:
+        if len(varying) == 1 and sets > 8:  # one colorbar for the figure
+            name = varying[0]
+            colours, labs = line_colours(axes[0], ds[name].values, name, ds[name],
+                                         axis_scale(ds[name].values, name))
+        elif sets > 8:  # ordered colours, no legend
+            cmap = plt.get_cmap(SEQUENTIAL)
+            colours, labs = [cmap(p) for p in np.linspace(0.0, 0.85, sets)], None
+        else:
+            colours, labs = [f"C{i % 10}" for i in range(sets)], vals
     for k, (ax, v) in enumerate(zip(axes, variables, strict=False)):
         da = ds[v]
         if sets:
-            if varying and len(varying) == 1 and sets > 8:
-                colours, labs = line_colours(ax, ds[varying[0]].values, varying[0],
-                                             ds[varying[0]], axis_scale(ds[varying[0]].values,
-                                                                        varying[0]))
-            else:
-                colours = [f"C{i % 10}" for i in range(sets)]
-                labs = vals
             y = np.asarray(da.transpose("set", "time").values, dtype=np.float64)
             for i in range(sets):
                 bad = status is not None and status.size == sets and status[i] != 0
@@ -547,7 +553,7 @@ def timecourse(
         ax.xaxis.set_tick_params(labelbottom=True)
     for ax in axes[n:]:
         ax.set_visible(False)
-    if sets and sets <= 8:
+    if sets and labs is not None:
         axes[0].legend(fontsize=7)
     desc = "; ".join(f"t = {_time_text(float(e['t']))}: {_event_text(e)}" for e in events[:4])
     if len(events) > 4:
