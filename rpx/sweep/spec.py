@@ -252,6 +252,7 @@ class SweepSpec:
                 )
             if int(d.n) != d.n or d.n < 1:
                 raise ValueError(f"design n must be a positive integer, got {d.n!r}")
+            check_fits("design n", int(d.n), 40 * max(1, len(d.ranges)))
             if not d.ranges:
                 raise ValueError("a design needs at least one range")
             for r in d.ranges:
