@@ -144,9 +144,9 @@ def main_() -> None:
     print(f"machine: {platform.machine()}, {platform.system()}, Python "
           f"{sys.version.split()[0]}, rpx {rpx.__version__}")
     print("command: python experiments/readme_figures.py")
-    print(f"{'image':<18} {'bytes':>7}  command")
+    print(f"{'image':<24} {'bytes':>7}  command")
     for image, cmd in table:
-        print(f"{'docs/img/' + image:<18} {(IMG / image).stat().st_size:>7}  {cmd}")
+        print(f"{'docs/img/' + image:<24} {(IMG / image).stat().st_size:>7}  {cmd}")
 
 
 if __name__ == "__main__":
