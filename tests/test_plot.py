@@ -769,3 +769,17 @@ def test_cli_plot_errors(store: Path, tmp_path: Path, capsys: pytest.CaptureFixt
     assert main(["plot", str(store), *argv, "-o", str(tmp_path / "f.png")]) == 2
     err = capsys.readouterr().err
     assert err.startswith("rpx: error: ") and message in err
+
+
+def test_cli_plot_unknown_stores(tmp_path: Path, capsys: pytest.CaptureFixture) -> None:
+    png = str(tmp_path / "f.png")
+    assert main(["plot", str(tmp_path / "missing.zarr"), "-o", png]) == 2
+    assert "no zarr store at" in capsys.readouterr().err
+    other = tmp_path / "other.zarr"
+    xr.Dataset({"a": ("q", [1.0, 2.0])}).to_zarr(other, zarr_format=3, consolidated=False)
+    assert main(["plot", str(other), "-o", png]) == 2
+    assert "not an rpx store that can be plotted" in capsys.readouterr().err
+    sens = tmp_path / "sens.zarr"
+    sens_dataset().to_zarr(sens, zarr_format=3, consolidated=False)
+    assert main(["plot", str(sens), "--x", "K_o", "-o", png]) == 2
+    assert "--x do(es) not apply to a sensitivity store" in capsys.readouterr().err

@@ -13,14 +13,19 @@ from __future__ import annotations
 
 import argparse
 
-from rpx.cli.common import add_storage_options, parse_storage_options
+from rpx.cli.common import (
+    add_debug_option,
+    add_storage_options,
+    command,
+    parse_storage_options,
+)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
     p = sub.add_parser(
         "plot",
         help="figure of a store: sweep, reduction, sensitivity, fit or time course (recognised)",
-        description=__doc__.split("\n", 2)[2] if __doc__ else None,
+        description=__doc__.split("\n", 2)[2].replace("``", "") if __doc__ else None,
         formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     p.add_argument("store", help="store path or fsspec URL written by rpx")
@@ -50,7 +55,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--dpi", type=int, default=150)
     p.add_argument("-o", "--output", required=True, help="image file (.png, .pdf, .svg)")
     add_storage_options(p)
-    p.set_defaults(func=_plot)
+    add_debug_option(p)
+    p.set_defaults(func=command(_plot))
 
 
 def _parse_at(items: list[str]) -> dict[str, float]:

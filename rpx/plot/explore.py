@@ -191,7 +191,12 @@ class Explorer:
         return list(self.sliders.values())
 
     def _build(self) -> None:
-        import ipywidgets as w
+        try:
+            import ipywidgets as w
+        except ImportError as err:
+            raise ImportError(
+                "rpx.plot.explore(widgets=True) needs ipywidgets: pip install 'rpx[notebook]'"
+            ) from err
 
         dims = self._dims(self.var)
         self.controls = {
