@@ -154,20 +154,33 @@ def run_checked(
     dtype = _float_dtype([params[k] for k in m.params if k in params])
 
     def build() -> Callable:
-        def run(v: dict[str, Array], dtype: np.dtype) -> tuple[object, Array]:
-            p = _cast(v, dtype)
+        def run(
+            arrays: dict[str, Array], scalars: Array, names: tuple[str, ...], dtype: np.dtype
+        ) -> tuple[object, Array]:
+            v = arrays | {k: scalars[i] for i, k in enumerate(names)}
+            # inputs stay inputs: constants (preset values under a caller's jit) are not
+            # folded into the program, whose checks would otherwise be constant-folded
+            # element by element over whole arrays at compile time
+            p = _cast(jax.lax.optimization_barrier(v), dtype)
             return body(p), first_failed_check(m, p)
 
-        return jax.jit(run, static_argnames="dtype")
+        return jax.jit(run, static_argnames=("names", "dtype"))
 
     prog = program((kind, model_key(m)), build)
     inputs = {k: _as_input(v, dtype) for k, v in values.items()}
     traced = _is_traced(inputs)
+    # Host scalars (Python numbers, 0-d numpy values: the preset defaults) travel as one
+    # vector of the working dtype, so that a call moves a handful of buffers, not one per
+    # parameter; the other inputs are moved to the device in one call, so that numpy and
+    # JAX inputs of the same shapes share one program.
+    names = tuple(
+        k for k, v in inputs.items() if isinstance(v, (np.ndarray, np.generic)) and v.ndim == 0
+    )
+    scalars = np.asarray([inputs[k] for k in names], dtype=dtype)
+    arrays = {k: v for k, v in inputs.items() if k not in names}
     if not traced:
-        # numpy and JAX inputs of the same shapes then share one program (jit compiles
-        # host arrays and device arrays separately); one transfer call for all of them
-        inputs = jax.device_put(inputs)
-    out, failed = prog(inputs, dtype=dtype)
+        arrays, scalars = jax.device_put((arrays, scalars))
+    out, failed = prog(arrays, scalars, names=names, dtype=dtype)
     if traced:
         return eqx.branched_error_if(out, failed >= 0, jnp.maximum(failed, 0), check_messages(m))
     if int(failed) >= 0:
