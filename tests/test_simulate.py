@@ -134,3 +134,35 @@ def test_bad_input_is_refused_before_integration(kwargs: dict, message: str) -> 
     with pytest.raises(ValueError, match=message):
         rpx.simulate({}, **args)
 
+
+
+def test_float32_integrates_in_float64_with_a_warning_and_matches(relaxed: tuple) -> None:
+    """float32 inputs (which cannot meet rtol = atol = 1e-8) are integrated in float64,
+    with a one-line warning; outputs are float32 and agree with the float64 run. Same
+    structure as the fixture, so the integrator does not compile again."""
+    before, after, ds64 = relaxed
+    f32 = {k: np.asarray(v, np.float32) for k, v in before.items()}
+    with pytest.warns(UserWarning, match="integrated in float64"):
+        ds32 = rpx.simulate(f32, ds64.time.values, [rpx.Event(1.0, set=after)])
+    assert np.all(ds32["status"].values == 0)
+    assert ds32["V"].dtype == np.float32 and np.all(np.isfinite(ds32["V"].values))
+    np.testing.assert_allclose(ds32["V"].values, ds64["V"].values, atol=0.01)
+    for k in ("Na_i", "K_i", "Cl_i", "volume"):
+        np.testing.assert_allclose(ds32[k].values, ds64[k].values, rtol=1e-4)
+
+
+def test_an_event_at_the_first_time_applies_from_the_start(relaxed: tuple) -> None:
+    """An event at t[0] changes the parameters from the start (the run still starts at
+    the steady state of the parameters before it); nothing is NaN."""
+    before, after, _ = relaxed
+    t = np.concatenate([[0.0], np.geomspace(1.0, 1e6, 8)])
+    events = [rpx.Event(0.0, scale={"I_pump_max": 0.5}), rpx.Event(1.0, set=after)]
+    ds = rpx.simulate(before, t, events)
+    assert np.all(ds["status"].values == 0)
+    assert all(np.all(np.isfinite(ds[k].values)) for k in ("V", "Na_i", "volume"))
+    start = pump_leak(rpx.prepare(before, "pump_leak"))
+    for k in ("Na_i", "K_i", "volume"):  # the state at t[0]; V already feels the event
+        np.testing.assert_allclose(ds[k].values[:, 0], np.asarray(start[k]), rtol=1e-9)
+    assert np.all(ds["V"].values[:, 0] > np.asarray(start["V"]))  # half the pump current
+    # the pump at half strength from t = 0 lets Na_i rise before the event at 1 s
+    assert np.all(ds["Na_i"].values[:, 1] > ds["Na_i"].values[:, 0])

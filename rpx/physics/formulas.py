@@ -135,7 +135,8 @@ def _log_positive_root(l_out: Array, l_in: Array, l_a: Array, l_c: Array) -> Arr
     cancellation-free forms, evaluated in logarithms (ln|b| from ln A_out − ln A_in with
     expm1) so that nothing under- or overflows wherever a, c > 0.
     """
-    d = l_out - l_in
+    both_empty = jnp.isneginf(l_out) & jnp.isneginf(l_in)  # only Ca2+ permeant: b = 0
+    d = jnp.where(both_empty, 0.0, l_out - l_in)
     zero = d == 0
     d_safe = jnp.where(zero, 1.0, jnp.abs(d))
     l_b = jnp.where(zero, -jnp.inf, jnp.maximum(l_out, l_in) + jnp.log(-jnp.expm1(-d_safe)))

@@ -73,8 +73,15 @@ Params = Mapping[str, Array]
 # Status codes of a pump–leak steady state (0-2 are those of rpx.physics.roots).
 UNBOUNDED_SWELLING = 3
 SODIUM_DEPLETED = 4
-STATUS_MEANINGS = "ok not_bracketed not_converged unbounded_swelling sodium_depleted"
-STATUS_VALUES = [OK, NOT_BRACKETED, NOT_CONVERGED, UNBOUNDED_SWELLING, SODIUM_DEPLETED]
+# A state whose value overflows the dtype (e.g. K_i ~ 2·I_p/(F·P_K) with a tiny P_K in
+# float32): no finite steady state is representable.
+OUT_OF_RANGE = 5
+STATUS_MEANINGS = (
+    "ok not_bracketed not_converged unbounded_swelling sodium_depleted out_of_range"
+)
+STATUS_VALUES = [
+    OK, NOT_BRACKETED, NOT_CONVERGED, UNBOUNDED_SWELLING, SODIUM_DEPLETED, OUT_OF_RANGE
+]
 
 COMMON = ("K_o", "Na_o", "Cl_o", "P_K", "P_Na", "T", "z_X", "X_content", "X_o")
 KINETIC = (*COMMON, "I_pump_max", "Km_Na_i", "Km_K_o")
@@ -200,8 +207,10 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
     Returns:
         ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
         volume at which the impermeant concentration equals ``X_content``), ``I_pump``
-        (uA/cm^2) and an int32 ``status`` (:data:`STATUS_MEANINGS`); every float output is
-        NaN where status is not 0. Gradients follow from the implicit function theorem.
+        (uA/cm^2) and an int32 ``status`` (:data:`STATUS_MEANINGS`); every float output,
+        and its derivative w.r.t. every input, is NaN where status is not 0; where it is
+        0 all are finite (a value that would overflow the dtype gives status 5).
+        Gradients follow from the implicit function theorem.
     """
     names = KINETIC if kinetic else FIXED
     shape = jnp.broadcast_shapes(*(jnp.shape(p[k]) for k in names))
@@ -231,6 +240,10 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
         "volume": p["X_content"] / X_i,
         "I_pump": ions["I_pump"],
     }
+    finite = jnp.ones(shape, bool)
+    for v in out.values():
+        finite = finite & jnp.isfinite(v)
+    status = jnp.where((status == OK) & ~finite, OUT_OF_RANGE, status).astype(jnp.int32)
     ok = status == OK
     out = mask_outputs(ok, out, p)
     return out | {"status": status}
@@ -285,7 +298,8 @@ def pump_leak_steady_state(
     Returns:
         ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (1),
         ``I_pump`` (uA/cm^2) and ``status`` (0 ok, 1 not bracketed, 2 not converged,
-        3 unbounded swelling, 4 sodium depleted); floats are NaN where status != 0.
+        3 unbounded swelling, 4 sodium depleted, 5 out of range of the dtype); floats and
+        their gradients are NaN where status != 0.
 
     Example:
         >>> import rpx

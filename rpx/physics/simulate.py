@@ -39,8 +39,10 @@ discontinuity.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
+import warnings
 from collections.abc import Callable, Mapping, Sequence
 
 import diffrax
@@ -54,8 +56,9 @@ from jax.typing import ArrayLike
 from rpx.physics import formulas as phys
 from rpx.physics.api import fill_defaults, prepare
 from rpx.physics.constants import F
+from rpx.physics.models import get_model
 from rpx.physics.params import attrs as param_attrs
-from rpx.physics.params import check_names, check_values
+from rpx.physics.params import check_names, check_params
 from rpx.physics.pump_leak import FIXED, KINETIC, OUTPUTS, external_osmolarity, steady_state
 from rpx.physics.roots import increasing_root
 
@@ -235,32 +238,52 @@ def simulate(
     _check_events(events, names, t_host)
 
     base = prepare(params, _MODEL[pump])
-    dtype = base["T"].dtype
+    model = get_model(_MODEL[pump])
+    dtype = np.dtype(base["T"].dtype)
     extra = fill_defaults(params, DYNAMIC)
-    for name, value in extra.items():
-        check_values(name, value)
-    p0 = base | {k: jnp.asarray(v, dtype) for k, v in extra.items()}
-    shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in p0.values()))
-    if len(shape) > 1:
-        raise ValueError(f"parameters must be scalars or 1-D arrays, got shape {shape}")
-    n_sets = shape[0] if shape else 1
-    p0 = {k: jnp.broadcast_to(v, shape).reshape(n_sets) for k, v in p0.items()}
+    check_params({k: np.asarray(v, dtype) for k, v in extra.items()})
+    # float32 cannot meet the step-size controller's tolerances (rtol, atol ~ 1e-8 on a
+    # state of O(100) mM, below float32's resolution of ~1e-5 there): the integration
+    # then fails. It runs in float64 instead and the results are cast back.
+    work = dtype
+    if dtype == np.float32:
+        warnings.warn(
+            "rpx.simulate: float32 inputs are integrated in float64 (float32 cannot meet "
+            f"rtol={rtol:g}, atol={atol:g}); results are returned in float32",
+            stacklevel=2,
+        )
+        work = np.dtype(np.float64)
+    context = jax.enable_x64(True) if work == np.float64 else contextlib.nullcontext()
+    with context:
+        p0 = {k: jnp.asarray(np.asarray(v), work) for k, v in base.items()}
+        p0 |= {k: jnp.asarray(np.asarray(v, np.float64), work) for k, v in extra.items()}
+        shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in p0.values()))
+        if len(shape) > 1:
+            raise ValueError(f"parameters must be scalars or 1-D arrays, got shape {shape}")
+        n_sets = shape[0] if shape else 1
+        p0 = {k: jnp.broadcast_to(v, shape).reshape(n_sets) for k, v in p0.items()}
 
-    bounds, groups = _segments(t_host, events)
-    seg_params = []
-    current = dict(p0)
-    for group in groups:
-        for e in group:
-            for k, v in e.set.items():
-                current[k] = jnp.broadcast_to(jnp.asarray(v, dtype), (n_sets,))
-            for k, v in e.scale.items():
-                current[k] = current[k] * jnp.asarray(v, dtype)
-            for k in (*e.set, *e.scale):
-                check_values(k, np.asarray(current[k]))
-        seg_params.append(dict(current))
-    run = _runner(kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1)
-    stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
-    out, status = run(p0, stacked, jnp.asarray(bounds, dtype), jnp.asarray(t_host, dtype))
+        bounds, groups = _segments(t_host, events)
+        seg_params = []
+        current = dict(p0)
+        for group in groups:
+            for e in group:
+                for k, v in e.set.items():
+                    value = np.asarray(v, np.float64)
+                    current[k] = jnp.broadcast_to(jnp.asarray(value, work), (n_sets,))
+                for k, v in e.scale.items():
+                    current[k] = current[k] * jnp.asarray(np.asarray(v, np.float64), work)
+            if group:
+                check_params(
+                    {k: np.asarray(v).astype(dtype) for k, v in current.items()}, model
+                )
+            seg_params.append(dict(current))
+        run = _runner(kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1)
+        stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
+        out, status = run(p0, stacked, jnp.asarray(bounds, work), jnp.asarray(t_host, work))
+        out = {k: np.asarray(v).astype(dtype) for k, v in out.items()}
+        status = np.asarray(status)
+        p0 = {k: np.asarray(v).astype(dtype) for k, v in p0.items()}
     return _dataset(out, status, t_host, p0, shape, pump, events, rtol, atol)
 
 
@@ -336,10 +359,10 @@ def _runner(
 
 
 def _dataset(
-    out: dict[str, Array],
-    status: Array,
+    out: dict[str, np.ndarray],
+    status: np.ndarray,
     t: np.ndarray,
-    p0: dict[str, Array],
+    p0: dict[str, np.ndarray],
     shape: tuple[int, ...],
     pump: str,
     events: Sequence[Event],
