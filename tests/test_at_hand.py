@@ -207,3 +207,15 @@ def test_every_public_name_resolves() -> None:
         assert getattr(rpx, name) is not None, name
     assert {"resting_potential", "SweepSpec", "fit", "simulate", "nernst"} <= set(dir(rpx))
     assert set(rpx.models()) >= {"ghk", "ghk_pump", "mullins_noda", "pump_leak"}
+
+
+def test_gpu_benchmark_runs_with_tiny_sizes_on_any_device() -> None:
+    script = Path(__file__).resolve().parent.parent / "experiments" / "bench_gpu.py"
+    env = {**os.environ, "RPX_BENCH_TINY": "1"}
+    proc = subprocess.run([sys.executable, str(script)], capture_output=True, text=True,
+                          env=env, timeout=900, check=False)
+    assert proc.returncode == 0, proc.stderr[-3000:]
+    for what in ("ghk V on a device grid", "13 gradients", "ghk_pump steady states",
+                 "pump_leak steady states", "fitted cells (20/20 converged)",
+                 "sweep ghk to local zarr", "zarr alone"):
+        assert what in proc.stdout, what
