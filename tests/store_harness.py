@@ -10,8 +10,8 @@ Usage: ``python tests/store_harness.py <rpx arguments>`` with, in the environmen
 * ``RPX_TEST_STALL``: ``module:function``: that function first writes ``STALL`` to the
   log and then sleeps for ten minutes (a computation that does not return soon).
 
-Only ``LocalStore.set`` (and the stalled function) are wrapped: the process, zarr and
-rpx are otherwise unchanged.
+Only ``LocalStore.set``, ``FsspecStore.set`` and the stalled function are wrapped: the
+process, zarr and rpx are otherwise unchanged.
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ HERE = Path(__file__).resolve()
 
 
 def _install() -> None:
-    from zarr.storage import LocalStore
+    from zarr.storage import FsspecStore, LocalStore
 
     log = os.environ.get("RPX_TEST_LOG")
     delay = float(os.environ.get("RPX_TEST_DELAY", "0") or 0)
@@ -39,9 +39,18 @@ def _install() -> None:
         regex, n, when = kill.rsplit(":", 2)
         pattern, nth = re.compile(regex), int(n)
     seen = [0]
-    original = LocalStore.set
+    for cls in (LocalStore, FsspecStore):
+        _wrap(cls, log, delay, pattern, nth, when, seen)
+    _stall(log)
 
-    async def watched_set(self: LocalStore, key: str, value: object) -> None:
+
+def _wrap(
+    cls: type, log: str | None, delay: float, pattern: re.Pattern | None, nth: int, when: str,
+    seen: list[int],
+) -> None:
+    original = cls.set
+
+    async def watched_set(self: object, key: str, value: object) -> None:
         hit = False
         if pattern is not None and pattern.search(key):
             seen[0] += 1
@@ -57,7 +66,10 @@ def _install() -> None:
         if hit and when == "after":
             os.kill(os.getpid(), signal.SIGKILL)
 
-    LocalStore.set = watched_set  # type: ignore[method-assign]
+    cls.set = watched_set  # type: ignore[attr-defined]
+
+
+def _stall(log: str | None) -> None:
     stall = os.environ.get("RPX_TEST_STALL")
     if stall:
         import importlib
@@ -78,11 +90,12 @@ def _install() -> None:
 
 def run(
     args: Sequence[str], *, log: Path | None = None, delay: float = 0.0, kill: str | None = None,
-    timeout: float = 600.0,
+    timeout: float = 600.0, extra_env: dict | None = None,
 ) -> subprocess.CompletedProcess:
     """Run ``rpx <args>`` through this harness; return the completed process."""
     return subprocess.run(
-        [sys.executable, str(HERE), *map(str, args)], env=env(log=log, delay=delay, kill=kill),
+        [sys.executable, str(HERE), *map(str, args)],
+        env={**env(log=log, delay=delay, kill=kill), **(extra_env or {})},
         capture_output=True, text=True, timeout=timeout,
     )
 

@@ -133,3 +133,42 @@ def test_reduce_to_s3_with_storage_options(endpoint: str, tmp_path: Path) -> Non
     # Checkpointing kept only the latest state array in the bucket.
     states = _fs(endpoint).ls(f"{BUCKET}/reduced.zarr/rpx_state")
     assert [s.rsplit("/", 1)[-1] for s in states if not s.endswith("zarr.json")] == ["g1"]
+
+
+def test_s3_sweep_killed_while_writing_its_template_is_rebuilt(
+    endpoint: str, tmp_path: Path
+) -> None:
+    """A SIGKILL right after the root metadata reached the bucket: the same command
+    rebuilds the template and completes the store; `rpx verify` finds it intact."""
+    import store_harness as harness
+
+    spec_path = tmp_path / "space.toml"
+    spec_path.write_text(SPEC)
+    url = f"s3://{BUCKET}/template-kill.zarr"
+    args = ["sweep", spec_path, "-o", url, "--quiet"]
+    extra = {"AWS_ENDPOINT_URL": endpoint}
+    killed = harness.run(args, kill=r"(^|/)zarr\.json$:1:after", extra_env=extra)
+    assert killed.returncode == -9, killed.stderr
+    done = harness.run(args, extra_env=extra)
+    assert done.returncode == 0 and "(60 written, 0 already done)" in done.stdout, done.stderr
+    verify = harness.run(["verify", url], extra_env=extra)
+    assert verify.returncode == 0 and "60 of 60 completed chunks intact" in verify.stdout
+
+
+def test_s3_failures_are_one_line(endpoint: str, tmp_path: Path) -> None:
+    """A missing bucket and an unreachable endpoint: one line naming the cause, exit 1."""
+    spec_path = tmp_path / "space.toml"
+    spec_path.write_text(SPEC)
+    base = {**os.environ, "JAX_PLATFORMS": "cpu", "AWS_MAX_ATTEMPTS": "1"}
+    for url, env, cause in (
+        ("s3://no-such-bucket/x.zarr", {"AWS_ENDPOINT_URL": endpoint}, "bucket not found"),
+        (f"s3://{BUCKET}/x.zarr", {"AWS_ENDPOINT_URL": "http://127.0.0.1:9"},
+         "cannot reach the object store endpoint"),
+    ):
+        result = subprocess.run(
+            [sys.executable, "-m", "rpx", "sweep", str(spec_path), "-o", url, "--quiet"],
+            env={**base, **env}, capture_output=True, text=True, timeout=300,
+        )
+        lines = result.stderr.strip().splitlines()
+        assert result.returncode == 1 and len(lines) == 1, result.stderr
+        assert lines[0].startswith(f"rpx: error: {cause}"), lines
