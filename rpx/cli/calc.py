@@ -39,13 +39,18 @@ STATE = (("Na_i", "mM"), ("K_i", "mM"), ("Cl_i", "mM"), ("volume", ""))
 
 
 def _calc(args: argparse.Namespace) -> int:
-    from rpx.physics.api import evaluate
-    from rpx.physics.models import equilibrium_potentials, get_model, models
     from rpx.physics.presets import preset
 
+    # The preset and every value are checked before JAX loads: bad input answers at once.
     given = {k: getattr(args, k) for k in PARAMS if getattr(args, k) is not None}
     values = {**preset(args.preset), **given}
     check_params({k: np.float64(v) for k, v in given.items()})  # ranges, units guard
+
+    import jax
+
+    from rpx.physics.api import evaluate
+    from rpx.physics.models import equilibrium_potentials, get_model, models
+
     print(f"preset {args.preset}" + (f" with {given}" if given else ""))
     for name in models():
         m = get_model(name)
@@ -65,7 +70,8 @@ def _calc(args: argparse.Namespace) -> int:
         if all(k in out for k, _ in STATE) and status == 0:
             state = "  ".join(f"{k} = {float(out[k]):.4g}{' ' + u if u else ''}" for k, u in STATE)
             print(f"      {state}")
-    E = equilibrium_potentials({k: np.float64(v) for k, v in values.items()})
+    # one compiled program per model above (evaluate), one for the four Nernst potentials
+    E = jax.jit(equilibrium_potentials)({k: np.float64(v) for k, v in values.items()})
     for k, v in E.items():
         e = float(v)
         ion = k[2:]
