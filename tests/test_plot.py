@@ -224,6 +224,7 @@ def test_lines_one_legend_entry_per_line_to_three_figures() -> None:
     texts = [t.get_text() for t in ax.get_legend().get_texts()]
     assert texts[:7] == ["1.42e-09", "2e-09", "3.33e-09", "4.5e-09", "6e-09", "8e-09", "9.88e-09"]
     assert texts[7:] == ["E_K (Nernst)"] and len(lines_of(ax)) == 8
+    assert ax.get_legend().get_title().get_text() == "P_Na [cm/s]"
     colours = {tuple(ln.get_color()) for ln in lines_of(ax)[:7]}
     assert len(colours) == 7
     # with no Nernst line the entries stay rounded

@@ -118,7 +118,9 @@ def voltage_lines(
     set_ylabel(ax, da, var)
     handles, labs = ax.get_legend_handles_labels()
     if hue and labs and (len(labs) > 1 or E is None):
-        ax.legend(title=hue if labels is not None else None, fontsize=8, title_fontsize=8)
+        hue_units = units_of(da[hue])
+        title = (f"{hue} [{hue_units}]" if hue_units else hue) if labels is not None else None
+        ax.legend(title=title, fontsize=8, title_fontsize=8)
     elif not hue and E is not None:
         ax.legend(fontsize=8)
     wrap_title(ax, "; ".join([t for t in [slice_title(da, held), *notes] if t]))
