@@ -325,9 +325,10 @@ def build_sampler(cfg: SamplerConfig) -> Callable[..., dict[str, Array]]:
         def per_cell(k: Array, z: Array, cell: dict) -> dict:
             out = jax.vmap(lambda kk, zz: _one_chain(cfg, kk, zz, cell, fixed))(k, z)
             x = out["x"]  # (K, draws, d)
-            out["rhat"] = rhat(x, chain_axis=0, sample_axis=1)
-            out["ess_bulk"] = ess_bulk(x, chain_axis=0, sample_axis=1)
-            out["ess_tail"] = ess_tail(x, chain_axis=0, sample_axis=1)
+            d = x.shape[-1]  # BlackJAX squeezes a single coordinate away; keep (d,)
+            out["rhat"] = jnp.reshape(rhat(x, chain_axis=0, sample_axis=1), (d,))
+            out["ess_bulk"] = jnp.reshape(ess_bulk(x, chain_axis=0, sample_axis=1), (d,))
+            out["ess_tail"] = jnp.reshape(ess_tail(x, chain_axis=0, sample_axis=1), (d,))
             return out
 
         # BlackJAX mixes Python scalars and int32 counters with the float draws; let it
@@ -538,10 +539,16 @@ def sample(
     ratios = _ratio_plan(cfg, cells, fixed_arrays, dt)
 
     n_cells, d = len(data_.cells), len(transforms)
-    rng = np.random.default_rng(seed)
-    z0 = rng.uniform(-INIT_RADIUS, INIT_RADIUS, (n_cells, chains, d))
-    keys = jax.random.split(jax.random.key(seed), n_cells * chains)
-    keys = keys.reshape(n_cells, chains)
+    # Randomness per cell from (seed, cell index) only: a cell's draws do not depend on
+    # how many cells are sampled with it or on the batching.
+    z0 = np.stack([
+        np.random.default_rng([seed, c]).uniform(-INIT_RADIUS, INIT_RADIUS, (chains, d))
+        for c in range(n_cells)
+    ])
+    root = jax.random.key(seed)
+    keys = jax.vmap(lambda c: jax.random.split(jax.random.fold_in(root, c), chains))(
+        np.arange(n_cells)
+    )
     run = build_sampler(cfg)
     batch = min(cell_batch, n_cells)
     parts = []
@@ -586,7 +593,8 @@ def _ratio_plan(
     pairs: list[tuple[str, str]] = []
     for v in _flat_directions(cfg, cells, fixed, dtype):
         share = np.abs(v)
-        pick = cfg.free[int(np.argmax(share))]
+        # the first free parameter with the largest share (ties within 0.1 %), as rpx.fit
+        pick = cfg.free[int(np.flatnonzero(share >= share.max() * (1 - 1e-3))[0])]
         involved = [n for n, c in zip(cfg.free, share, strict=True) if c > 0.05 and n != pick]
         warnings.warn(
             f"parameters {', '.join([pick, *involved])} cannot all be identified from V: "
