@@ -96,6 +96,42 @@ def test_a_marker_whose_chunk_file_is_gone_is_not_trusted(
     assert (out / "V/c/3/1").read_bytes() == before
 
 
+def test_a_damaged_reduction_state_is_found_and_rebuilt(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out, reference = tmp_path / "out.zarr", tmp_path / "reference.zarr"
+    args = ["reduce", str(spec_path), "--quiet"]
+    assert main([*args, "-o", str(reference)]) == 0
+    shutil.copytree(reference, out)
+    assert main(["verify", str(out)]) == 0
+    state = json.loads((out / "zarr.json").read_text())["attributes"]["rpx_state"]
+    chunk = out / state / "c" / "0"
+    damaged = bytearray(chunk.read_bytes())
+    damaged[-1] ^= 0x10
+    chunk.write_bytes(bytes(damaged))
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    assert "damaged: saved state" in capsys.readouterr().out
+    assert main([*args, "-o", str(out)]) == 2  # a resume refuses a damaged state
+    assert "rpx verify STORE --repair" in capsys.readouterr().err
+    assert main(["verify", str(out), "--repair"]) == 1
+    assert main([*args, "-o", str(out)]) == 0
+    assert main(["verify", str(out)]) == 0
+    a, b = xr.open_zarr(out).load(), xr.open_zarr(reference).load()
+    for name in b.variables:
+        np.testing.assert_array_equal(a[name].values, b[name].values, err_msg=name)
+
+
+def test_an_incomplete_store_of_another_kind_is_not_rebuilt_as_a_sweep(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "cut.zarr"
+    zarr.open_group(out, mode="w", attributes={"kind": "fit", "rpx_template": "writing"})
+    assert _sweep(spec_path, out) == 2
+    assert "holds an rpx fit, cut off while it was written" in capsys.readouterr().err
+    assert _sweep(spec_path, out, "--overwrite") == 0
+
+
 # ----------------------------------------------------------------------- one writer
 def _write_lock(out: Path, **holder: object) -> None:
     out.mkdir(parents=True, exist_ok=True)

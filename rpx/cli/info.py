@@ -99,7 +99,9 @@ def _sweep_summary(url: str, store: object, attrs: dict) -> str:
     for name, var_attrs in meta.items():
         s = stats.get(name)
         if s is None:
-            lines.append(f"  {name:<18} [{var_attrs.get('units', '')}] no finished chunk yet"
+            why = "no finished chunk yet" if not done else (
+                "no statistics in its markers (written by an older rpx)")
+            lines.append(f"  {name:<18} [{var_attrs.get('units', '')}] {why}"
                          f"  ({var_attrs.get('long_name', '')})")
             continue
         lo = "nan" if s["min"] is None else f"{s['min']:.4g}"

@@ -289,6 +289,9 @@ def _prepare(
         generation = int(path.rsplit("/g", 1)[1])
         _remove_stale_states(store, path)
         return state, generation, bool(attrs.get("complete"))
+    if exists and not overwrite:
+        _store.check_rebuild(url, attrs, "reduction")
+
     async def keys() -> list[str]:
         return [k async for k in store.list_prefix("")]
 

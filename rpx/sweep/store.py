@@ -220,6 +220,16 @@ def template_complete(attrs: Mapping[str, Any]) -> bool:
     return attrs.get(TEMPLATE_ATTR, "complete") == "complete"
 
 
+def check_rebuild(url: str | Path, attrs: Mapping[str, Any], kind: str) -> None:
+    """Refuse to rebuild, without ``--overwrite``, an incomplete store of another kind."""
+    other = attrs.get(KIND_ATTR)
+    if other not in (None, kind):
+        raise ValueError(
+            f"{url} holds {describe(attrs)}, cut off while it was written, not {KINDS[kind]}; "
+            "use another path, or --overwrite to replace it"
+        )
+
+
 def consolidate(store: zarr.abc.store.Store) -> None:
     with warnings.catch_warnings():  # consolidated metadata is a zarr-python extension
         warnings.filterwarnings("ignore", "Consolidated metadata", UserWarning)
@@ -721,6 +731,8 @@ def _prepare_sweep(
             consolidate(store)  # a kill between marking the template complete and this
         return store, done_chunks(store) & present_chunks(store, plan)
     # New, overwritten, or a template cut off by a kill: start from an empty store.
+    if exists and not overwrite:
+        check_rebuild(url, attrs, "sweep")
     if _keys(store) != [LOCK_KEY]:
         clear_store(url, store, keep_lock=True)
     write_template(store, plan, rpx_version())
@@ -802,6 +814,8 @@ def write_dataset_store(
             attrs = root_attrs(store)
             if not overwrite and template_complete(attrs):
                 raise ValueError(f"{url} holds {describe(attrs)}; pass --overwrite to replace it")
+            if not overwrite:
+                check_rebuild(url, attrs, kind)
         if _keys(store) != [LOCK_KEY]:
             clear_store(url, store, keep_lock=True)
         out = ds.copy()
