@@ -1,0 +1,117 @@
+"""Cells sampled per second: ``rpx.sample`` (one batched call) against a per-cell loop.
+
+Every cell: the passive GHK model of the ``squid_axon`` preset, 10 points (5 external
+K+ from 2 to 200 mM at two external Cl- levels), 0.5 mV noise given as ``V_sd``, free
+P_Na and P_Cl (P_K fixed), default log-uniform priors. rpx samples all cells in one
+call (``--chains`` chains of ``--warmup`` adaptation steps and ``--draws`` NUTS draws
+each, float64, diagnostics included); the reference is the same sampler called once
+per cell (a per-cell sampler in a Python loop, its one-cell program compiled once),
+timed on at most ``--loop-cells`` cells and its rate assumed constant. The table also
+gives the largest R-hat, the smallest bulk ESS and the number of divergences over all
+cells of the batched run.
+
+Both are timed alike: one untimed call first (compilation), then the best of up to 3
+calls within a time budget. Run:
+
+    .venv/bin/python experiments/bench_sample.py                  # 1, 100, 1000 cells
+    .venv/bin/python experiments/bench_sample.py --sizes 1 100    # quick
+"""
+
+from __future__ import annotations
+
+import argparse
+import time
+
+import jax
+
+jax.config.update("jax_enable_x64", True)
+
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+from _bench_util import best_time, format_table, host_info  # noqa: E402
+
+import rpx  # noqa: E402
+
+FREE = ("P_Na", "P_Cl")
+SD = 0.5  # mV
+K_O = np.geomspace(2.0, 200.0, 5)  # mM
+CL_O = np.array([280.0, 560.0])  # mM
+
+
+def cells(n: int, seed: int = 0) -> pd.DataFrame:
+    """``n`` synthetic cells as a long table."""
+    K_o, Cl_o = (a.ravel() for a in np.meshgrid(K_O, CL_O))
+    rng = np.random.default_rng(seed)
+    base = rpx.preset("squid_axon")
+    truth = {k: base[k] * np.exp(0.3 * rng.standard_normal(n)) for k in FREE}
+    V = np.asarray(
+        rpx.resting_potential(
+            {"K_o": K_o[None], "Cl_o": Cl_o[None], **{k: v[:, None] for k, v in truth.items()}}
+        )
+    ) + SD * rng.standard_normal((n, K_o.size))
+    return pd.DataFrame(
+        {
+            "cell": np.repeat(np.arange(n), K_o.size),
+            "K_o": np.tile(K_o, n),
+            "Cl_o": np.tile(Cl_o, n),
+            "V": V.ravel(),
+            "V_sd": SD,
+        }
+    )
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--sizes", type=int, nargs="+", default=[1, 100, 1000])
+    parser.add_argument("--draws", type=int, default=1000)
+    parser.add_argument("--warmup", type=int, default=1000)
+    parser.add_argument("--chains", type=int, default=4)
+    parser.add_argument("--loop-cells", type=int, default=5)
+    parser.add_argument("--budget-s", type=float, default=60.0)
+    args = parser.parse_args()
+    print("\n".join(host_info()))
+    kw = dict(
+        preset="squid_axon", free=list(FREE), draws=args.draws, warmup=args.warmup,
+        chains=args.chains,
+    )
+    print(f"settings: {kw}")
+
+    def per_cell(sub: pd.DataFrame) -> None:
+        for _, g in sub.groupby("cell", sort=False):
+            rpx.sample(g.drop(columns="cell"), **kw)
+
+    rows = []
+    for n in args.sizes:
+        df = cells(n)
+        t0 = time.perf_counter()
+        rpx.sample(df, **kw)
+        first = time.perf_counter() - t0
+        seconds, _, ds = best_time(
+            lambda df=df: rpx.sample(df, **kw), repeats=3, budget_s=args.budget_s
+        )
+        m = min(n, args.loop_cells)
+        sub = df[df["cell"] < m]
+        best, _, _ = best_time(lambda sub=sub: per_cell(sub), repeats=3, budget_s=args.budget_s)
+        loop_s = best * n / m
+        rows.append(
+            [
+                f"{n:,}", f"{first:.1f}", f"{seconds:.2f}", f"{n / seconds:,.2f}",
+                f"{n / loop_s:,.2f}", f"{loop_s / seconds:.1f}",
+                f"{float(ds['rhat'].max()):.4f}", f"{float(ds['ess_bulk'].min()):,.0f}",
+                f"{int(ds['divergences'].sum())}",
+            ]
+        )
+        print(rows[-1], flush=True)
+    print(
+        format_table(
+            [
+                "cells", "first call s", "rpx s", "rpx cells/s", "per-cell loop cells/s",
+                "speed-up", "max R-hat", "min bulk ESS", "divergences",
+            ],
+            rows,
+        )
+    )
+
+
+if __name__ == "__main__":
+    main()
