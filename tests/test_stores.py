@@ -313,6 +313,13 @@ def test_info_on_a_large_partial_store_reads_no_data(
     assert "chunks  3/1000 complete (0.3%)" in text and "partial: run the same command" in text
     v = next(line for line in text.splitlines() if line.strip().startswith("V "))
     assert "min -90 max -10  NaN 21" in v
+    # Nor does it load the physics (JAX) or parse the spec's values.
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys; from rpx.cli.info import store_summary; "
+         f"print(store_summary({str(out)!r})); print('jax' in sys.modules)"],
+        capture_output=True, text=True, timeout=300, check=True,
+    )
+    assert probe.stdout.splitlines()[-1] == "False" and "chunks  3/1000" in probe.stdout
 
 
 # ------------------------------------------------------------ every kind, described

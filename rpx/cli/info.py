@@ -72,26 +72,29 @@ def _lock_line(store: object) -> str | None:
 
 
 def _sweep_summary(url: str, store: object, attrs: dict) -> str:
-    from rpx.sweep.spec import spec_from_dict
+    """Summary of a sweep store from its metadata and the chunks' statistics. Neither the
+    physics nor the (possibly huge) spec JSON is loaded: dims and shapes come from the
+    arrays' metadata."""
+    import re
+
     from rpx.sweep.store import done_chunks, sweep_stats, template_complete
 
-    spec = spec_from_dict(json.loads(attrs["spec"]))
     lines = _header(url, attrs, "a sweep")
-    dims = "  ".join(f"{d}={n}" for d, n in zip(spec.dims, spec.shape, strict=True))
-    lines.append(f"dims    {dims}  ({spec.size:,} points)")
     lock = _lock_line(store)
     if not template_complete(attrs):
         lines.append("status  template incomplete: a run was cut off while creating the store; "
                      "the same command rebuilds it")
         return "\n".join(lines + ([lock] if lock else []))
-    n_chunks = math.prod(spec.chunk_grid)
+    meta, fixed, dims = _array_meta(store)
+    size = math.prod(n for _, n in dims)
+    lines.append("dims    " + "  ".join(f"{d}={n}" for d, n in dims) + f"  ({size:,} points)")
+    n_chunks = math.prod(attrs.get("chunk_grid", [0]))
     done = len(done_chunks(store))  # type: ignore[arg-type]
     lines.append(f"chunks  {done}/{n_chunks} complete ({100.0 * done / max(n_chunks, 1):.1f}%)")
     if lock:
         lines.append(lock)
     elif done < n_chunks:
         lines.append("status  partial: run the same command again to resume")
-    meta, fixed = _array_meta(store, spec)
     if fixed:
         lines.append("fixed   " + ", ".join(fixed))
     stats = sweep_stats(store, attrs, done)  # type: ignore[arg-type]
@@ -110,28 +113,34 @@ def _sweep_summary(url: str, store: object, attrs: dict) -> str:
             f"  {name:<18} [{var_attrs.get('units', '')}] min {lo} max {hi}"
             f"  NaN {s['nan']:,}  ({var_attrs.get('long_name', '')})"
         )
-    if spec.gradients:
-        lines.append(f"gradients w.r.t. {', '.join(spec.gradients)}")
+    found = re.search(r'"gradients":\s*(\[[^\]]*\])', str(attrs.get("spec", "")))
+    gradients = json.loads(found[1]) if found else []
+    if gradients:
+        lines.append(f"gradients w.r.t. {', '.join(gradients)}")
     return "\n".join(lines)
 
 
-def _array_meta(store: object, spec: object) -> tuple[dict[str, dict], list[str]]:
-    """``{data variable: attributes}`` and ``["K_i=140 mM", ...]`` (the fixed scalars) from
-    the metadata; only the scalar coordinates are read, never a data chunk."""
+def _array_meta(store: object) -> tuple[dict[str, dict], list[str], list[tuple[str, int]]]:
+    """``{data variable: attributes}``, ``["K_i=140 mM", ...]`` (the fixed scalars) and the
+    dims with their sizes, from the (consolidated) metadata; only the scalar coordinates
+    are read, never a data chunk."""
     import zarr
 
     group = zarr.open_group(store, mode="r", zarr_format=3)  # type: ignore[arg-type]
-    coords = set(spec.dims)  # type: ignore[attr-defined]
-    if spec.design is not None:  # type: ignore[attr-defined]
-        coords |= {r.name for r in spec.design.ranges}  # type: ignore[attr-defined]
-    data, fixed = {}, []
-    for name, arr in sorted(group.arrays()):
+    arrays = dict(sorted(group.arrays()))
+    coords = set()
+    for arr in arrays.values():
+        coords.update(str(arr.attrs.get("coordinates", "")).split())
+    data, fixed, dims = {}, [], []
+    for name, arr in arrays.items():
         a = dict(arr.attrs)
+        arr_dims = list(getattr(arr.metadata, "dimension_names", None) or [])
         if arr.ndim == 0:
             fixed.append(f"{name}={float(arr[()]):g} {a.get('units', '')}".rstrip())
-        elif name not in coords:
+        elif name not in coords and name not in arr_dims:
             data[name] = a
-    return data, fixed
+            dims = dims or list(zip(arr_dims, arr.shape, strict=True))
+    return data, fixed, dims
 
 
 def _reduction_summary(url: str, store: object, attrs: dict) -> str:

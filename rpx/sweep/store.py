@@ -45,11 +45,9 @@ import uuid
 import warnings
 from collections.abc import Iterator, Mapping
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-import dask.array as da
 import numpy as np
-import xarray as xr
 import zarr
 from zarr.codecs import Crc32cCodec, ZstdCodec
 from zarr.core.buffer import default_buffer_prototype
@@ -59,8 +57,12 @@ from zarr.storage import FsspecStore, LocalStore
 from rpx.sweep import interrupt
 from rpx.sweep.memory import available_memory as available_memory  # re-exported
 from rpx.sweep.memory import human
-from rpx.sweep.plan import Plan
-from rpx.sweep.spec import SweepSpec, spec_from_dict
+
+if TYPE_CHECKING:  # the physics (JAX) and xarray load only where a run needs them
+    import xarray as xr
+
+    from rpx.sweep.plan import Plan
+    from rpx.sweep.spec import SweepSpec
 
 DONE_GROUP = "rpx_done"
 LOCK_KEY = "rpx.lock"
@@ -425,6 +427,9 @@ def variable_attrs(plan: Plan) -> dict[str, dict[str, Any]]:
 
 def template(plan: Plan, version: str) -> xr.Dataset:
     """The lazy (dask-zeros) Dataset whose metadata is written before any chunk."""
+    import dask.array as da
+    import xarray as xr
+
     dims, shape, chunks = plan.dims, plan.shape, plan.chunk_shape
     data_vars = {
         name: xr.Variable(
@@ -450,6 +455,8 @@ def template(plan: Plan, version: str) -> xr.Dataset:
 
 def coordinates(plan: Plan) -> dict[str, xr.Variable]:
     """Axis, design and fixed-parameter coordinates of ``plan``, with units and long_name."""
+    import xarray as xr
+
     return {c.name: xr.Variable(c.dims, c.values, c.attrs) for c in plan.coords}
 
 
@@ -497,6 +504,8 @@ def write_template(store: zarr.abc.store.Store, plan: Plan, version: str) -> Non
 
 def read_spec(store: zarr.abc.store.Store) -> tuple[SweepSpec, dict[str, Any]]:
     """The spec and attributes an existing rpx sweep store was created with."""
+    from rpx.sweep.spec import spec_from_dict
+
     attrs = root_attrs(store)
     if store_kind(attrs) != "sweep":
         raise ValueError(f"this zarr store holds {describe(attrs)}, not an rpx sweep")
