@@ -270,7 +270,7 @@ def test_sweep_stores_every_output_with_units_and_gradients(tmp_path: Path) -> N
     for name in (*outputs, "status"):
         assert ds[name].attrs["units"] == OUTPUTS[name].units
         assert ds[name].attrs["long_name"] == OUTPUTS[name].long_name
-    assert list(ds["status"].attrs["flag_values"]) == [0, 1, 2, 3, 4]
+    assert list(ds["status"].attrs["flag_values"]) == [0, 1, 2, 3, 4, 5]
     K_o, z_X = np.meshgrid(ds["K_o"].values, ds["z_X"].values, indexing="ij")
     ref = rpx.pump_leak_steady_state(
         rpx.preset("red_blood_cell") | {"K_o": K_o, "z_X": z_X}
