@@ -85,8 +85,10 @@ def test_spec_round_trips_through_dict_and_hash_is_stable() -> None:
     assert small_spec(dtype="float32").hash() != spec.hash()
 
 
-# examples/sensitivity.toml is a global-sensitivity spec, checked in tests/test_global.py.
-SWEEP_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.toml") if p.name != "sensitivity.toml")
+# examples/sensitivity.toml is a global-sensitivity spec (tests/test_global.py) and
+# examples/solutions.toml a junction-potential recipe (rpx ljp); the others are sweeps.
+NOT_SWEEPS = {"sensitivity.toml", "solutions.toml"}
+SWEEP_EXAMPLES = sorted(p for p in EXAMPLES.glob("*.toml") if p.name not in NOT_SWEEPS)
 
 
 @pytest.mark.parametrize("path", SWEEP_EXAMPLES, ids=lambda p: p.name)
