@@ -200,7 +200,15 @@ def main() -> None:
             row(f"same, inside the user's jax.jit, {n:.0e} pts",
                 "jax.jit(lambda d: rpx.resting_potential(d))", f"{n / t_jit:.2e} pts/s",
                 f"{n / t_np:.2e} pts/s", ratio(t_np, t_jit))
-            del dev
+            fn = rpx.get_model("ghk").fn
+            bare = jax.jit(lambda d, fn=fn: fn(d)["V"])
+            dev_full = {k: jnp.asarray(x) for k, x in full.items()}
+            t_bare, _, _ = best_time(lambda d=dev_full, bare=bare: bare(d), repeats=reps,
+                                     budget_s=budget)
+            row(f"bare model function under jax.jit (no checks), {n:.0e} pts",
+                "jax.jit(get_model('ghk').fn)", f"{n / t_bare:.2e} pts/s",
+                f"{n / t_np:.2e} pts/s", ratio(t_np, t_bare))
+            del dev, dev_full
 
     if "gradients" not in args.skip:
         n = int(max(args.sizes))

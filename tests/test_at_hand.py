@@ -28,6 +28,8 @@ import rpx
 from rpx.cli.models import CATALOG
 from rpx.physics import api
 
+HEAVY = {"ghk_pump", "gradients", "pump_leak"}
+
 
 def _compiles(fn: object) -> int:
     """Programs compiled (in this process) while calling ``fn()``."""
@@ -52,7 +54,11 @@ def _compiles(fn: object) -> int:
          "nernst", "ghk_current"],
 )
 @pytest.mark.parametrize("dtype", [np.float32, np.float64])
-def test_new_values_of_the_same_shape_do_not_recompile(call: object, dtype: type) -> None:
+def test_new_values_of_the_same_shape_do_not_recompile(
+    call: object, dtype: type, request: pytest.FixtureRequest
+) -> None:
+    if dtype is np.float32 and request.node.callspec.id.split("-")[-1] in HEAVY:
+        pytest.skip("root-solved programs compile slowly: float64 only")
     first = np.asarray([4.0, 6.0, 8.0], dtype)
     assert _compiles(lambda: call(first)) <= 1  # type: ignore[operator]
     second = np.asarray([5.0, 10.0, 20.0], dtype)
