@@ -217,3 +217,44 @@ def test_bad_cluster_reduce_arguments_are_refused(tmp_path: Path) -> None:
     with pytest.raises(ValueError, match="chunks_per_task"):
         run_reduce(SPEC, tmp_path / "x.zarr", RED, client=object(), chunks_per_task=0)
     assert not (tmp_path / "x.zarr").exists()
+
+
+def test_ctrl_c_on_a_cluster_run_cancels_its_tasks_and_resumes(
+    client: Client, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Ctrl-C (the interrupt flag) ends a cluster sweep or reduction without waiting for
+    its tasks; the lock is released and the same call completes the store."""
+    import contextlib
+    import threading
+    import time
+
+    from rpx.sweep import interrupt
+    from rpx.sweep.distributed import _completed
+
+    slow = [client.submit(time.sleep, 30, pure=False) for _ in range(2)]
+    stop = threading.Event()
+    threading.Timer(0.3, stop.set).start()
+    from distributed import as_completed
+
+    assert list(_completed(as_completed(slow), stop)) == []  # returned before any finished
+    client.cancel(slow)
+
+    @contextlib.contextmanager
+    def pressed(message: object, grace: object = None) -> Iterator[threading.Event]:
+        event = threading.Event()
+        event.set()
+        yield event
+
+    monkeypatch.setattr(interrupt, "interruptible", pressed)
+    monkeypatch.setattr(_reduce, "interruptible", pressed)
+    out, red_out = tmp_path / "cube.zarr", tmp_path / "red.zarr"
+    with pytest.raises(interrupt.Interrupted, match=r"interrupted after 0 of 12 chunks; run"):
+        run_sweep(SPEC, out, client=client, quiet=True)
+    with pytest.raises(interrupt.Interrupted, match=r"of 12 chunks; run the same command"):
+        run_reduce(SPEC, red_out, RED, client=client, quiet=True)
+    assert not (out / "rpx.lock").exists() and not (red_out / "rpx.lock").exists()
+    monkeypatch.undo()
+    assert run_sweep(SPEC, out, client=client, quiet=True)["written"] == 12
+    run_sweep(SPEC, tmp_path / "local.zarr", quiet=True)
+    _assert_same_cube(out, tmp_path / "local.zarr")
+    assert run_reduce(SPEC, red_out, RED, client=client, quiet=True)["chunks"] == 12

@@ -14,6 +14,8 @@ local run, so the results are bit-identical to it, and checkpoints as a local ru
 from __future__ import annotations
 
 import json
+import threading
+import time
 from collections.abc import Iterator, Mapping, Sequence
 from pathlib import Path
 from typing import Any
@@ -88,11 +90,11 @@ def run_distributed(
         position = {f.key: k for k, f in enumerate(futures)}
         with interruptible(line) as stop:
             try:
-                for future in as_completed(futures):
+                for future in _completed(as_completed(futures), stop):
                     bar.update(future.result())
                     finished[0] += len(batches[position[future.key]])
-                    if stop.is_set():
-                        raise Interrupted(line())
+                if stop.is_set():
+                    raise Interrupted(line())
             except BaseException:
                 client.cancel(futures)
                 raise
@@ -106,6 +108,19 @@ def run_distributed(
         "written": len(todo),
         "tasks": len(batches),
     }
+
+
+def _completed(ac: Any, stop: threading.Event | None) -> Iterator[Any]:
+    """The futures of the ``as_completed`` iterator ``ac`` as they finish, polling so that
+    ``stop`` (Ctrl-C) ends the iteration within a fraction of a second."""
+    while not ac.is_empty():
+        if stop is not None and stop.is_set():
+            return
+        batch = ac.next_batch(block=False)
+        if not batch:
+            time.sleep(0.05)
+            continue
+        yield from batch
 
 
 def sweep_task(
@@ -143,13 +158,15 @@ def reduce_partials(
     red: Reductions,
     todo: Sequence[tuple[int, ...]],
     chunks_per_task: int,
+    stop: threading.Event | None = None,
 ) -> Iterator[tuple[tuple[int, ...], dict[str, Any]]]:
     """``(index, partials)`` of every chunk of ``todo``, in that order, computed by tasks.
 
     Tasks of ``chunks_per_task`` chunks run on the workers of the ``dask.distributed``
     ``client``; results that arrive early wait until every chunk before them is yielded
     (at most the partials of all chunks are held, and partials are small). Pending tasks
-    are cancelled if the consumer stops or fails.
+    are cancelled if the consumer stops or fails, or when ``stop`` is set (the iteration
+    then ends early; the caller checks ``stop``).
     """
     from distributed import as_completed
 
@@ -159,7 +176,7 @@ def reduce_partials(
     ready: dict[int, list[dict[str, Any]]] = {}
     next_batch = 0
     try:
-        for future in as_completed(futures):
+        for future in _completed(as_completed(futures), stop):
             ready[position[future.key]] = future.result()
             while next_batch in ready:
                 yield from zip(batches[next_batch], ready.pop(next_batch), strict=True)

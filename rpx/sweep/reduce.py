@@ -474,8 +474,12 @@ def _fold_all(
             if client is None:
                 summary["devices"] = _reduce_locally(plan, red, todo, queue_size, fold)
             else:
-                for index, partials in reduce_partials(client, plan, red, todo, chunks_per_task):
+                for index, partials in reduce_partials(
+                    client, plan, red, todo, chunks_per_task, stop
+                ):
                     fold(index, partials)
+                if stop.is_set():
+                    raise Interrupted(line())
                 summary["tasks"] = math.ceil(len(todo) / chunks_per_task)
         except Interrupted:
             if dirty:
