@@ -116,6 +116,19 @@ def test_result_dataset_is_self_describing(recovery: tuple) -> None:
     np.testing.assert_allclose(history[:, -1], ds["loss"].values, rtol=1e-12)
 
 
+def test_result_is_assembled_like_the_general_constructor(recovery: tuple) -> None:
+    """The fast assembly equals xr.Dataset(...); no cell column equals isel(cell=0)."""
+    df, _, ds = recovery
+    data_vars = {k: v.variable for k, v in ds.data_vars.items()}
+    coords = {k: v.variable for k, v in ds.coords.items()}
+    xr.testing.assert_identical(ds, xr.Dataset(data_vars, coords=coords, attrs=ds.attrs))
+    one = df[df["cell"] == 3]
+    alone = rpx.fit(one.drop(columns="cell"), free=FREE, starts=4)
+    labelled = rpx.fit(one, free=FREE, starts=4)
+    xr.testing.assert_identical(alone, labelled.isel(cell=0, drop=True))
+    assert "cell" not in alone.dims and "cell" not in alone.coords
+
+
 def test_adam_gradient_is_the_same_in_forward_and_reverse_mode(
     monkeypatch: pytest.MonkeyPatch,
 ) -> None:
@@ -381,7 +394,9 @@ def test_results_match_the_recorded_fits(case: str, recovery: tuple) -> None:
     corr, corr0 = got["correlation"].reshape(ok.size, -1), want["correlation"].reshape(ok.size, -1)
     np.testing.assert_allclose(corr[ok], corr0[ok], rtol=rtol, atol=rtol, err_msg="correlation")
     loss, loss0 = np.atleast_1d(got["loss"]), np.atleast_1d(want["loss"])
-    np.testing.assert_allclose(loss[ok], loss0[ok], rtol=rtol, atol=1e-20, err_msg="loss")
+    # float32 rounds V to ~1e-5 mV, which the residuals cancel: its loss to ~1e-4.
+    rtol_loss = 1e-4 if case == "float32" else rtol
+    np.testing.assert_allclose(loss[ok], loss0[ok], rtol=rtol_loss, atol=1e-20, err_msg="loss")
 
 if __name__ == "__main__":
     import sys

@@ -15,14 +15,14 @@ import jax.numpy as jnp
 import numpy as np
 import xarray as xr
 
-from rpx.analysis.fit_data import CELL_COL, DataLike, FitData, load_data, show
+from rpx.analysis.fit_data import DataLike, FitData, load_data, show
 from rpx.analysis.fit_solver import (
     CONVERGED,
     LOG,
     STATUS_MEANINGS,
     SolverConfig,
     Transform,
-    build_jacobian,
+    build_lm_solver,
     build_solver,
     start_points,
     tolerances,
@@ -158,6 +158,8 @@ def fit(
     lm_steps: int = 40,
     learning_rate: float = 0.05,
     dtype: str | None = None,
+    uncertainty: str = "gauss_newton",
+    level: float = 0.95,
 ) -> xr.Dataset:
     """Fit free parameters of a registered model to measured resting potentials.
 
@@ -203,6 +205,11 @@ def fit(
         adam_steps, lm_steps: iteration budgets of the two stages.
         learning_rate: Adam step size in unconstrained units.
         dtype: ``"float32"`` or ``"float64"``; default: JAX's default float.
+        uncertainty: ``"gauss_newton"`` (standard errors only) or ``"profile"``: also
+            profile-likelihood intervals at ``level`` (see :mod:`rpx.analysis.profile`):
+            ``<name>_ci_lo``, ``<name>_ci_hi``, ``practically_identifiable`` and the
+            profiles themselves.
+        level: confidence level of the profile-likelihood intervals, in (0, 1).
 
     Returns:
         An xarray Dataset with, per ``cell`` (no ``cell`` dimension when the data have
@@ -248,6 +255,10 @@ def fit(
         if int(steps) != steps or steps < 0:
             raise ValueError(f"{label} must be a non-negative integer, got {steps!r}")
     dt = _resolve_dtype(dtype)
+    if uncertainty not in ("gauss_newton", "profile"):
+        raise ValueError(f"uncertainty must be 'gauss_newton' or 'profile', got {uncertainty!r}")
+    if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
+        raise ValueError(f"level must be in (0, 1), got {level!r}")
 
     data_ = load_data(data, m.params, free)
     other = tuple(n for n in m.params if n not in free and n not in data_.conditions)
@@ -269,25 +280,71 @@ def fit(
 
     transforms = {n: Transform.for_param(PARAMS[n], bounds.get(n)) for n in free}
     cells = _cells_arrays(data_, dt)
-    held = _hold_unidentifiable(m, free, transforms, start, fixed_values, data_, dt)
-    fit_free = tuple(n for n in free if n not in held)
-    fixed_all = {**fixed_values, **{n: h[0] for n, h in held.items()}}
-    cfg = SolverConfig(
-        m.fn,
-        fit_free,
-        tuple(transforms[n] for n in fit_free),
-        int(adam_steps),
-        int(lm_steps),
-        float(learning_rate),
-        data_.V_sd is not None,
-    )
-    center = np.array([transforms[n].from_phys(start[n]) for n in fit_free])
-    u0 = start_points(cfg.transforms, center, int(starts), int(seed))
-    fixed_arrays = {k: np.asarray(v, dt) for k, v in fixed_all.items()}
-    out = build_solver(cfg)(np.asarray(u0, dt), cells, fixed_arrays)
-    out = jax.tree.map(np.asarray, out)
+    held: dict[str, tuple[float, tuple[str, ...]]] = {}
+    while True:
+        fit_free = tuple(n for n in free if n not in held)
+        if not fit_free:
+            raise ValueError(
+                f"the data cannot identify any of the free parameters {', '.join(free)}: "
+                "V does not change with them under these conditions"
+            )
+        fixed_all = {**fixed_values, **{n: h[0] for n, h in held.items()}}
+        cfg = SolverConfig(
+            m.fn,
+            fit_free,
+            tuple(transforms[n] for n in fit_free),
+            int(adam_steps),
+            int(lm_steps),
+            float(learning_rate),
+            data_.V_sd is not None,
+        )
+        center = np.array([transforms[n].from_phys(start[n]) for n in fit_free])
+        u0 = np.asarray(start_points(cfg.transforms, center, int(starts), int(seed)), dt)
+        fixed_arrays = {k: np.asarray(v, dt) for k, v in fixed_all.items()}
+        out = jax.tree.map(np.asarray, build_lm_solver(cfg)(u0, cells, fixed_arrays))
+        pick = _flat_at_start(out.pop("J0"), fit_free, transforms, start, dt)
+        if pick is None:
+            break
+        held[pick[0]] = (start[pick[0]], pick[1])
+    out = _refit_failed(out, cfg, u0, cells, fixed_arrays)
     _warn_after(out, fit_free, cfg.transforms, data_)
-    return _to_dataset(out, m, cfg, data_, fixed_all, held, preset, int(starts))
+    ds = _to_dataset(out, m, cfg, data_, fixed_all, held, preset, int(starts))
+    if uncertainty == "profile":
+        from rpx.analysis.profile import add_profile
+
+        ds = add_profile(
+            ds, m.fn, free, transforms, held, cells, fixed_values, cfg.absolute_sd, level
+        )
+    return ds
+
+
+def _refit_failed(
+    out: dict[str, np.ndarray], cfg: SolverConfig, u0: np.ndarray, cells: dict, fixed: dict
+) -> dict[str, np.ndarray]:
+    """Refit the cells that LM from their best start left unconverged or undetermined.
+
+    A cell fails when its result does not pass the convergence test or leaves a
+    direction undetermined (e.g. a permeability run off towards 0, where V no longer
+    depends on it). The failed cells are refitted as before the Levenberg–Marquardt-first
+    solver: Adam then LM from every start, the best kept. They go to
+    :func:`build_solver` as one batch, padded to a power of two (by repeating the
+    first) so that few batch shapes are compiled; each cell's result does not depend
+    on the batch it is in. Adds ``restarted`` (bool per cell).
+    """
+    failed = np.flatnonzero((out["status"] != CONVERGED) | ~out["identifiable"])
+    out["restarted"] = np.zeros(out["status"].shape, dtype=bool)
+    # One start and no Adam: the refit would repeat the same LM run.
+    if failed.size == 0 or (u0.shape[0] == 1 and cfg.adam_steps == 0):
+        return out
+    size = 1 << int(failed.size - 1).bit_length()
+    take = np.concatenate([failed, np.full(size - failed.size, failed[0])])
+    sub = jax.tree.map(lambda a: a[take], cells)
+    again = jax.tree.map(np.asarray, build_solver(cfg)(u0, sub, fixed))
+    out = {k: np.array(v) for k, v in out.items()}
+    for key, value in again.items():
+        out[key][failed] = value[: failed.size]
+    out["restarted"][failed] = True
+    return out
 
 
 def _resolve_dtype(dtype: str | None) -> jnp.dtype:
@@ -300,58 +357,46 @@ def _resolve_dtype(dtype: str | None) -> jnp.dtype:
     return jnp.dtype(dtype)
 
 
-def _hold_unidentifiable(
-    m: Model,
-    free: tuple[str, ...],
+def _flat_at_start(
+    J: np.ndarray,
+    names: tuple[str, ...],
     transforms: dict[str, Transform],
     start: dict[str, float],
-    fixed_values: dict[str, float],
-    data: FitData,
     dtype: jnp.dtype,
-) -> dict[str, tuple[float, tuple[str, ...]]]:
-    """Free parameters to hold fixed because V is flat along a direction at the start.
+) -> tuple[str, tuple[str, ...]] | None:
+    """The free parameter to hold fixed because V is flat along a direction at the start.
 
-    A direction is flat when V does not change along it in any cell: the test is on the
-    Jacobians of all cells stacked (a direction flat in only some cells is left to the
-    per-cell test after the fit). Unit weights, so the test does not depend on V_sd.
+    ``J`` (cells, points, p): the unweighted residual Jacobians at the start. A direction
+    is flat when V does not change along it in any cell: the test is on the Jacobians of
+    all cells stacked (a direction flat in only some cells is left to the per-cell test
+    after the fit). Unit weights, so the test does not depend on V_sd. Warns with
+    :class:`IdentifiabilityWarning` when a direction is flat.
 
-    Returns {held name: (value, the other free parameters in its flat direction)}.
+    Returns None, or (held name, the other free parameters in its flat direction).
     """
-    held: dict[str, tuple[float, tuple[str, ...]]] = {}
     _, svtol = tolerances(dtype)
-    cells = {**_cells_arrays(data, dtype), "w": np.ones(data.V.shape, dtype)}
-    while True:
-        names = tuple(n for n in free if n not in held)
-        if not names:
-            raise ValueError(
-                f"the data cannot identify any of the free parameters {', '.join(free)}: "
-                "V does not change with them under these conditions"
-            )
-        cfg = SolverConfig(m.fn, names, tuple(transforms[n] for n in names), 0, 0, 0.0, True)
-        u = np.asarray([transforms[n].from_phys(start[n]) for n in names], dtype)
-        values = {**fixed_values, **{k: h[0] for k, h in held.items()}}
-        fixed = {k: np.asarray(v, dtype) for k, v in values.items()}
-        J = np.asarray(build_jacobian(cfg)(u, cells, fixed), dtype=np.float64)
-        _, S, Wt = np.linalg.svd(J.reshape(-1, len(names)), full_matrices=False)
-        if S[0] > 0 and S[-1] >= svtol * S[0]:
-            return held
-        v = Wt[-1] * np.sign(Wt[-1][np.argmax(np.abs(Wt[-1]))])
-        share = np.abs(v)
-        pick = names[int(np.flatnonzero(share >= share.max() * (1 - 1e-3))[0])]
-        involved = [n for n, c in zip(names, v, strict=True) if abs(c) > 0.05]
-        unit = PARAMS[pick].units
-        warnings.warn(
-            f"parameters {', '.join(involved)} cannot all be identified from V: along "
-            f"{_direction_text(names, [transforms[n] for n in names], v)} the model's V "
-            f"does not change (σ_min/σ_max of the Jacobian = {S[-1] / S[0]:.1e}); for the "
-            "passive GHK model this is the common scale of the permeabilities, of which "
-            f"only ratios matter. Holding {pick} fixed at {start[pick]:g} {unit} (its "
-            f"starting value) and reporting the others also as ratios to it "
-            f"({', '.join(f'{n}_over_{pick}' for n in involved if n != pick)}).",
-            IdentifiabilityWarning,
-            stacklevel=3,
-        )
-        held[pick] = (start[pick], tuple(n for n in involved if n != pick))
+    _, S, Wt = np.linalg.svd(
+        np.asarray(J, dtype=np.float64).reshape(-1, len(names)), full_matrices=False
+    )
+    if S[0] > 0 and S[-1] >= svtol * S[0]:
+        return None
+    v = Wt[-1] * np.sign(Wt[-1][np.argmax(np.abs(Wt[-1]))])
+    share = np.abs(v)
+    pick = names[int(np.flatnonzero(share >= share.max() * (1 - 1e-3))[0])]
+    involved = [n for n, c in zip(names, v, strict=True) if abs(c) > 0.05]
+    unit = PARAMS[pick].units
+    warnings.warn(
+        f"parameters {', '.join(involved)} cannot all be identified from V: along "
+        f"{_direction_text(names, [transforms[n] for n in names], v)} the model's V "
+        f"does not change (σ_min/σ_max of the Jacobian = {S[-1] / S[0]:.1e}); for the "
+        "passive GHK model this is the common scale of the permeabilities, of which "
+        f"only ratios matter. Holding {pick} fixed at {start[pick]:g} {unit} (its "
+        f"starting value) and reporting the others also as ratios to it "
+        f"({', '.join(f'{n}_over_{pick}' for n in involved if n != pick)}).",
+        IdentifiabilityWarning,
+        stacklevel=3,
+    )
+    return pick, tuple(n for n in involved if n != pick)
 
 
 def _warn_after(
@@ -394,13 +439,20 @@ def _to_dataset(
     starts: int,
 ) -> xr.Dataset:
     names = list(cfg.free)
+
+    def var(dims: tuple[str, ...], values: object, attrs: dict) -> xr.Variable:
+        # Data without cells: the one cell's values, no cell dimension.
+        if data.squeeze and dims[:1] == ("cell",):
+            return xr.Variable(dims[1:], np.asarray(values)[0], attrs)
+        return xr.Variable(dims, values, attrs)
+
     C = ("cell",)
     absolute = cfg.absolute_sd
     v: dict[str, xr.Variable] = {}
     for i, n in enumerate(names):
         p = PARAMS[n]
-        v[n] = xr.Variable(C, out["x"][:, i], _attrs(p.units, f"fitted {p.long_name}"))
-        v[f"{n}_se"] = xr.Variable(
+        v[n] = var(C, out["x"][:, i], _attrs(p.units, f"fitted {p.long_name}"))
+        v[f"{n}_se"] = var(
             C, out["se"][:, i], _attrs(p.units, f"standard error of fitted {p.long_name}")
         )
     for h, (value, involved) in held.items():
@@ -413,11 +465,11 @@ def _to_dataset(
                 f"{n}/{h} ({h} held fixed at {value:g} {ph.units}: only the ratio is "
                 "identifiable)"
             )
-            v[f"{n}_over_{h}"] = xr.Variable(C, out["x"][:, i] / value, _attrs(units, desc))
-            v[f"{n}_over_{h}_se"] = xr.Variable(
+            v[f"{n}_over_{h}"] = var(C, out["x"][:, i] / value, _attrs(units, desc))
+            v[f"{n}_over_{h}_se"] = var(
                 C, out["se"][:, i] / value, _attrs(units, f"standard error of {n}/{h}")
             )
-    v["correlation"] = xr.Variable(
+    v["correlation"] = var(
         ("cell", "param", "param2"), out["corr"], _attrs("1", "correlation of the estimates")
     )
     loss_units = "1" if absolute else "mV^2"
@@ -426,24 +478,24 @@ def _to_dataset(
         if absolute
         else "mean squared residual (V_fit - V_obs)^2"
     )
-    v["loss"] = xr.Variable(C, out["loss"], _attrs(loss_units, loss_name))
+    v["loss"] = var(C, out["loss"], _attrs(loss_units, loss_name))
     resid = np.where(data.mask, out["V_fit"] - data.V, np.nan)
     rmse = np.sqrt(np.nanmean(resid**2, axis=1))
-    v["rmse"] = xr.Variable(C, rmse, _attrs("mV", "root mean square residual of V"))
-    v["n_points"] = xr.Variable(C, data.n_points, _attrs("1", "number of data points"))
-    v["status"] = xr.Variable(
+    v["rmse"] = var(C, rmse, _attrs("mV", "root mean square residual of V"))
+    v["n_points"] = var(C, data.n_points, _attrs("1", "number of data points"))
+    v["status"] = var(
         C,
         out["status"],
         _attrs("1", "fit status", flag_values=[0, 1, 2], flag_meanings=STATUS_MEANINGS),
     )
-    v["converged"] = xr.Variable(C, out["status"] == CONVERGED, _attrs("1", "fit converged"))
-    v["identifiable"] = xr.Variable(
+    v["converged"] = var(C, out["status"] == CONVERGED, _attrs("1", "fit converged"))
+    v["identifiable"] = var(
         C, out["identifiable"], _attrs("1", "every direction of the free parameters determined")
     )
-    v["singular_value_ratio"] = xr.Variable(
+    v["singular_value_ratio"] = var(
         C, out["sv_ratio"], _attrs("1", "smallest/largest singular value of the Jacobian")
     )
-    v["flat_direction"] = xr.Variable(
+    v["flat_direction"] = var(
         ("cell", "param"),
         out["flat"],
         _attrs(
@@ -452,50 +504,61 @@ def _to_dataset(
             "log-transformed parameters)",
         ),
     )
-    v["best_start"] = xr.Variable(C, out["best_start"], _attrs("1", "index of the best start"))
-    v["iterations"] = xr.Variable(
+    v["best_start"] = var(C, out["best_start"], _attrs("1", "index of the best start"))
+    v["iterations"] = var(
         C, out["iterations"], _attrs("1", "Adam plus Levenberg-Marquardt steps the best start ran")
     )
-    v["loss_history"] = xr.Variable(
+    v["restarted"] = var(
+        C,
+        out["restarted"],
+        _attrs(
+            "1",
+            "refitted with Adam then Levenberg-Marquardt from every start, because "
+            "Levenberg-Marquardt from the best start did not converge or left a direction "
+            "undetermined",
+        ),
+    )
+    v["loss_history"] = var(
         ("cell", "iteration"), out["history"], _attrs(loss_units, f"{loss_name} per iteration")
     )
-    v["V_obs"] = xr.Variable(("cell", "point"), data.V, _attrs("mV", "measured resting potential"))
+    v["V_obs"] = var(("cell", "point"), data.V, _attrs("mV", "measured resting potential"))
     if data.V_sd is not None:
-        v["V_sd"] = xr.Variable(
+        v["V_sd"] = var(
             ("cell", "point"),
             np.where(data.mask, data.V_sd, np.nan),
             _attrs("mV", "standard deviation of the measured potential"),
         )
-    v["V_fit"] = xr.Variable(
+    v["V_fit"] = var(
         ("cell", "point"), out["V_fit"], _attrs("mV", f"fitted resting potential ({m.name})")
     )
     for n, values in data.conditions.items():
         p = PARAMS[n]
-        v[n] = xr.Variable(
+        v[n] = var(
             ("cell", "point"), np.where(data.mask, values, np.nan), _attrs(p.units, p.long_name)
         )
     for n, value in fixed.items():
         p = PARAMS[n]
         note = "held fixed (not identifiable)" if n in held else "fixed"
-        v[n] = xr.Variable((), value, _attrs(p.units, f"{p.long_name} ({note})"))
+        v[n] = var((), value, _attrs(p.units, f"{p.long_name} ({note})"))
     stage = ["adam"] * cfg.adam_steps + ["levenberg_marquardt"] * cfg.lm_steps
     # Strings as object arrays: zarr 3 stores them as variable-length UTF-8.
     labels = data.cells.astype(object) if data.cells.dtype.kind in "US" else data.cells
     names_obj = np.array(names, dtype=object)
     coords = {
-        "cell": xr.Variable(C, labels, _attrs("1", "cell label")),
-        "param": xr.Variable(("param",), names_obj, _attrs("1", "free parameter")),
-        "param2": xr.Variable(("param2",), names_obj, _attrs("1", "free parameter")),
-        "point": xr.Variable(("point",), np.arange(data.V.shape[1]), _attrs("1", "data point")),
-        "iteration": xr.Variable(
+        "cell": var(C, labels, _attrs("1", "cell label")),
+        "param": var(("param",), names_obj, _attrs("1", "free parameter")),
+        "param2": var(("param2",), names_obj, _attrs("1", "free parameter")),
+        "point": var(("point",), np.arange(data.V.shape[1]), _attrs("1", "data point")),
+        "iteration": var(
             ("iteration",), np.arange(len(stage)), _attrs("1", "optimizer iteration")
         ),
-        "stage": xr.Variable(
+        "stage": var(
             ("iteration",), np.array(stage, dtype=object), _attrs("1", "optimizer stage")
         ),
     }
-    ds = xr.Dataset(v, coords=coords)
-    ds.attrs = {
+    if data.squeeze:
+        del coords["cell"]
+    attrs = {
         "title": f"rpx fit of model {m.name}",
         "model": m.name,
         "preset": preset,
@@ -508,6 +571,29 @@ def _to_dataset(
         "method": "optax Adam then Levenberg-Marquardt in unconstrained coordinates; "
         "Gauss-Newton standard errors",
     }
-    if data.squeeze:
-        ds = ds.isel({CELL_COL: 0}, drop=True)
-    return ds
+    return _assemble(v, coords, attrs)
+
+
+def _assemble(
+    data_vars: dict[str, xr.Variable], coords: dict[str, xr.Variable], attrs: dict
+) -> xr.Dataset:
+    """``xr.Dataset(data_vars, coords=coords, attrs=attrs)``, without its merge step.
+
+    The variables are built consistent by construction (shared dimensions of equal
+    length, no conflicting names), so the general constructor's alignment and merge
+    (~1 ms, most of a one-cell fit) are skipped: the coordinates and their indexes come
+    from ``xr.Coordinates``, and the Dataset is assembled from them directly. Where that
+    constructor is unavailable in an xarray version, the general one is used; tests
+    check that both give identical Datasets.
+    """
+    try:
+        xcoords = xr.Coordinates(coords)
+        variables = {**xcoords.variables, **data_vars}
+        return xr.Dataset._construct_direct(
+            variables,
+            set(xcoords.variables),
+            attrs=attrs,
+            indexes=dict(xcoords.xindexes),
+        )
+    except (AttributeError, TypeError):  # pragma: no cover - other xarray versions
+        return xr.Dataset(data_vars, coords=coords, attrs=attrs)

@@ -92,31 +92,44 @@ def _check_columns(
             raise ValueError(f"parameter {name!r} is both a data column and a free parameter")
 
 
+def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
+    try:
+        return pd.to_numeric(df[col], errors="raise").to_numpy(np.float64)
+    except (ValueError, TypeError):
+        raise ValueError(f"data column {col!r} must be numeric") from None
+
+
 def _from_frame(df: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
-    """Group rows by ``cell`` (first-appearance order) and pad; returns arrays and labels."""
+    """Group rows by ``cell`` (first-appearance order) and pad; returns arrays and labels.
+
+    Vectorised: rows are placed at (cell index, position within the cell) in one
+    scatter per column, whatever the number of cells.
+    """
     squeeze = CELL_COL not in df.columns
     if squeeze:
-        df = df.assign(**{CELL_COL: 0})
-    if df[CELL_COL].isna().any():
-        raise ValueError(f"data column {CELL_COL!r} has a missing value")
-    labels = pd.unique(df[CELL_COL])
-    groups = [df[df[CELL_COL] == label] for label in labels]
-    width = max((len(g) for g in groups), default=0)
+        codes = np.zeros(len(df), dtype=np.intp)
+        labels = np.zeros(min(len(df), 1), dtype=np.int64)
+    else:
+        if df[CELL_COL].isna().any():
+            raise ValueError(f"data column {CELL_COL!r} has a missing value")
+        codes, uniques = pd.factorize(df[CELL_COL], sort=False)
+        labels = np.asarray(uniques)
+    counts = np.bincount(codes, minlength=len(labels))
+    width = int(counts.max(initial=0))
+    order = np.argsort(codes, kind="stable")
+    row = codes[order]
+    pos = np.arange(len(df)) - np.repeat(np.cumsum(counts) - counts, counts)
     out: dict[str, np.ndarray] = {}
     for col in df.columns:
         if col == CELL_COL:
             continue
-        arr = np.full((len(groups), width), np.nan)
-        for c, g in enumerate(groups):
-            try:
-                arr[c, : len(g)] = pd.to_numeric(g[col], errors="raise").to_numpy(np.float64)
-            except (ValueError, TypeError):
-                raise ValueError(f"data column {col!r} must be numeric") from None
+        arr = np.full((len(labels), width), np.nan)
+        arr[row, pos] = _numeric(df, col)[order]
         out[col] = arr
-    out["__mask__"] = np.zeros((len(groups), width), dtype=bool)
-    for c, g in enumerate(groups):
-        out["__mask__"][c, : len(g)] = True
-    return out, np.asarray(labels), squeeze
+    mask = np.zeros((len(labels), width), dtype=bool)
+    mask[row, pos] = True
+    out["__mask__"] = mask
+    return out, labels, squeeze
 
 
 def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
@@ -157,8 +170,10 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
         except FileNotFoundError:
             raise ValueError(f"no data file {os.fspath(data)!r}") from None
     if isinstance(data, pd.DataFrame):
-        data = data.rename(columns=lambda c: str(c).strip())
-        data = data.drop(columns=[SOURCE_COL], errors="ignore")
+        if any(not isinstance(c, str) or c != c.strip() for c in data.columns):
+            data = data.rename(columns=lambda c: str(c).strip())
+        if SOURCE_COL in data.columns:
+            data = data.drop(columns=[SOURCE_COL])
         _check_columns(list(data.columns), model_params, free)
         arrays, cells, squeeze = _from_frame(data)
     elif isinstance(data, xr.Dataset):

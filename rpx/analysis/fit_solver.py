@@ -47,13 +47,19 @@ LOG, LOGIT, LOG_LOGIT = "log", "logit", "log_logit"
 
 # Early stopping. Adam hands over to Levenberg–Marquardt once its loss has not fallen
 # by a relative ADAM_RTOL for ADAM_PATIENCE consecutive steps; LM stops when the
-# optimum passes the convergence test and its last step was below eps^(2/3) relative,
-# or when its damping reaches LAM_MAX. The budgets adam_steps and lm_steps are maxima.
+# optimum passes the convergence test and the Gauss–Newton step from it is below
+# eps^(2/3) relative, or when its damping reaches LAM_MAX. The budgets adam_steps and
+# lm_steps are maxima.
 ADAM_RTOL = 1e-3
 ADAM_PATIENCE = 10
 LAM_MAX = 1e12
 # Adam's gradient uses forward mode up to this many free parameters, reverse mode above.
 FORWARD_MAX_PARAMS = 8
+# At the rounding floor of the loss (within FLOOR times its rounding error from that of V),
+# LM accepts a step that lowers the optimality cosine instead.
+FLOOR = 8
+# Linear systems of up to this many free parameters are solved by an unrolled Cholesky.
+SMALL_P = 8
 
 
 @dataclasses.dataclass(frozen=True)
@@ -171,6 +177,33 @@ def _optimality(J: Array, r: Array, cell: dict, eps: Array) -> tuple[Array, Arra
     return cosine, norm_r <= 1e3 * eps * scale
 
 
+def _solve_spd(A: Array, b: Array) -> Array:
+    """x with A x = b for a symmetric positive definite (p, p) A.
+
+    Up to SMALL_P unknowns by a Cholesky factorisation unrolled into elementwise
+    operations (no LAPACK call per cell and start under ``vmap``); a factor that is not
+    positive gives a non-finite x, which the caller rejects. Larger systems by
+    ``jnp.linalg.solve``.
+    """
+    p = b.shape[-1]
+    if p > SMALL_P:
+        return jnp.linalg.solve(A, b)
+    L: list[list[Array]] = [[] for _ in range(p)]
+    for j in range(p):
+        L[j].append(jnp.sqrt(A[j, j] - sum((L[j][k] ** 2 for k in range(j)), start=0.0)))
+        for i in range(j + 1, p):
+            L[i].append(
+                (A[i, j] - sum((L[i][k] * L[j][k] for k in range(j)), start=0.0)) / L[j][j]
+            )
+    y: list[Array] = []
+    for i in range(p):
+        y.append((b[i] - sum((L[i][k] * y[k] for k in range(i)), start=0.0)) / L[i][i])
+    x: list[Array] = [y[0]] * p
+    for i in reversed(range(p)):
+        x[i] = (y[i] - sum((L[k][i] * x[k] for k in range(i + 1, p)), start=0.0)) / L[i][i]
+    return jnp.stack(x)
+
+
 class _Problem:
     """Residuals, loss and the two optimiser steps of one start on one cell."""
 
@@ -222,38 +255,54 @@ class _Problem:
         return jax.tree.map(lambda old, x: jnp.where(done, old, x), state, new), value
 
     def lm_init(self, u: Array) -> tuple:
-        inf = jnp.asarray(jnp.inf, u.dtype)
+        J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
         zero = jnp.asarray(0, jnp.int32)
-        return u, self.loss(u), jnp.asarray(1e-3, u.dtype), inf, jnp.asarray(False), zero
+        value = jnp.sum(r * r) / self.n
+        return u, value, jnp.asarray(1e-3, u.dtype), (J, r), jnp.asarray(False), zero
 
     def lm_step(self, state: tuple) -> tuple[tuple, Array]:
         """One Levenberg–Marquardt step, or the decision to stop; the loss after it.
 
-        Stops when the convergence test of the result passes and the last step was
-        below eps^(2/3) relative, or when the damping has reached its ceiling (every
-        recent step rejected: no further progress is possible).
+        The state carries the Jacobian and residuals of the current point; each step
+        evaluates them once, at the trial point. A trial is accepted when it lowers the
+        loss, or, at the rounding floor of the loss (within FLOOR times its rounding error
+        from that of V), when it lowers the optimality cosine |Jᵀr|/(|J||r|): near the
+        optimum the gradient resolves the position far better than the loss does.
+
+        Stops when the convergence test passes and the Gauss–Newton step from the
+        current point (its distance to the optimum) is below eps^(2/3) relative, or when
+        the damping has reached its ceiling (every recent step rejected: no further
+        progress is possible).
         """
-        u, value, lam, last_step, done, n = state
+        u, value, lam, (J, r), done, n = state
         eps = jnp.finfo(u.dtype).eps
-        J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
         cosine, exact = _optimality(J, r, self.cell, eps)
-        xtol = eps ** (2.0 / 3.0)
-        small = last_step <= xtol * (jnp.sqrt(jnp.sum(u * u)) + xtol)
-        done = done | (((cosine <= self.gtol) | exact) & small) | (lam >= LAM_MAX)
         g = J.T @ r
         H = J.T @ J
         d = jnp.diagonal(H)
         D = d + eps * jnp.max(d) + jnp.finfo(u.dtype).tiny
-        step = jnp.linalg.solve(H + lam * jnp.diag(D), -g)
+        # Distance to the optimum: the (barely damped) Gauss–Newton step from here.
+        # Damping by sqrt(eps) keeps it finite along an undetermined direction.
+        xtol = eps ** (2.0 / 3.0)
+        newton = _solve_spd(H + jnp.sqrt(eps) * jnp.diag(D), -g)
+        small = jnp.sqrt(jnp.sum(newton * newton)) <= xtol * (jnp.sqrt(jnp.sum(u * u)) + xtol)
+        done = done | (((cosine <= self.gtol) | exact) & small) | (lam >= LAM_MAX)
+        step = _solve_spd(H + lam * jnp.diag(D), -g)
         trial = u + step
-        value_t = self.loss(trial)
-        ok = jnp.isfinite(value_t) & (value_t <= value) & jnp.all(jnp.isfinite(step)) & ~done
-        u = jnp.where(ok, trial, u)
-        value = jnp.where(ok, value_t, value)
+        J_t, r_t = jax.jacfwd(self.res_aux, has_aux=True)(trial)
+        value_t = jnp.sum(r_t * r_t) / self.n
+        cosine_t, _ = _optimality(J_t, r_t, self.cell, eps)
+        # Rounding error of the loss from that of V (eps·|V|, which the residuals cancel).
+        floor = 2.0 * eps * jnp.sum(jnp.abs(r * self.cell["V"] * self.cell["w"])) / self.n
+        lower = (value_t <= value) | (
+            (value_t <= value + FLOOR * floor) & (cosine_t < cosine)
+        )
+        ok = jnp.isfinite(value_t) & lower & jnp.all(jnp.isfinite(step)) & ~done
+        new = (trial, value_t, J_t, r_t)
+        u, value, J, r = (jnp.where(ok, x, y) for x, y in zip(new, (u, value, J, r), strict=True))
         lam = jnp.where(done, lam, jnp.clip(jnp.where(ok, lam * 0.3, lam * 10.0), 1e-12, LAM_MAX))
-        last_step = jnp.where(ok, jnp.sqrt(jnp.sum(step * step)), jnp.zeros_like(last_step))
         n = jnp.where(done, n, n + 1)
-        return (u, value, lam, last_step, done, n), value
+        return (u, value, lam, (J, r), done, n), value
 
     def status(self, u: Array, value: Array) -> tuple[Array, Array]:
         """(loss, status) at the end: converged, not converged or non-finite."""
@@ -389,6 +438,56 @@ def build_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
             return out
 
         return jax.vmap(per_cell)(runs, cells)
+
+    return jax.jit(solve)
+
+
+@functools.lru_cache(maxsize=32)
+def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
+    """Jitted ``solve(starts, cells, fixed)``: Levenberg–Marquardt from the best start.
+
+    For every cell, the loss is evaluated at each of the K starts (one model evaluation
+    each) and LM runs from the start that fits that cell's data best, for at most
+    ``cfg.lm_steps`` steps; no Adam. A cell whose result does not pass the convergence
+    test is refitted by the caller with :func:`build_solver` (Adam then LM from every
+    start). Arguments and returned keys as :func:`build_solver`, plus ``J0`` (C, N, p):
+    the unweighted residual Jacobian of every cell at the first start, for the
+    identifiability check before the fit. ``history`` holds the loss at the start for
+    the Adam iterations (none ran) and then LM's.
+    """
+
+    def solve(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+        gtol, svtol = tolerances(starts.dtype)
+        n_cells = cells["V"].shape[0]
+        batch = functools.partial(_batched, cfg=cfg, fixed=fixed, gtol=gtol)
+        losses = batch("loss")(cells, jnp.broadcast_to(starts, (n_cells, *starts.shape)))
+        best = jnp.argmin(jnp.where(jnp.isnan(losses), jnp.inf, losses), axis=1)
+        u0 = starts[best][:, None, :]
+        total = cfg.adam_steps + cfg.lm_steps
+        idx = jnp.arange(total, dtype=jnp.int32)
+        lm = batch("lm_step")
+        state = batch("lm_init")(cells, u0)
+        hist = jnp.where(
+            idx < cfg.adam_steps, state[1][..., None], jnp.zeros((n_cells, 1, total), u0.dtype)
+        )
+        state, hist, i_lm = _run(
+            lambda st: lm(cells, st), state, hist, cfg.adam_steps, cfg.lm_steps,
+            lambda st: ~st[4],
+        )
+        u, value, n_lm = state[0], state[1], state[5]
+        hist = jnp.where(idx >= cfg.adam_steps + i_lm, value[..., None], hist)
+        loss, status = batch("status")(cells, u, value)
+        runs = {"u": u, "loss": loss, "history": hist, "status": status, "iterations": n_lm}
+        out = jax.tree.map(lambda a: a[:, 0], runs)
+        out["best_start"] = best.astype(jnp.int32)
+        out |= jax.vmap(lambda v, cell: _uncertainty(cfg, v, cell, fixed, svtol))(out["u"], cells)
+
+        def jac0(cell: dict) -> Array:
+            unit = {**cell, "w": jnp.ones_like(cell["w"])}
+            return jax.jacfwd(lambda v: _residual(cfg, v, unit, fixed))(starts[0])
+
+        out["J0"] = jax.vmap(jac0)(cells)
+        return out
 
     return jax.jit(solve)
 
