@@ -79,6 +79,7 @@ KINDS = {
     "reduction": "an rpx reduction",
     "sensitivity": "an rpx sensitivity analysis",
     "fit": "an rpx fit",
+    "posterior": "an rpx posterior sample",
 }
 
 
@@ -159,12 +160,20 @@ def remove_partial_writes(url: str | Path) -> None:
 
 def clear_store(url: str | Path, store: zarr.abc.store.Store, keep_lock: bool = False) -> None:
     """Delete an existing store (call :func:`check_target` first); ``keep_lock`` keeps
-    ``rpx.lock`` (a writer holding it clears the store's contents only)."""
+    ``rpx.lock`` (a writer holding it clears the store's contents only).
+
+    Crash-safe: the root is first marked ``rpx_template = "writing"`` and deleted last,
+    so a kill in between leaves a store the next run rebuilds, never one that looks
+    complete with arrays missing.
+    """
+    if keep_lock and sync(store.exists("zarr.json")):
+        with contextlib.suppress(Exception):
+            update_root_attrs(store, **{TEMPLATE_ATTR: "writing"})
     if is_url(str(url)):
         if not keep_lock:
             sync(store.delete_dir(""))
             return
-        for k in _keys(store):
+        for k in sorted(_keys(store), key=lambda k: k == "zarr.json"):
             if k != LOCK_KEY:
                 sync(store.delete(k))
         return
@@ -172,7 +181,7 @@ def clear_store(url: str | Path, store: zarr.abc.store.Store, keep_lock: bool = 
     if not keep_lock:
         shutil.rmtree(path)
         return
-    for child in path.iterdir():
+    for child in sorted(path.iterdir(), key=lambda p: p.name == "zarr.json"):
         if child.name == LOCK_KEY:
             continue
         if child.is_dir() and not child.is_symlink():
