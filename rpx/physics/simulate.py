@@ -280,11 +280,32 @@ def simulate(
             seg_params.append(dict(current))
         run = _runner(kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1)
         stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
-        out, status = run(p0, stacked, jnp.asarray(bounds, work), jnp.asarray(t_host, work))
+        with _host_checked_times():
+            out, status = run(p0, stacked, jnp.asarray(bounds, work), jnp.asarray(t_host, work))
         out = {k: np.asarray(v).astype(dtype) for k, v in out.items()}
         status = np.asarray(status)
         p0 = {k: np.asarray(v).astype(dtype) for k, v in p0.items()}
     return _dataset(out, status, t_host, p0, shape, pump, events, rtol, atol)
+
+
+@contextlib.contextmanager
+def _host_checked_times() -> object:
+    """Trace the solver without equinox's run-time checks.
+
+    diffrax checks ``saveat.ts`` (increasing, inside [t0, t1]) with ``equinox.error_if``,
+    which compiles to a host callback, and JAX never writes a program with host callbacks
+    to its persistent compilation cache, so every new process would compile the solver
+    again. :func:`simulate` has already checked ``t`` on the host (1-D, increasing; the
+    bounds are its ends), so these checks are redundant; ``throw=False`` leaves no other.
+    """
+    from equinox import _errors
+
+    previous = _errors.EQX_ON_ERROR
+    _errors.EQX_ON_ERROR = "off"
+    try:
+        yield
+    finally:
+        _errors.EQX_ON_ERROR = previous
 
 
 @functools.lru_cache(maxsize=32)
