@@ -66,7 +66,8 @@ def run_distributed(
     if int(chunks_per_task) != chunks_per_task or chunks_per_task < 1:
         raise ValueError(f"chunks_per_task must be a positive integer, got {chunks_per_task!r}")
     options = dict(storage_options or {})
-    check_free_space(url, remaining_bytes(plan, url, options), force)
+    left = plan.store_bytes if overwrite else remaining_bytes(plan, url, options)
+    check_free_space(url, left, force)
     with sweep_store(
         plan, url, resume=resume, overwrite=overwrite, storage_options=options
     ) as (store, done):

@@ -91,7 +91,8 @@ def run_sweep(
             plan, url, client, resume=resume, overwrite=overwrite, quiet=quiet,
             storage_options=storage_options, chunks_per_task=chunks_per_task, force=force,
         )
-    check_free_space(url, remaining_bytes(plan, url, storage_options), force)
+    left = plan.store_bytes if overwrite else remaining_bytes(plan, url, storage_options)
+    check_free_space(url, left, force)
     replicas = replicate_inputs(plan)
     with sweep_store(
         plan, url, resume=resume, overwrite=overwrite, storage_options=storage_options
