@@ -194,6 +194,36 @@ PARAMS: dict[str, Param] = {
                 "(Luo & Rudy 1994, Circ. Res. 74:1071)"
             ),
         ),
+        # Cation-chloride cotransporters of the pump-leak cell (rpx/physics/transporters.py).
+        Param(
+            "g_KCC2",
+            "mS/cm^2",
+            "KCC2 (K+:Cl- 1:1) cotransporter strength: rate per unit (E_Cl - E_K), as F times "
+            "the cycle rate",
+            0.0,
+            1e3,
+            lo_open=False,
+            default=0.0,
+            default_source=(
+                "0 = no KCC2 (off by default, so the pump-leak cell is that of Kay 2017). Flux "
+                "law j = g_KCC2 (E_K - E_Cl) as in Duesterwald et al. (bioRxiv 216150, 2017), "
+                "code github.com/ChrisCurrin/multi-compartment_multi-anion compartment.py"
+            ),
+        ),
+        Param(
+            "g_NKCC1",
+            "mS/cm^2",
+            "NKCC1 (Na+:K+:Cl- 1:1:2) cotransporter strength: rate per unit "
+            "(2 E_Cl - E_Na - E_K), as F times the cycle rate",
+            0.0,
+            1e3,
+            lo_open=False,
+            default=0.0,
+            default_source=(
+                "0 = no NKCC1 (off by default). Flux law: the log-ratio law of KCC2 "
+                "(Duesterwald et al., bioRxiv 216150) applied to the 1:1:2 stoichiometry"
+            ),
+        ),
         Param(
             "P_f",
             "cm/s",

@@ -62,6 +62,7 @@ from jax import Array
 from jax.typing import ArrayLike
 
 from rpx.physics import formulas as phys
+from rpx.physics import transporters
 from rpx.physics.api import evaluate
 from rpx.physics.constants import F
 from rpx.physics.models import V_OUT, Model, Output, register
@@ -196,27 +197,11 @@ def _residual_of(ions: Mapping[str, Array], p: Params) -> Array:
     return -((1.0 - z) * (ions["Na_i"] + ions["K_i"]) - (1.0 + z) * ions["Cl_i"] + z * osm)
 
 
-def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
-    """Pump–leak steady state for parameters ``p`` (arrays that broadcast together).
-
-    Args:
-        p: the parameters of :data:`KINETIC` (kinetic Luo–Rudy pump) or :data:`FIXED`
-            (fixed pump current), in the units of the parameter table.
-        kinetic: which pump.
-
-    Returns:
-        ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
-        volume at which the impermeant concentration equals ``X_content``), ``I_pump``
-        (uA/cm^2) and an int32 ``status`` (:data:`STATUS_MEANINGS`); every float output,
-        and its derivative w.r.t. every input, is NaN where status is not 0; where it is
-        0 all are finite (a value that would overflow the dtype gives status 5).
-        Gradients follow from the implicit function theorem.
-    """
-    names = KINETIC if kinetic else FIXED
-    shape = jnp.broadcast_shapes(*(jnp.shape(p[k]) for k in names))
-    p = {k: jnp.broadcast_to(p[k], shape) for k in names}
+def _passive_state(p: Params, kinetic: bool) -> tuple[dict[str, Array], Array]:
+    """Steady state without cotransporters (Cl passive): unmasked outputs and status."""
     osm = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
     u_cl = jnp.log(osm / (2.0 * p["Cl_o"]))
+    shape = jnp.shape(u_cl)
 
     pump_on = (p["I_pump_max"] if kinetic else p["I_pump_fixed"]) > 0
     no_sodium_leak = pump_on & (p["P_Na"] == 0)
@@ -240,12 +225,116 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
         "volume": p["X_content"] / X_i,
         "I_pump": ions["I_pump"],
     }
+    return out, status
+
+
+def _transporter_state(
+    p: Params, kinetic: bool, start: Mapping[str, Array]
+) -> tuple[dict[str, Array], Array]:
+    """Steady state with KCC2/NKCC1 (:mod:`rpx.physics.transporters`), unmasked, and status.
+
+    ``start`` is the transporter-free state (the Newton start; a fixed guess where it
+    has none).
+    """
+    vt = phys.thermal_voltage(p["T"])
+    osm = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
+    y0 = jnp.stack(
+        [start["V"] / vt, jnp.log(start["Na_i"]), jnp.log(start["K_i"]), jnp.log(start["Cl_i"])],
+        axis=-1,
+    )
+    # Where the cell without cotransporters has no steady state: a starting guess only
+    # (u = -2.5, i.e. ~ -65 mV at 37 C; Cl_i at equilibrium there, capped at Osm_o/4;
+    # K_i = Osm_o/3, Na_i = Osm_o/30), not a physical value of any cell.
+    u_g = jnp.full(jnp.shape(osm), -2.5, osm.dtype)
+    guess = jnp.stack(
+        [
+            u_g,
+            jnp.log(osm / 30.0),
+            jnp.log(osm / 3.0),
+            jnp.log(jnp.minimum(p["Cl_o"] * jnp.exp(u_g), osm / 4.0)),
+        ],
+        axis=-1,
+    )
+    good = jnp.all(jnp.isfinite(y0), axis=-1, keepdims=True)
+    y0 = jax.lax.stop_gradient(jnp.where(good, y0, guess))
+    sol, status = transporters.solve(p, y0, kinetic)
+    V = sol["u"] * vt
+    X_i = (osm - 2.0 * sol["Cl_i"]) / (1.0 - p["z_X"])
+    status = jnp.where((status == OK) & ~(X_i > 0), UNBOUNDED_SWELLING, status)
+    out = {
+        "V": V,
+        "Na_i": sol["Na_i"],
+        "K_i": sol["K_i"],
+        "Cl_i": sol["Cl_i"],
+        "X_i": X_i,
+        "volume": p["X_content"] / X_i,
+        "I_pump": transporters._pump(V, sol["Na_i"], p, kinetic),
+    }
+    return out, status.astype(jnp.int32)
+
+
+def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
+    """Pump–leak steady state for parameters ``p`` (arrays that broadcast together).
+
+    Args:
+        p: the parameters of :data:`KINETIC` (kinetic Luo–Rudy pump) or :data:`FIXED`
+            (fixed pump current), in the units of the parameter table. ``P_Cl``,
+            ``g_KCC2`` and ``g_NKCC1`` (:data:`rpx.physics.transporters.EXTRA`) are
+            optional: without them the cell has no cotransporters.
+        kinetic: which pump.
+
+    Returns:
+        ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
+        volume at which the impermeant concentration equals ``X_content``), ``I_pump``
+        (uA/cm^2), ``E_Na``, ``E_K``, ``E_Cl`` (mV, Nernst potentials at the state),
+        ``J_KCC2``, ``J_NKCC1`` (uA/cm^2, outward cotransport as F times the cycle rate)
+        and an int32 ``status`` (:data:`STATUS_MEANINGS`); every float output, and its
+        derivative w.r.t. every input, is NaN where status is not 0; where it is 0 all
+        but the Nernst potentials are finite (a value that would overflow the dtype
+        gives status 5; E_K is -inf in a K-free bath). Gradients follow from the implicit
+        function theorem.
+
+    Where every cotransporter strength is 0 the state is the closed-form reduction of
+    the module docstring (bit for bit the same with or without the optional names);
+    elsewhere it is the Newton solve of :mod:`rpx.physics.transporters`, started from it.
+    """
+    names = KINETIC if kinetic else FIXED
+    with_transporters = all(k in p for k in transporters.EXTRA)
+    if with_transporters:
+        names = (*names, *transporters.EXTRA)
+    shape = jnp.broadcast_shapes(*(jnp.shape(p[k]) for k in names))
+    p = {k: jnp.broadcast_to(p[k], shape) for k in names}
+    if not with_transporters:
+        out, status = _passive_state(p, kinetic)
+        zero = jnp.zeros(shape, out["V"].dtype)
+        j_kcc, j_nkcc = zero, zero
+    else:
+        on = (p["g_KCC2"] > 0) | (p["g_NKCC1"] > 0)
+        sg = jax.lax.stop_gradient
+        # Each branch sees the parameters' derivatives only where it is taken, so that
+        # NaNs of the branch not taken cannot leak into gradients.
+        p_off = {k: jnp.where(on, sg(v), v) for k, v in p.items()}
+        p_on = {k: jnp.where(on, v, sg(v)) for k, v in p.items()}
+        passive, status_off = _passive_state(p_off, kinetic)
+        active, status_on = _transporter_state(p_on, kinetic, sg(passive))
+        out = {k: jnp.where(on, active[k], passive[k]) for k in passive}
+        status = jnp.where(on, status_on, status_off)
+        c = {k: out[k] for k in ("Na_i", "K_i", "Cl_i")}
+        f = transporters.fluxes(out["V"], c, p_on, kinetic)
+        j_kcc = jnp.where(on, f["J_KCC2"], 0.0)
+        j_nkcc = jnp.where(on, f["J_NKCC1"], 0.0)
     finite = jnp.ones(shape, bool)
     for v in out.values():
         finite = finite & jnp.isfinite(v)
     status = jnp.where((status == OK) & ~finite, OUT_OF_RANGE, status).astype(jnp.int32)
-    ok = status == OK
-    out = mask_outputs(ok, out, p)
+    out |= {
+        "E_Na": phys.nernst(p["Na_o"], out["Na_i"], 1, p["T"]),
+        "E_K": phys.nernst(p["K_o"], out["K_i"], 1, p["T"]),
+        "E_Cl": phys.nernst(p["Cl_o"], out["Cl_i"], -1, p["T"]),
+        "J_KCC2": j_kcc,
+        "J_NKCC1": j_nkcc,
+    }
+    out = mask_outputs(status == OK, out, p)
     return out | {"status": status}
 
 
@@ -336,6 +425,20 @@ OUTPUTS: dict[str, Output] = {
         "1", "cell volume relative to the volume at which X_i equals X_content"
     ),
     "I_pump": Output("uA/cm^2", "Na/K pump current density (cycle rate times F)"),
+    "E_Na": Output("mV", "Nernst potential of Na at the pump-leak steady state"),
+    "E_K": Output("mV", "Nernst potential of K at the pump-leak steady state"),
+    "E_Cl": Output(
+        "mV", "Nernst potential of Cl at the pump-leak steady state (GABA_A reversal if Cl only)"
+    ),
+    "J_KCC2": Output(
+        "uA/cm^2",
+        "KCC2 outward K+ and Cl- transport at the pump-leak steady state (cycle rate times F)",
+    ),
+    "J_NKCC1": Output(
+        "uA/cm^2",
+        "NKCC1 outward transport at the pump-leak steady state (cycle rate times F; one Na+, "
+        "one K+, two Cl- per cycle)",
+    ),
     "status": Output(
         "1",
         "pump-leak steady-state status",
@@ -357,7 +460,7 @@ register(
     Model(
         "pump_leak",
         pump_leak,
-        KINETIC,
+        (*KINETIC, *transporters.EXTRA),
         OUTPUTS,
         "pump-leak steady state (Luo–Rudy Na/K-ATPase): Na_i, K_i, Cl_i, V and cell volume",
         positive=DOMAIN,
@@ -367,7 +470,7 @@ register(
     Model(
         "pump_leak_fixed",
         pump_leak_fixed,
-        FIXED,
+        (*FIXED, *transporters.EXTRA),
         OUTPUTS,
         "pump-leak steady state with a fixed pump current: Na_i, K_i, Cl_i, V, cell volume",
         positive=DOMAIN,

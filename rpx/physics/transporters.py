@@ -1,0 +1,252 @@
+"""Cation–chloride cotransporters (KCC2, NKCC1) and the pump–leak steady state with them.
+
+Flux laws (thermodynamically consistent: each transporter stops exactly where its
+free energy of transport is zero). With RT/F in mV and a strength g in mS/cm^2, the
+outward transport rate, as F times the cycle rate per membrane area, is in uA/cm^2:
+
+    J_KCC2  = g_KCC2 ·(RT/F)·ln(K_i·Cl_i / (K_o·Cl_o))            = g_KCC2 ·(E_Cl − E_K)
+    J_NKCC1 = g_NKCC1·(RT/F)·ln(Na_i·K_i·Cl_i² / (Na_o·K_o·Cl_o²)) = g_NKCC1·(2E_Cl − E_Na − E_K)
+
+Each KCC2 cycle moves one K+ and one Cl− out (J_KCC2 > 0) or in; each NKCC1 cycle
+one Na+, one K+ and two Cl−. Both are electroneutral. The KCC2 law is the one of
+Düsterwald, Currin, Burman, Akerman, Kay & Raimondo, "Biophysical models reveal the
+relative importance of transporter proteins and impermeant anions in chloride
+homeostasis" (bioRxiv 216150, 2017; their code, github.com/ChrisCurrin/
+multi-compartment_multi-anion, compartment.py: ``jkcc2 = pkcc2*(ek - ecl)``, an
+inward rate); the NKCC1 law is the same log-ratio law for the 1:1:2 stoichiometry.
+
+Steady state (pump–leak cell of :mod:`rpx.physics.pump_leak` plus the cotransporters),
+with outward GHK leak currents I_ion and the Na/K pump current I_p:
+
+* Na:  I_Na + 3·I_p + J_NKCC1 = 0
+* K:   I_K − 2·I_p + J_KCC2 + J_NKCC1 = 0
+* Cl:  −I_Cl + J_KCC2 + 2·J_NKCC1 = 0      (I_Cl outward current = Cl− influx)
+* electroneutrality and osmotic balance, combined as H = 0 and X_i = (Osm_o − 2·Cl_i)/(1 − z_X)
+  (as in :mod:`rpx.physics.pump_leak`; the transporters are electroneutral and the three
+  balances sum to zero total membrane current).
+
+Chloride is no longer passive, so the state is not closed-form in Cl and depends on
+P_Cl. The four equations are solved together in y = (u, ln Na_i, ln K_i, ln Cl_i),
+u = FV/RT, by Newton's method with a backtracking line search on the scaled residual
+(Armijo condition; Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 3.1) and a
+cap of 2 on each step component (so exponentials cannot overflow), starting from the
+transporter-free steady state. In the logarithms the cotransporter fluxes are linear,
+so strong transporters make the system more nearly linear, not stiffer. A set is ``ok``
+when the scaled residual is at most 1000 ulps; gradients follow from the implicit
+function theorem (dy/dθ = −J_y⁻¹·J_θ), never from the iterations. Uniqueness with
+transporters is not proven and not checked by :func:`rpx.physics.pump_leak.residual_sign_changes`.
+"""
+
+from __future__ import annotations
+
+import functools
+from collections.abc import Callable, Mapping
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+from jax import Array
+from jax.typing import ArrayLike
+
+from rpx.physics import formulas as phys
+from rpx.physics.roots import NOT_CONVERGED, OK
+
+Params = Mapping[str, Array]
+
+# Names of the transporter strengths (parameter table), each 0 = absent.
+STRENGTHS = ("g_KCC2", "g_NKCC1")
+# The parameters the transporter steady state reads in addition to the pump–leak ones.
+EXTRA = ("P_Cl", *STRENGTHS)
+
+_MAX_ITER = 80
+_HALVINGS = 24
+_MAX_STEP = 2.0
+
+
+def kcc2_flux(
+    g: ArrayLike, K_i: ArrayLike, K_o: ArrayLike, Cl_i: ArrayLike, Cl_o: ArrayLike, T: ArrayLike
+) -> Array:
+    """Outward KCC2 rate as F times cycles per area (uA/cm^2): g·(RT/F)·ln(K_i·Cl_i/(K_o·Cl_o)).
+
+    ``g`` in mS/cm^2, concentrations in mM (> 0), ``T`` in K. Zero exactly where
+    E_Cl = E_K (Düsterwald et al., bioRxiv 216150: j = g·(E_K − E_Cl), inward).
+    """
+    log_ratio = jnp.log(K_i) + jnp.log(Cl_i) - jnp.log(K_o) - jnp.log(Cl_o)
+    return g * phys.thermal_voltage(T) * log_ratio
+
+
+def nkcc1_flux(
+    g: ArrayLike,
+    Na_i: ArrayLike,
+    Na_o: ArrayLike,
+    K_i: ArrayLike,
+    K_o: ArrayLike,
+    Cl_i: ArrayLike,
+    Cl_o: ArrayLike,
+    T: ArrayLike,
+) -> Array:
+    """Outward NKCC1 rate (uA/cm^2): g·(RT/F)·ln(Na_i·K_i·Cl_i²/(Na_o·K_o·Cl_o²)).
+
+    Zero exactly where 2·E_Cl = E_Na + E_K. ``g`` in mS/cm^2, concentrations in mM (> 0).
+    """
+    log_ratio = (
+        jnp.log(Na_i) + jnp.log(K_i) + 2.0 * jnp.log(Cl_i)
+        - jnp.log(Na_o) - jnp.log(K_o) - 2.0 * jnp.log(Cl_o)
+    )  # fmt: skip
+    return g * phys.thermal_voltage(T) * log_ratio
+
+
+def _pump(V: Array, Na_i: Array, p: Params, kinetic: bool) -> Array:
+    if kinetic:
+        return phys.nak_pump_current(
+            V, Na_i, p["Na_o"], p["K_o"], p["I_pump_max"], p["Km_Na_i"], p["Km_K_o"], p["T"]
+        )
+    return p["I_pump_fixed"] + 0.0 * V
+
+
+def fluxes(V: Array, c: Mapping[str, Array], p: Params, kinetic: bool) -> dict[str, Array]:
+    """Leak, pump and cotransporter rates (uA/cm^2, outward +) at V and concentrations ``c``.
+
+    ``c`` holds ``Na_i``, ``K_i``, ``Cl_i`` (mM); ``p`` the pump–leak parameters, ``P_Cl``
+    and the strengths. Returns ``I_Na``, ``I_K``, ``I_Cl``, ``I_pump``, ``J_KCC2``,
+    ``J_NKCC1`` and the net outward ion rates ``Na``, ``K``, ``Cl`` (F times mol/(cm^2 s)).
+    """
+    T = p["T"]
+    I_na = phys.ghk_current(V, p["P_Na"], p["Na_o"], c["Na_i"], 1, T)
+    I_k = phys.ghk_current(V, p["P_K"], p["K_o"], c["K_i"], 1, T)
+    I_cl = phys.ghk_current(V, p["P_Cl"], p["Cl_o"], c["Cl_i"], -1, T)
+    I_p = _pump(V, c["Na_i"], p, kinetic)
+    j_kcc = kcc2_flux(p["g_KCC2"], c["K_i"], p["K_o"], c["Cl_i"], p["Cl_o"], T)
+    j_nkcc = nkcc1_flux(
+        p["g_NKCC1"], c["Na_i"], p["Na_o"], c["K_i"], p["K_o"], c["Cl_i"], p["Cl_o"], T
+    )
+    return {
+        "I_Na": I_na, "I_K": I_k, "I_Cl": I_cl, "I_pump": I_p,
+        "J_KCC2": j_kcc, "J_NKCC1": j_nkcc,
+        "Na": I_na + 3.0 * I_p + j_nkcc,
+        "K": I_k - 2.0 * I_p + j_kcc + j_nkcc,
+        "Cl": -I_cl + j_kcc + 2.0 * j_nkcc,
+    }  # fmt: skip
+
+
+def _osmolarity(p: Params) -> Array:
+    """Bath osmolarity (mM), as :func:`rpx.physics.pump_leak.external_osmolarity`."""
+    cations = p["Na_o"] + p["K_o"]
+    return cations + p["Cl_o"] + jnp.abs(cations - p["Cl_o"]) + p["X_o"]
+
+
+def _residual_and_scale(y: Array, p: Params, kinetic: bool) -> tuple[Array, Array]:
+    """The four steady-state equations at y = (u, ln Na_i, ln K_i, ln Cl_i) and their scales."""
+    osm = _osmolarity(p)
+    vt = phys.thermal_voltage(p["T"])
+    c = {"Na_i": jnp.exp(y[1]), "K_i": jnp.exp(y[2]), "Cl_i": jnp.exp(y[3])}
+    f = fluxes(y[0] * vt, c, p, kinetic)
+    z = p["z_X"]
+    sodium = (1.0 - z) * (c["Na_i"] + c["K_i"])
+    chloride = (1.0 + z) * c["Cl_i"]
+    H = sodium - chloride + z * osm
+    r = jnp.stack([f["Na"], f["K"], f["Cl"], H])
+    a = {k: jnp.abs(v) for k, v in f.items()}
+    scale = jnp.stack([
+        a["I_Na"] + 3.0 * a["I_pump"] + a["J_NKCC1"],
+        a["I_K"] + 2.0 * a["I_pump"] + a["J_KCC2"] + a["J_NKCC1"],
+        a["I_Cl"] + a["J_KCC2"] + 2.0 * a["J_NKCC1"],
+        jnp.abs(sodium) + jnp.abs(chloride) + jnp.abs(z * osm),
+    ])  # fmt: skip
+    return r, scale
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0,))
+def _implicit(f: Callable[[Array, Params], Array], y: Array, theta: Params) -> Array:
+    """``y`` unchanged; its tangent w.r.t. ``theta`` from f(y, θ) = 0 (vector form)."""
+    del f, theta
+    return y
+
+
+@_implicit.defjvp
+def _implicit_jvp(f: Callable, primals: tuple, tangents: tuple) -> tuple[Array, Array]:
+    y, theta = primals
+    _, dtheta = tangents
+    _, df_dtheta = jax.jvp(lambda th: f(y, th), (theta,), (dtheta,))
+    jac = jax.jacfwd(f)(y, theta)
+    return y, -jnp.linalg.solve(jac, df_dtheta)
+
+
+def _solve_point(p: Params, y0: Array, kinetic: bool) -> tuple[Array, Array]:
+    """Newton with backtracking for one parameter set (scalars); returns (y, status)."""
+    p_c = jax.lax.stop_gradient(p)
+    eps = jnp.finfo(y0.dtype).eps
+
+    def f(y: Array, th: Params) -> Array:
+        return _residual_and_scale(y, th, kinetic)[0]
+
+    def merit(y: Array, scale: Array) -> Array:
+        r, _ = _residual_and_scale(y, p_c, kinetic)
+        m = jnp.max(jnp.abs(r) / scale)
+        return jnp.where(jnp.isfinite(m), m, jnp.inf)
+
+    def scaled(y: Array) -> tuple[Array, Array]:
+        r, s = _residual_and_scale(y, p_c, kinetic)
+        s = jnp.maximum(s, jnp.finfo(y.dtype).tiny)
+        return jnp.max(jnp.abs(r) / s), s
+
+    tol_stop = 8.0 * eps
+
+    def cond(c: tuple) -> Array:
+        it, _, res, step = c
+        return (it < _MAX_ITER) & (res > tol_stop) & (step > tol_stop) & jnp.isfinite(res)
+
+    def body(c: tuple) -> tuple:
+        it, y, res, _ = c
+        _, s = scaled(y)
+        jac = jax.jacfwd(f)(y, p_c)
+        r = f(y, p_c)
+        d = -jnp.linalg.solve(jac, r)
+        big = jnp.max(jnp.abs(d))
+        d = jnp.where(big > _MAX_STEP, d * (_MAX_STEP / big), d)
+        lams = 0.5 ** jnp.arange(_HALVINGS, dtype=y.dtype)
+        trial = jax.vmap(lambda lam: merit(y + lam * d, s))(lams)
+        m0 = jnp.max(jnp.abs(r) / s)
+        accept = trial <= (1.0 - 1e-4 * lams) * m0
+        k = jnp.where(jnp.any(accept), jnp.argmax(accept), _HALVINGS - 1)
+        lam = lams[k]
+        y_new = y + lam * d
+        res_new, _ = scaled(y_new)
+        step = jnp.max(jnp.abs(lam * d) / (1.0 + jnp.abs(y_new)))
+        step = jnp.where(jnp.isfinite(step), step, 0.0)
+        return it + 1, y_new, res_new, step
+
+    res0, _ = scaled(y0)
+    _, y, res, _ = jax.lax.while_loop(cond, body, (0, y0, res0, jnp.asarray(jnp.inf, y0.dtype)))
+    ok = jnp.isfinite(res) & (res <= 1000.0 * eps) & jnp.all(jnp.isfinite(y))
+    status = jnp.where(ok, OK, NOT_CONVERGED).astype(jnp.int32)
+    y = jnp.where(ok, y, jnp.nan)
+    return _implicit(f, y, p), status
+
+
+def solve(p: Params, y0: Array, kinetic: bool) -> tuple[dict[str, Array], Array]:
+    """Transporter steady state of parameter sets ``p`` (all of one shape S).
+
+    Args:
+        p: pump–leak parameters plus ``P_Cl``, ``g_KCC2``, ``g_NKCC1``, each of shape S.
+        y0: starting points (u, ln Na_i, ln K_i, ln Cl_i), shape S + (4,).
+        kinetic: Luo–Rudy pump (else the fixed ``I_pump_fixed``).
+
+    Returns:
+        ``({"u", "Na_i", "K_i", "Cl_i"}, status)``: u = FV/RT and concentrations (mM),
+        NaN where status (int32, 0 ok, 2 not converged) is not 0; implicit gradients.
+    """
+    shape = jnp.shape(y0)[:-1]
+    n = int(np.prod(shape, dtype=np.int64))
+    flat = {k: jnp.reshape(v, (n,)) for k, v in p.items()}
+    y, status = jax.vmap(lambda pp, yy: _solve_point(pp, yy, kinetic))(
+        flat, jnp.reshape(y0, (n, 4))
+    )
+    y = jnp.reshape(y, (*shape, 4))
+    out = {
+        "u": y[..., 0],
+        "Na_i": jnp.exp(y[..., 1]),
+        "K_i": jnp.exp(y[..., 2]),
+        "Cl_i": jnp.exp(y[..., 3]),
+    }
+    return out, jnp.reshape(status, shape)
