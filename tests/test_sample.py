@@ -242,9 +242,13 @@ def test_cli_writes_a_posterior_store(
     assert ds["P_Na"].dims == ("cell", "chain", "draw") and ds.sizes["draw"] == 1000
     assert ds["P_Na"].attrs["units"] == "cm/s" and "rhat" in ds
     np.testing.assert_allclose(ds["P_Na"].values, ds_api["P_Na"].values, rtol=1e-12)
+    assert ds.attrs["kind"] == "posterior" and "options_hash" in ds.attrs
+    assert main(["info", str(out)]) == 0
+    assert "a posterior sample" in capsys.readouterr().out
     # an existing store is refused before any sampling, unless --overwrite
     assert main(args) == 2
-    assert "already exists" in capsys.readouterr().err
+    err = capsys.readouterr().err
+    assert "holds an rpx posterior sample" in err and "pass --overwrite" in err
 
 
 @pytest.mark.parametrize(

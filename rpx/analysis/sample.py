@@ -340,6 +340,19 @@ def build_sampler(cfg: SamplerConfig) -> Callable[..., dict[str, Array]]:
 
 
 # ---------------------------------------------------------------- identifiability
+@functools.lru_cache(maxsize=16)
+def _build_jacobian(cfg: SamplerConfig) -> Callable[..., Array]:
+    """Jitted ``jac(z, cells, fixed)``: dV/dz of the free parameters, (C, N, p)."""
+    p = len(cfg.free)
+    free_cfg = dataclasses.replace(cfg, transforms=cfg.transforms[:p])
+
+    def V(z: Array, cell: dict, fixed: dict) -> Array:
+        x = _to_phys(free_cfg, z)
+        return jnp.where(cell["mask"], _model_V(cfg, x, cell["cond"], fixed), 0.0)
+
+    return jax.jit(jax.vmap(jax.jacfwd(V), in_axes=(None, 0, None)))
+
+
 def _flat_directions(
     cfg: SamplerConfig, cells: dict, fixed: dict, dtype: jnp.dtype
 ) -> list[np.ndarray]:
@@ -349,13 +362,8 @@ def _flat_directions(
     with unit weights, as ``rpx.fit`` does at its start.
     """
     p = len(cfg.free)
-
-    def V(z: Array, cell: dict) -> Array:
-        x = _to_phys(dataclasses.replace(cfg, transforms=cfg.transforms[:p]), z)
-        return jnp.where(cell["mask"], _model_V(cfg, x, cell["cond"], fixed), 0.0)
-
-    jac = jax.jit(jax.vmap(jax.jacfwd(V), in_axes=(None, 0)))
-    J = np.asarray(jac(jnp.zeros(p, dtype), cells), dtype=np.float64).reshape(-1, p)
+    J = _build_jacobian(cfg)(jnp.zeros(p, dtype), cells, fixed)
+    J = np.asarray(J, dtype=np.float64).reshape(-1, p)
     _, S, Wt = np.linalg.svd(J, full_matrices=False)
     if S[0] == 0:
         return [Wt[k] for k in range(p)]

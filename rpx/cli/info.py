@@ -47,7 +47,7 @@ def store_summary(url: str, storage_options: dict | None = None) -> str:
         return _reduction_summary(url, store, attrs)
     if kind == "sweep":
         return _sweep_summary(url, store, attrs)
-    if kind in ("sensitivity", "fit"):
+    if kind in ("sensitivity", "fit", "posterior"):
         return _dataset_summary(url, store, attrs, kind)
     raise ValueError(f"{url} is a zarr store not written by rpx (no rpx attributes)")
 
@@ -198,9 +198,9 @@ def _dataset_summary(url: str, store: object, attrs: dict, kind: str) -> str:
         ))
     else:
         cells = ds.sizes.get("cell", 1)
-        lines = _header(url, attrs, "a fit")
+        lines = _header(url, attrs, "a fit" if kind == "fit" else "a posterior sample")
         lines.append(f"free    {', '.join(attrs.get('free', []))}; {cells:,} cell(s), "
-                     f"{attrs.get('sd', '')}")
+                     f"{attrs.get('sd', attrs.get('likelihood', ''))}")
         if "converged" in ds:
             lines.append(f"status  converged {int(ds['converged'].sum()):,}/{cells:,}")
     if "options_hash" in attrs:

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import argparse
 import math
-import os
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -164,8 +163,6 @@ def _sample(args: argparse.Namespace) -> int:
     for name in [*fixed, *bounds, *center]:
         if name not in PARAMS:
             raise ValueError(f"unknown parameter {name!r}; known parameters: {', '.join(PARAMS)}")
-    if args.output and not args.overwrite and os.path.exists(args.output):
-        raise ValueError(f"{args.output} already exists; pass --overwrite to replace it")
     if not math.isfinite(args.target_accept):
         raise ValueError(f"--target-accept must be in (0, 1), got {args.target_accept}")
 
@@ -173,9 +170,37 @@ def _sample(args: argparse.Namespace) -> int:
 
     if args.dtype == "float64":
         jax.config.update("jax_enable_x64", True)
+    from rpx.sweep.interrupt import interruptible
+    from rpx.sweep.store import check_writable, write_dataset_store
+
+    if args.output:
+        check_writable(args.output, overwrite=args.overwrite)
+    options = {
+        "data": str(args.data), "model": args.model, "free": args.free,
+        "preset": args.preset, "fixed": fixed, "bounds": bounds, "center": center,
+        "draws": args.draws, "chains": args.chains, "warmup": args.warmup,
+        "seed": args.seed, "target_accept": args.target_accept,
+        "max_tree_depth": args.max_tree_depth, "noise_bounds": noise_bounds,
+        "cell_batch": args.cell_batch, "dtype": args.dtype,
+    }
+    interrupted = f"interrupted; nothing was written to {args.output}" if args.output else (
+        "interrupted")
+    with interruptible(lambda: interrupted, grace=0.5):
+        ds = _run(args, fixed, bounds, center, noise_bounds)
+        if args.output:
+            write_dataset_store(ds, args.output, "posterior", options, overwrite=args.overwrite)
+    print(table(ds, args.show_cells))
+    if args.output:
+        print(f"wrote {args.output}")
+    return 0 if bool(np.all(ds["converged"].values)) else 1
+
+
+def _run(
+    args: argparse.Namespace, fixed: dict, bounds: dict, center: dict, noise_bounds: tuple
+) -> xr.Dataset:
     from rpx.analysis.sample import sample
 
-    ds = sample(
+    return sample(
         args.data,
         model=args.model,
         free=args.free,
@@ -193,16 +218,3 @@ def _sample(args: argparse.Namespace) -> int:
         cell_batch=args.cell_batch,
         dtype=args.dtype,
     )
-    print(table(ds, args.show_cells))
-    if args.output:
-        try:
-            ds.to_zarr(
-                args.output, mode="w" if args.overwrite else "w-", zarr_format=3,
-                consolidated=False,
-            )
-        except FileExistsError:
-            raise ValueError(
-                f"{args.output} already exists; pass --overwrite to replace it"
-            ) from None
-        print(f"wrote {args.output}")
-    return 0 if bool(np.all(ds["converged"].values)) else 1
