@@ -40,11 +40,20 @@ def _pump_leak_outputs() -> dict[str, tuple[str, str]]:
         "X_i": conc("impermeant solute"),
         "volume": ("1", "cell volume relative to the volume at which X_i equals X_content"),
         "I_pump": ("uA/cm^2", "Na/K pump current density (cycle rate times F)"),
+        "E_Na": ("mV", "Nernst potential of Na at the pump-leak steady state"),
+        "E_K": ("mV", "Nernst potential of K at the pump-leak steady state"),
+        "E_Cl": ("mV", "Nernst potential of Cl at the pump-leak steady state (GABA_A reversal "
+                 "if Cl only)"),
+        "J_KCC2": ("uA/cm^2", "KCC2 outward K+ and Cl- transport at the pump-leak steady state "
+                   "(cycle rate times F)"),
+        "J_NKCC1": ("uA/cm^2", "NKCC1 outward transport at the pump-leak steady state (cycle "
+                    "rate times F; one Na+, one K+, two Cl- per cycle)"),
         "status": ("1", "pump-leak steady-state status"),
     }
 
 
 _PUMP_LEAK = ("K_o", "Na_o", "Cl_o", "P_K", "P_Na", "T", "z_X", "X_content", "X_o")
+_TRANSPORTERS = ("P_Cl", "g_KCC2", "g_NKCC1")
 
 CATALOG: dict[str, ModelInfo] = {
     "ghk": ModelInfo(
@@ -68,12 +77,12 @@ CATALOG: dict[str, ModelInfo] = {
     ),
     "pump_leak": ModelInfo(
         "pump-leak steady state (Luo–Rudy Na/K-ATPase): Na_i, K_i, Cl_i, V and cell volume",
-        (*_PUMP_LEAK, "I_pump_max", "Km_Na_i", "Km_K_o"),
+        (*_PUMP_LEAK, "I_pump_max", "Km_Na_i", "Km_K_o", *_TRANSPORTERS),
         _pump_leak_outputs(),
     ),
     "pump_leak_fixed": ModelInfo(
         "pump-leak steady state with a fixed pump current: Na_i, K_i, Cl_i, V, cell volume",
-        (*_PUMP_LEAK, "I_pump_fixed"),
+        (*_PUMP_LEAK, "I_pump_fixed", *_TRANSPORTERS),
         _pump_leak_outputs(),
     ),
 }
