@@ -112,7 +112,9 @@ def test_result_dataset_is_self_describing(recovery: tuple) -> None:
     assert ds.sizes["iteration"] == ds.attrs["adam_steps"] + ds.attrs["lm_steps"]
     history = ds["loss_history"].values
     lm = history[:, ds.attrs["adam_steps"] :]
-    assert np.all(np.diff(lm, axis=1) <= 0.0)  # LM only accepts steps that lower the loss
+    # LM accepts steps that lower the loss, or, at its rounding floor (~1e-13 relative
+    # here), steps that lower the gradient: never a rise above that floor.
+    assert np.all(np.diff(lm, axis=1) <= 1e-11 * lm[:, :-1])
     np.testing.assert_allclose(history[:, -1], ds["loss"].values, rtol=1e-12)
 
 

@@ -304,10 +304,13 @@ class _Problem:
         n = jnp.where(done, n, n + 1)
         return (u, value, lam, (J, r), done, n), value
 
-    def status(self, u: Array, value: Array) -> tuple[Array, Array]:
-        """(loss, status) at the end: converged, not converged or non-finite."""
-        cosine, exact = _optimality(jax.jacfwd(self.res)(u), self.res(u), self.cell,
-                                    jnp.finfo(u.dtype).eps)
+    def status(self, u: Array, value: Array, Jr: tuple | None = None) -> tuple[Array, Array]:
+        """(loss, status) at the end: converged, not converged or non-finite.
+
+        ``Jr``: the Jacobian and residuals at ``u`` where already known.
+        """
+        J, r = jax.jacfwd(self.res_aux, has_aux=True)(u) if Jr is None else Jr
+        cosine, exact = _optimality(J, r, self.cell, jnp.finfo(u.dtype).eps)
         finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(u))
         status = jnp.where(
             finite, jnp.where((cosine <= self.gtol) | exact, CONVERGED, NOT_CONVERGED), NON_FINITE
@@ -335,6 +338,9 @@ def _run(step: Callable, state: tuple, hist: Array, offset: int, steps: int, act
     the history and the number of iterations run.
     """
 
+    if steps == 0:
+        return state, hist, jnp.asarray(0, jnp.int32)
+
     def cond(carry: tuple) -> Array:
         i, st, _ = carry
         return (i < steps) & jnp.any(active(st))
@@ -348,9 +354,14 @@ def _run(step: Callable, state: tuple, hist: Array, offset: int, steps: int, act
     return state, hist, i
 
 
-def _uncertainty(cfg: SolverConfig, u: Array, cell: dict, fixed: dict, svtol: float) -> dict:
-    J = jax.jacfwd(lambda v: _residual(cfg, v, cell, fixed))(u)
-    r = _residual(cfg, u, cell, fixed)
+def _uncertainty(
+    cfg: SolverConfig, u: Array, cell: dict, fixed: dict, svtol: float, Jr: tuple | None = None
+) -> dict:
+    if Jr is None:
+        J = jax.jacfwd(lambda v: _residual(cfg, v, cell, fixed))(u)
+        r = _residual(cfg, u, cell, fixed)
+    else:
+        J, r = Jr
     n = jnp.sum(cell["mask"].astype(u.dtype))
     p = u.shape[0]
     s2 = jnp.asarray(1.0, u.dtype) if cfg.absolute_sd else jnp.sum(r * r) / (n - p)
@@ -474,13 +485,16 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
             lambda st: lm(cells, st), state, hist, cfg.adam_steps, cfg.lm_steps,
             lambda st: ~st[4],
         )
-        u, value, n_lm = state[0], state[1], state[5]
+        u, value, Jr, n_lm = state[0], state[1], state[3], state[5]
         hist = jnp.where(idx >= cfg.adam_steps + i_lm, value[..., None], hist)
-        loss, status = batch("status")(cells, u, value)
+        loss, status = batch("status")(cells, u, value, Jr)
         runs = {"u": u, "loss": loss, "history": hist, "status": status, "iterations": n_lm}
         out = jax.tree.map(lambda a: a[:, 0], runs)
         out["best_start"] = best.astype(jnp.int32)
-        out |= jax.vmap(lambda v, cell: _uncertainty(cfg, v, cell, fixed, svtol))(out["u"], cells)
+        Jr = jax.tree.map(lambda a: a[:, 0], Jr)
+        out |= jax.vmap(lambda v, cell, jr: _uncertainty(cfg, v, cell, fixed, svtol, jr))(
+            out["u"], cells, Jr
+        )
 
         def jac0(cell: dict) -> Array:
             unit = {**cell, "w": jnp.ones_like(cell["w"])}
