@@ -15,6 +15,7 @@ import contextlib
 import errno
 import functools
 import json
+import logging
 import sys
 import tomllib
 import traceback
@@ -106,7 +107,11 @@ def cluster_client(scheduler: str | None, workers: int | None) -> Iterator[Any]:
     if workers is None or workers < 1:
         raise ValueError(f"--workers must be a positive integer, got {workers!r}")
     with (
-        LocalCluster(n_workers=workers, threads_per_worker=1, processes=True) as cluster,
+        # Workers log only errors: a cancelled task (Ctrl-C) is not worth a warning line.
+        LocalCluster(
+            n_workers=workers, threads_per_worker=1, processes=True,
+            silence_logs=logging.ERROR,
+        ) as cluster,
         Client(cluster) as client,
     ):
         yield client
