@@ -236,7 +236,8 @@ def check_rebuild(url: str | Path, attrs: Mapping[str, Any], kind: str) -> None:
     other = attrs.get(KIND_ATTR)
     if other not in (None, kind):
         raise ValueError(
-            f"{url} holds {describe(attrs)}, cut off while it was written, not {KINDS[kind]}; "
+            f"{url} holds {describe(attrs)}, cut off while it was written, not "
+            f"{KINDS.get(kind, 'an rpx ' + kind)}; "
             "use another path, or --overwrite to replace it"
         )
 
@@ -424,7 +425,7 @@ def check_kind(url: str | Path, attrs: Mapping[str, Any], kind: str) -> None:
     found = store_kind(attrs)
     if found != kind:
         raise ValueError(
-            f"{url} holds {describe(attrs)}, not {KINDS[kind]}; "
+            f"{url} holds {describe(attrs)}, not {KINDS.get(kind, 'an rpx ' + kind)}; "
             "use another path, or --overwrite to replace it"
         )
 
