@@ -197,7 +197,7 @@ def main() -> None:
                 repeats=reps, budget_s=budget,
             )
             err = float(np.max(np.abs(np.asarray(v) - v_np)))
-            row(f"resting_potential ghk, {n:.0e} pts (max |dV| {err:.1e} mV)",
+            row(f"resting_potential ghk, {n:.0e} pts (max abs dV {err:.1e} mV)",
                 "rpx.resting_potential(numpy float32)", f"{n / t_rpx:.2e} pts/s",
                 f"{n / t_np:.2e} pts/s", ratio(t_np, t_rpx))
             dev = {k: jnp.asarray(x) for k, x in swept.items()}
