@@ -313,7 +313,8 @@ def fit(
         from rpx.analysis.profile import add_profile
 
         ds = add_profile(
-            ds, m.fn, free, transforms, held, cells, fixed_values, cfg.absolute_sd, level
+            ds, m.fn, free, transforms, held, cells, fixed_values, cfg.absolute_sd, level,
+            start,
         )
     return ds
 

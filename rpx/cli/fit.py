@@ -52,6 +52,13 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--show-cells", type=int, default=20, metavar="N",
         help="list at most N cells, then a summary over all (default 20)",
     )
+    p.add_argument(
+        "--uncertainty", choices=("gauss_newton", "profile"), default="gauss_newton",
+        help="also compute profile-likelihood intervals (profile); default gauss_newton",
+    )
+    p.add_argument(
+        "--level", type=float, default=0.95, help="level of the profile intervals (0.95)"
+    )
     p.add_argument("-o", "--output", help="write the result Dataset to this zarr store")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     add_debug_option(p)
@@ -101,7 +108,11 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
         for n in estimates:
             units = ds[n].attrs.get("units", "")
             x, se = float(row[n]), float(row[f"{n}_se"])
-            lines.append(f"  {n:<{width}} = {_fmt(x, se):<24} {units}")
+            ci = ""
+            if f"{n}_ci_lo" in ds:
+                lo, hi = float(row[f"{n}_ci_lo"]), float(row[f"{n}_ci_hi"])
+                ci = f"  {100 * ds.attrs['profile_level']:g} % profile CI [{lo:.4g}, {hi:.4g}]"
+            lines.append(f"  {n:<{width}} = {_fmt(x, se):<24} {units}{ci}")
         status = "converged" if bool(row["converged"]) else "NOT converged"
         ident = "" if bool(row["identifiable"]) else ", NOT identifiable"
         lines.append(
@@ -177,6 +188,7 @@ def _fit_options(args: argparse.Namespace, fixed: dict, init: dict, bounds: dict
         "model": args.model, "free": args.free, "preset": args.preset, "fixed": fixed,
         "init": init, "bounds": bounds, "starts": args.starts, "seed": args.seed,
         "adam_steps": args.adam_steps, "lm_steps": args.lm_steps, "dtype": args.dtype,
+        "uncertainty": args.uncertainty, "level": args.level,
     }
 
 
@@ -196,4 +208,6 @@ def _run_fit(args: argparse.Namespace, fixed: dict, init: dict, bounds: dict) ->
         adam_steps=args.adam_steps,
         lm_steps=args.lm_steps,
         dtype=args.dtype,
+        uncertainty=args.uncertainty,
+        level=args.level,
     )
