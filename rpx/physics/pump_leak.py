@@ -257,10 +257,10 @@ def _transporter_state(
     )
     good = jnp.all(jnp.isfinite(y0), axis=-1, keepdims=True)
     y0 = jax.lax.stop_gradient(jnp.where(good, y0, guess))
-    sol, status = transporters.solve(p, y0, kinetic)
+    sol, status, swelling = transporters.solve(p, y0, kinetic)
     V = sol["u"] * vt
     X_i = (osm - 2.0 * sol["Cl_i"]) / (1.0 - p["z_X"])
-    status = jnp.where((status == OK) & ~(X_i > 0), UNBOUNDED_SWELLING, status)
+    status = jnp.where(swelling | ((status == OK) & ~(X_i > 0)), UNBOUNDED_SWELLING, status)
     out = {
         "V": V,
         "Na_i": sol["Na_i"],

@@ -26,15 +26,18 @@ with outward GHK leak currents I_ion and the Na/K pump current I_p:
   balances sum to zero total membrane current).
 
 Chloride is no longer passive, so the state is not closed-form in Cl and depends on
-P_Cl. The four equations are solved together in y = (u, ln Na_i, ln K_i, ln Cl_i),
-u = FV/RT, by Newton's method with a backtracking line search on the scaled residual
-(Armijo condition; Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 3.1) and a
-cap of 2 on each step component (so exponentials cannot overflow), starting from the
+P_Cl. The four equations are solved together in y = (u, ln Na_i, ln K_i, w), u = FV/RT,
+w = logit(2·Cl_i/Osm_o) (so that every iterate has X_i > 0, a finite volume), by
+Newton's method with a backtracking line search on the scaled residual (Armijo
+condition; Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 3.1) and a cap of 2
+on each step component (so exponentials cannot overflow), starting from the
 transporter-free steady state. In the logarithms the cotransporter fluxes are linear,
-so strong transporters make the system more nearly linear, not stiffer. A set is ``ok``
-when the scaled residual is at most 1000 ulps; gradients follow from the implicit
-function theorem (dy/dθ = −J_y⁻¹·J_θ), never from the iterations. Uniqueness with
-transporters is not proven and not checked by :func:`rpx.physics.pump_leak.residual_sign_changes`.
+so strong transporters make the system more nearly linear, not stiffer. A set is
+``ok`` when the scaled residual is at most 1000 ulps; one whose iterates head to
+w → ∞ (X_i/Osm_o < 1e-12) is reported as unbounded swelling, any other failure as not
+converged. Gradients follow from the implicit function theorem (dy/dθ = −J_y⁻¹·J_θ),
+never from the iterations. Uniqueness with transporters is not proven, and
+:func:`rpx.physics.pump_leak.residual_sign_changes` does not cover them.
 """
 
 from __future__ import annotations
@@ -136,10 +139,15 @@ def _osmolarity(p: Params) -> Array:
 
 
 def _residual_and_scale(y: Array, p: Params, kinetic: bool) -> tuple[Array, Array]:
-    """The four steady-state equations at y = (u, ln Na_i, ln K_i, ln Cl_i) and their scales."""
+    """The four steady-state equations at y = (u, ln Na_i, ln K_i, w) and their scales.
+
+    w = logit(2·Cl_i/Osm_o), so that 0 < Cl_i < Osm_o/2, i.e. X_i > 0 (finite volume), for
+    every y: Newton cannot land on a root without a finite volume.
+    """
     osm = _osmolarity(p)
     vt = phys.thermal_voltage(p["T"])
-    c = {"Na_i": jnp.exp(y[1]), "K_i": jnp.exp(y[2]), "Cl_i": jnp.exp(y[3])}
+    log_cl = jnp.log(0.5 * osm) + jax.nn.log_sigmoid(y[3])
+    c = {"Na_i": jnp.exp(y[1]), "K_i": jnp.exp(y[2]), "Cl_i": jnp.exp(log_cl)}
     f = fluxes(y[0] * vt, c, p, kinetic)
     z = p["z_X"]
     sodium = (1.0 - z) * (c["Na_i"] + c["K_i"])
@@ -147,6 +155,16 @@ def _residual_and_scale(y: Array, p: Params, kinetic: bool) -> tuple[Array, Arra
     H = sodium - chloride + z * osm
     r = jnp.stack([f["Na"], f["K"], f["Cl"], H])
     a = {k: jnp.abs(v) for k, v in f.items()}
+    # A cotransporter rate is g·(RT/F) times a difference of logarithms: its rounding
+    # error scales with the logarithms' sizes, not with the (small) rate at the root.
+    logs = {k: jnp.abs(jnp.log(p[k])) for k in ("Na_o", "K_o", "Cl_o")}
+    a["J_KCC2"] = a["J_KCC2"] + jnp.abs(p["g_KCC2"]) * vt * (
+        jnp.abs(y[2]) + jnp.abs(log_cl) + logs["K_o"] + logs["Cl_o"]
+    )
+    a["J_NKCC1"] = a["J_NKCC1"] + jnp.abs(p["g_NKCC1"]) * vt * (
+        jnp.abs(y[1]) + jnp.abs(y[2]) + 2.0 * jnp.abs(log_cl)
+        + logs["Na_o"] + logs["K_o"] + 2.0 * logs["Cl_o"]
+    )  # fmt: skip
     scale = jnp.stack([
         a["I_Na"] + 3.0 * a["I_pump"] + a["J_NKCC1"],
         a["I_K"] + 2.0 * a["I_pump"] + a["J_KCC2"] + a["J_NKCC1"],
@@ -172,8 +190,12 @@ def _implicit_jvp(f: Callable, primals: tuple, tangents: tuple) -> tuple[Array, 
     return y, -jnp.linalg.solve(jac, df_dtheta)
 
 
-def _solve_point(p: Params, y0: Array, kinetic: bool) -> tuple[Array, Array]:
-    """Newton with backtracking for one parameter set (scalars); returns (y, status)."""
+def _solve_point(p: Params, y0: Array, kinetic: bool) -> tuple[Array, Array, Array]:
+    """Newton with backtracking for one parameter set (scalars): (y, status, swelling).
+
+    ``swelling``: not converged with the iterate heading to infinite volume
+    (X_i/Osm_o below 1e-12).
+    """
     p_c = jax.lax.stop_gradient(p)
     eps = jnp.finfo(y0.dtype).eps
 
@@ -220,33 +242,41 @@ def _solve_point(p: Params, y0: Array, kinetic: bool) -> tuple[Array, Array]:
     _, y, res, _ = jax.lax.while_loop(cond, body, (0, y0, res0, jnp.asarray(jnp.inf, y0.dtype)))
     ok = jnp.isfinite(res) & (res <= 1000.0 * eps) & jnp.all(jnp.isfinite(y))
     status = jnp.where(ok, OK, NOT_CONVERGED).astype(jnp.int32)
+    swelling = ~ok & (y[3] > 12.0 * jnp.log(10.0))
     y = jnp.where(ok, y, jnp.nan)
-    return _implicit(f, y, p), status
+    return _implicit(f, y, p), status, swelling
 
 
-def solve(p: Params, y0: Array, kinetic: bool) -> tuple[dict[str, Array], Array]:
+def solve(p: Params, y0: Array, kinetic: bool) -> tuple[dict[str, Array], Array, Array]:
     """Transporter steady state of parameter sets ``p`` (all of one shape S).
 
     Args:
         p: pump–leak parameters plus ``P_Cl``, ``g_KCC2``, ``g_NKCC1``, each of shape S.
-        y0: starting points (u, ln Na_i, ln K_i, ln Cl_i), shape S + (4,).
+        y0: starting points (u, ln Na_i, ln K_i, ln Cl_i), shape S + (4,); Cl_i must be
+            below Osm_o/2.
         kinetic: Luo–Rudy pump (else the fixed ``I_pump_fixed``).
 
     Returns:
-        ``({"u", "Na_i", "K_i", "Cl_i"}, status)``: u = FV/RT and concentrations (mM),
-        NaN where status (int32, 0 ok, 2 not converged) is not 0; implicit gradients.
+        ``({"u", "Na_i", "K_i", "Cl_i"}, status, swelling)``: u = FV/RT and
+        concentrations (mM), NaN where status (int32, 0 ok, 2 not converged) is not 0,
+        with implicit gradients; ``swelling`` (bool) where the failed iteration was
+        heading to an infinite volume.
     """
     shape = jnp.shape(y0)[:-1]
     n = int(np.prod(shape, dtype=np.int64))
     flat = {k: jnp.reshape(v, (n,)) for k, v in p.items()}
-    y, status = jax.vmap(lambda pp, yy: _solve_point(pp, yy, kinetic))(
-        flat, jnp.reshape(y0, (n, 4))
+    half_osm = 0.5 * _osmolarity(p)
+    cl0 = jnp.exp(y0[..., 3])
+    w0 = jnp.log(cl0) - jnp.log(half_osm - cl0)  # logit(Cl_i/(Osm_o/2))
+    z0 = jnp.concatenate([y0[..., :3], w0[..., None]], axis=-1)
+    y, status, swelling = jax.vmap(lambda pp, yy: _solve_point(pp, yy, kinetic))(
+        flat, jnp.reshape(z0, (n, 4))
     )
     y = jnp.reshape(y, (*shape, 4))
     out = {
         "u": y[..., 0],
         "Na_i": jnp.exp(y[..., 1]),
         "K_i": jnp.exp(y[..., 2]),
-        "Cl_i": jnp.exp(y[..., 3]),
+        "Cl_i": half_osm * jax.nn.sigmoid(y[..., 3]),
     }
-    return out, jnp.reshape(status, shape)
+    return out, jnp.reshape(status, shape), jnp.reshape(swelling, shape)

@@ -1,0 +1,268 @@
+"""KCC2 and NKCC1 in the pump–leak cell: thermodynamic limits, balances, gradients, regression.
+
+References are independent of the solver: the thermodynamic limits follow from the
+flux laws alone (a dominant transporter sits at its own equilibrium), the balances are
+checked with the core's GHK and pump currents, gradients against central differences,
+and the transporter-free cell against outputs recorded before the transporters existed
+(``tests/data/pump_leak_before_transporters.npz``: random sets and every preset, solved
+by ``pump_leak``/``pump_leak_fixed`` of commit 2fb0b37).
+"""
+
+from __future__ import annotations
+
+import functools
+from pathlib import Path
+
+import jax
+import jax.numpy as jnp
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import rpx
+from rpx.physics import formulas as phys
+from rpx.physics.api import fill_defaults
+from rpx.physics.models import get_model
+from rpx.physics.pump_leak import FIXED, KINETIC, external_osmolarity, pump_leak, pump_leak_fixed
+from rpx.physics.transporters import EXTRA, kcc2_flux, nkcc1_flux
+
+REFERENCE = Path(__file__).parent / "data" / "pump_leak_before_transporters.npz"
+FNS = {"kinetic": pump_leak, "fixed": pump_leak_fixed}
+SOLVERS = {k: jax.jit(f) for k, f in FNS.items()}
+JVPS = {k: jax.jit(functools.partial(jax.jvp, f)) for k, f in FNS.items()}
+NAMES = tuple(sorted(set(KINETIC) | set(FIXED) | set(EXTRA)))
+STATE = ("V", "Na_i", "K_i", "Cl_i", "X_i", "volume", "I_pump", "status")
+
+# One batch shape for every solve of this module (one compilation per pump).
+PRESETS = ("mammalian_neuron", "astrocyte", "squid_axon", "cardiac_ventricular_myocyte")
+# (g_KCC2, g_NKCC1) in mS/cm^2; P_Cl is set to P_K/10 where a preset has none.
+CASES = {
+    "kcc2_dominant": (100.0, 0.0),
+    "nkcc1_dominant": (0.0, 100.0),
+    "kcc2_moderate": (1e-3, 0.0),
+    "both": (1e-2, 1e-3),
+}
+
+
+def _batch() -> dict[str, jax.Array]:
+    rows = []
+    for name in PRESETS:
+        base = {k: float(np.asarray(v)) for k, v in fill_defaults(rpx.preset(name), NAMES).items()}
+        if base["P_Cl"] == 0:
+            base["P_Cl"] = 0.1 * base["P_K"]
+        for g_k, g_n in CASES.values():
+            rows.append(base | {"g_KCC2": g_k, "g_NKCC1": g_n})
+    return {k: jnp.asarray([r[k] for r in rows]) for k in NAMES}
+
+
+def _case(name: str) -> np.ndarray:
+    i = list(CASES).index(name)
+    return np.arange(len(PRESETS)) * len(CASES) + i
+
+
+@pytest.fixture(scope="module", params=["kinetic", "fixed"])
+def solved(request: pytest.FixtureRequest) -> tuple[str, dict, dict]:
+    p = _batch()
+    out = SOLVERS[request.param](p)
+    return request.param, p, {k: np.asarray(v) for k, v in out.items()}
+
+
+def test_every_case_solves(solved: tuple[str, dict, dict]) -> None:
+    _, _, out = solved
+    assert np.all(out["status"] == 0), out["status"]
+    for k, v in out.items():
+        assert np.all(np.isfinite(v)), k
+
+
+def test_kcc2_dominant_sets_E_Cl_to_E_K(solved: tuple[str, dict, dict]) -> None:
+    _, _, out = solved
+    i = _case("kcc2_dominant")
+    np.testing.assert_allclose(out["E_Cl"][i], out["E_K"][i], atol=0.1)
+    # ...and Cl is far from passive: E_Cl != V by more than the tolerance somewhere.
+    assert np.max(np.abs(out["E_Cl"][i] - out["V"][i])) > 1.0
+
+
+def test_nkcc1_dominant_sets_E_Cl_to_mean_of_E_Na_and_E_K(solved: tuple[str, dict, dict]) -> None:
+    _, _, out = solved
+    i = _case("nkcc1_dominant")
+    np.testing.assert_allclose(out["E_Cl"][i], (out["E_Na"][i] + out["E_K"][i]) / 2, atol=0.1)
+    assert np.all(out["J_NKCC1"][i] < 0)  # NKCC1 loads the cell with Cl-
+
+
+def test_moderate_kcc2_puts_E_Cl_strictly_between_V_and_E_K(
+    solved: tuple[str, dict, dict],
+) -> None:
+    _, _, out = solved
+    i = _case("kcc2_moderate")
+    lo = np.minimum(out["V"][i], out["E_K"][i])
+    hi = np.maximum(out["V"][i], out["E_K"][i])
+    assert np.all((out["E_Cl"][i] > lo + 0.1) & (out["E_Cl"][i] < hi - 0.1))
+    assert np.all(out["J_KCC2"][i] > 0)  # KCC2 extrudes K+ and Cl-
+
+
+def test_flux_and_volume_balances_hold(solved: tuple[str, dict, dict]) -> None:
+    pump, p, out = solved
+    p = {k: np.asarray(v) for k, v in p.items()}
+    V, T = out["V"], p["T"]
+    I_na = np.asarray(phys.ghk_current(V, p["P_Na"], p["Na_o"], out["Na_i"], 1, T))
+    I_k = np.asarray(phys.ghk_current(V, p["P_K"], p["K_o"], out["K_i"], 1, T))
+    I_cl = np.asarray(phys.ghk_current(V, p["P_Cl"], p["Cl_o"], out["Cl_i"], -1, T))
+    if pump == "kinetic":
+        I_p = np.asarray(phys.nak_pump_current(
+            V, out["Na_i"], p["Na_o"], p["K_o"], p["I_pump_max"], p["Km_Na_i"], p["Km_K_o"], T
+        ))  # fmt: skip
+    else:
+        I_p = p["I_pump_fixed"]
+    np.testing.assert_allclose(out["I_pump"], I_p, rtol=1e-12)
+    # The flux laws written out, from Nernst potentials (Düsterwald et al. form).
+    j_k = p["g_KCC2"] * (out["E_Cl"] - out["E_K"])
+    j_n = p["g_NKCC1"] * (2 * out["E_Cl"] - out["E_Na"] - out["E_K"])
+    np.testing.assert_allclose(out["J_KCC2"], j_k, rtol=1e-9, atol=1e-15)
+    np.testing.assert_allclose(out["J_NKCC1"], j_n, rtol=1e-9, atol=1e-15)
+    for terms in (
+        (I_na, 3 * I_p, j_n),
+        (I_k, -2 * I_p, j_k, j_n),
+        (-I_cl, j_k, 2 * j_n),
+        (I_na, I_k, I_cl, I_p),  # zero total membrane current
+    ):
+        scale = sum(np.abs(t) for t in terms)
+        assert np.max(np.abs(sum(terms)) / scale) < 1e-9
+    osm = np.asarray(external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"]))
+    charge = out["Na_i"] + out["K_i"] - out["Cl_i"] + p["z_X"] * out["X_i"]
+    np.testing.assert_allclose(charge / osm, 0.0, atol=1e-12)
+    osm_i = out["Na_i"] + out["K_i"] + out["Cl_i"] + out["X_i"]
+    np.testing.assert_allclose(osm_i, osm, rtol=1e-12)
+    np.testing.assert_allclose(out["volume"] * out["X_i"], p["X_content"], rtol=1e-12)
+
+
+def test_without_cl_leak_kcc2_alone_stops_at_E_K() -> None:
+    """P_Cl = 0: the Cl balance is J_KCC2 = 0 exactly, whatever its strength."""
+    p = _batch() | {"P_Cl": jnp.zeros(len(PRESETS) * len(CASES))}
+    p["g_NKCC1"] = jnp.zeros_like(p["g_NKCC1"])
+    out = SOLVERS["kinetic"](p)
+    assert np.all(np.asarray(out["status"]) == 0)
+    on = np.asarray(p["g_KCC2"]) > 0  # elsewhere no transporter is left: Cl is passive
+    np.testing.assert_allclose(np.asarray(out["E_Cl"])[on], np.asarray(out["E_K"])[on], atol=1e-9)
+    np.testing.assert_allclose(np.asarray(out["E_Cl"])[~on], np.asarray(out["V"])[~on], atol=1e-9)
+
+
+def test_flux_laws_vanish_at_their_equilibria() -> None:
+    T = 310.0
+    # K_i·Cl_i = K_o·Cl_o: no KCC2 flux; Na_i·K_i·Cl_i^2 = Na_o·K_o·Cl_o^2: no NKCC1 flux.
+    assert float(kcc2_flux(1.0, 140.0, 5.0, 5.0 * 110.0 / 140.0, 110.0, T)) == pytest.approx(
+        0.0, abs=1e-12
+    )
+    cl_i = np.sqrt(145.0 * 5.0 * 110.0**2 / (10.0 * 140.0))
+    assert float(nkcc1_flux(1.0, 10.0, 145.0, 140.0, 5.0, cl_i, 110.0, T)) == pytest.approx(
+        0.0, abs=1e-12
+    )
+    # Signs: more intracellular Cl- drives both outward.
+    assert float(kcc2_flux(1.0, 140.0, 5.0, 10.0, 110.0, T)) > 0
+    assert float(nkcc1_flux(1.0, 10.0, 145.0, 140.0, 5.0, 100.0, 110.0, T)) > 0
+
+
+@pytest.mark.parametrize("pump", ["kinetic", "fixed"])
+def test_zero_strengths_reproduce_the_cell_without_transporters(pump: str) -> None:
+    """Values and derivatives bit for bit those recorded before the transporters existed."""
+    ref = np.load(REFERENCE)
+    p = {k[3:]: jnp.asarray(ref[k]) for k in ref.files if k.startswith("in_")}
+    n = len(p["K_o"])
+    p |= {"P_Cl": jnp.full(n, 1e-7), "g_KCC2": jnp.zeros(n), "g_NKCC1": jnp.zeros(n)}
+    out = SOLVERS[pump](p)
+    for k in STATE:
+        np.testing.assert_array_equal(np.asarray(out[k]), ref[f"{pump}_{k}"], err_msg=k)
+    ok = np.asarray(out["status"]) == 0
+    assert np.all(np.asarray(out["J_KCC2"])[ok] == 0)
+    np.testing.assert_allclose(np.asarray(out["E_Cl"])[ok], np.asarray(out["V"])[ok], atol=1e-9)
+    # Derivatives on the first rows, in the batch shape of the other tests (one
+    # compilation of the derivative program per pump for the whole module).
+    m = len(PRESETS) * len(CASES)
+    p = {k: v[:m] for k, v in p.items()}
+    for name in ("K_o", "P_Na", "z_X"):
+        tangent = {k: jnp.zeros_like(v) for k, v in p.items()} | {name: jnp.ones(m)}
+        _, d = JVPS[pump]((p,), (tangent,))
+        for k in ("V", "Na_i", "volume"):
+            np.testing.assert_array_equal(
+                np.asarray(d[k]), ref[f"{pump}_d{k}_d{name}"][:m], err_msg=f"d{k}/d{name}"
+            )
+
+
+GRAD_NAMES = ("g_KCC2", "g_NKCC1", "P_Cl", "K_o", "P_Na", "z_X")
+
+
+@pytest.mark.parametrize("pump", ["kinetic", "fixed"])
+def test_implicit_gradients_match_central_differences(pump: str) -> None:
+    p = _batch()
+    out = {k: np.asarray(v) for k, v in SOLVERS[pump](p).items()}
+    for name in GRAD_NAMES:
+        x = np.asarray(p[name])
+        # At 0 (an absent transporter) the response is strongly curved: a smaller step.
+        h = np.where(x > 0, 1e-6 * x, 1e-8)
+        if name == "z_X":
+            h = np.full_like(x, 1e-6)
+        tangent = {k: jnp.zeros_like(v) for k, v in p.items()} | {name: jnp.asarray(h)}
+        _, d = JVPS[pump]((p,), (tangent,))
+        f = {}
+        for s in (-1, 1, 2):
+            xs = x + s * h
+            shifted = p | {name: jnp.asarray(np.where(x >= 0, np.maximum(xs, 0.0), xs))}
+            f[s] = {k: np.asarray(v) for k, v in SOLVERS[pump](shifted).items()}
+        # Where the parameter sits at 0 (the absent transporter's strength): the
+        # second-order one-sided difference (-3 f(0) + 4 f(h) - f(2h))/2.
+        at_zero = x == 0
+        for k in ("V", "E_Cl", "volume"):
+            central = (f[1][k] - f[-1][k]) / 2
+            forward = (-3 * out[k] + 4 * f[1][k] - f[2][k]) / 2
+            fd = np.where(at_zero, forward, central)
+            scale = np.abs(out[k]) + 1.0
+            np.testing.assert_allclose(
+                np.asarray(d[k]) / scale, fd / scale, atol=2e-7, err_msg=f"d{k}/d{name}"
+            )
+
+
+@settings(max_examples=20, deadline=None)
+@given(
+    log_g_k=st.floats(-6.0, 2.0),
+    log_g_n=st.floats(-6.0, 2.0),
+    log_p_cl=st.floats(-10.0, -5.0),
+    k_o=st.floats(1.0, 50.0),
+    z=st.floats(-3.0, -0.2),
+    pump=st.sampled_from(["kinetic", "fixed"]),
+)
+def test_status_zero_means_finite_over_the_domain(
+    log_g_k: float, log_g_n: float, log_p_cl: float, k_o: float, z: float, pump: str
+) -> None:
+    p = _batch()
+    n = len(p["K_o"])
+    # float64 arrays exactly like _batch's (a weakly typed jnp.full would recompile).
+    values = {"g_KCC2": 10.0**log_g_k, "g_NKCC1": 10.0**log_g_n, "P_Cl": 10.0**log_p_cl,
+              "K_o": k_o, "z_X": z}  # fmt: skip
+    p |= {k: jnp.asarray(np.full(n, v)) for k, v in values.items()}
+    out = SOLVERS[pump](p)
+    ok = np.asarray(out["status"]) == 0
+    # Strong NKCC1 with a high K_o has no steady state (the volume grows without bound
+    # as g_NKCC1 rises): status != 0 there, so no count of successes is asserted.
+    for k, v in out.items():
+        v = np.asarray(v)
+        assert np.all(np.isfinite(v[ok])), k
+        if k != "status":
+            assert np.all(np.isnan(v[~ok])), k
+
+
+def test_registry_and_validation() -> None:
+    for model in ("pump_leak", "pump_leak_fixed"):
+        m = get_model(model)
+        assert set(EXTRA) <= set(m.params)
+        for k in ("E_Na", "E_K", "E_Cl", "J_KCC2", "J_NKCC1"):
+            assert m.outputs[k].units in ("mV", "uA/cm^2")
+    for name in ("g_KCC2", "g_NKCC1"):
+        assert rpx.PARAMS[name].default == 0.0
+        assert rpx.PARAMS[name].units == "mS/cm^2"
+        with pytest.raises(ValueError, match=name):
+            rpx.pump_leak_steady_state({name: -1.0})
+    out = rpx.pump_leak_steady_state(
+        rpx.preset("mammalian_neuron") | {"P_Cl": 1e-8, "g_KCC2": 1e-3}
+    )
+    assert int(out["status"]) == 0
+    assert float(out["E_K"]) < float(out["E_Cl"]) < float(out["V"])
