@@ -2,8 +2,9 @@
 
 Owns the global sensitivity designs and estimators (Sobol', Morris, DGSM), and fitting
 (data tables, the batched Adam + Levenberg–Marquardt solver, standard errors and
-identifiability).
+identifiability), profile-likelihood intervals (``profile``) and posterior sampling
+(``sample``, BlackJAX NUTS).
 
-May import: :mod:`rpx.physics`, :mod:`rpx.sweep`, JAX, optax, numpy, scipy, pandas,
-xarray and itself. Never imports :mod:`rpx.plot` or :mod:`rpx.cli`.
+May import: :mod:`rpx.physics`, :mod:`rpx.sweep`, JAX, optax, BlackJAX, numpy, scipy,
+pandas, xarray and itself. Never imports :mod:`rpx.plot` or :mod:`rpx.cli`.
 """
