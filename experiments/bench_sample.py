@@ -11,10 +11,12 @@ gives the largest R-hat, the smallest bulk ESS and the number of divergences ove
 cells of the batched run.
 
 Both are timed alike: one untimed call first (compilation), then the best of up to 3
-calls within a time budget. Run:
+calls within a time budget. ``--profile`` times instead ``rpx.fit`` with and without
+``uncertainty="profile"`` on the same cells (no per-cell reference). Run:
 
     .venv/bin/python experiments/bench_sample.py                  # 1, 100, 1000 cells
     .venv/bin/python experiments/bench_sample.py --sizes 1 100    # quick
+    .venv/bin/python experiments/bench_sample.py --profile --sizes 1 100 1000
 """
 
 from __future__ import annotations
@@ -68,8 +70,12 @@ def main() -> None:
     parser.add_argument("--chains", type=int, default=4)
     parser.add_argument("--loop-cells", type=int, default=5)
     parser.add_argument("--budget-s", type=float, default=60.0)
+    parser.add_argument("--profile", action="store_true", help="time profile intervals")
     args = parser.parse_args()
     print("\n".join(host_info()))
+    if args.profile:
+        profile_table(args)
+        return
     kw = dict(
         preset="squid_axon", free=list(FREE), draws=args.draws, warmup=args.warmup,
         chains=args.chains,
@@ -111,6 +117,33 @@ def main() -> None:
             rows,
         )
     )
+
+
+def profile_table(args: argparse.Namespace) -> None:
+    """Cells per second of profile-likelihood intervals: rpx.fit with and without them."""
+    rows = []
+    kw = dict(preset="squid_axon", free=list(FREE), starts=4)
+    for n in args.sizes:
+        df = cells(n)
+        t0 = time.perf_counter()
+        rpx.fit(df, uncertainty="profile", **kw)
+        first = time.perf_counter() - t0
+        plain, _, _ = best_time(lambda df=df: rpx.fit(df, **kw), repeats=3,
+                                budget_s=args.budget_s)
+        prof, _, ds = best_time(lambda df=df: rpx.fit(df, uncertainty="profile", **kw),
+                                repeats=3, budget_s=args.budget_s)
+        extra = prof - plain
+        rows.append([
+            f"{n:,}", f"{first:.1f}", f"{plain:.3f}", f"{prof:.3f}", f"{n / prof:,.1f}",
+            f"{n / max(extra, 1e-9):,.1f}",
+            f"{int(ds['practically_identifiable'].sum())}/{ds['practically_identifiable'].size}",
+        ])
+        print(rows[-1], flush=True)
+    print(format_table(
+        ["cells", "first call s", "fit s", "fit+profile s", "cells/s (fit+profile)",
+         "cells/s (profile part)", "closed intervals"],
+        rows,
+    ))
 
 
 if __name__ == "__main__":
