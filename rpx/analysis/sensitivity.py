@@ -53,7 +53,7 @@ from rpx.analysis.estimators import (
 )
 from rpx.physics.derivatives import float_outputs, model_value_and_gradients, paren_units
 from rpx.physics.models import Model, get_model
-from rpx.physics.params import PARAMS, check_values
+from rpx.physics.params import PARAMS, check_params, check_values
 from rpx.physics.presets import preset as preset_values
 
 if TYPE_CHECKING:  # xarray and scipy.stats load on first use: `import rpx` stays light
@@ -212,11 +212,11 @@ def _problem(
         if name in PARAMS:
             check_values(name, v)
         values[name] = float(v)
-    for group in m.nonzero:
-        if not any(values.get(k, 0.0) > 0 or (k in parsed and parsed[k].hi > 0) for k in group):
-            raise ValueError(
-                f"parameters {', '.join(group)} are all zero; at least one must be > 0"
-            )
+    # The model's domain (permeability groups, positive sums such as the GHK numerator) at
+    # the least favourable point: each range at lo (at hi where a linear range starts at 0,
+    # whose draws are > 0), by the rules of rpx.physics.params.check_params.
+    probe = {k: (r.hi if r.lo == 0 else r.lo) for k, r in parsed.items() if k in PARAMS}
+    check_params({k: np.float64(v) for k, v in (values | probe).items() if k in PARAMS}, m)
     allowed = float_outputs(m)
     outs = tuple(allowed if outputs is None else outputs)
     for out in outs:
