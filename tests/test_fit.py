@@ -10,6 +10,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -129,6 +130,25 @@ def test_result_is_assembled_like_the_general_constructor(recovery: tuple) -> No
     labelled = rpx.fit(one, free=FREE, starts=4)
     xr.testing.assert_identical(alone, labelled.isel(cell=0, drop=True))
     assert "cell" not in alone.dims and "cell" not in alone.coords
+
+
+def test_a_second_fit_of_the_same_shapes_compiles_nothing() -> None:
+    """One compiled program per (model, free parameters, shapes), cached in the process."""
+    df, _ = synthetic_cells(3, seed=5)
+    rpx.fit(df, free=FREE, starts=2)
+    compiled: list[str] = []
+
+    def listener(event: str, duration: float, **kwargs: object) -> None:
+        if event == "/jax/core/compile/backend_compile_duration":
+            compiled.append(event)
+
+    jax.monitoring.register_event_duration_secs_listener(listener)
+    try:
+        ds = rpx.fit(df.assign(V=df["V"] + 0.3), free=FREE, starts=2)
+    finally:
+        jax.monitoring.unregister_event_duration_listener(listener)
+    assert bool(ds["converged"].all()) and not bool(ds["restarted"].any())
+    assert compiled == []
 
 
 def test_adam_gradient_is_the_same_in_forward_and_reverse_mode(
@@ -402,8 +422,6 @@ def test_results_match_the_recorded_fits(case: str, recovery: tuple) -> None:
 
 if __name__ == "__main__":
     import sys
-
-    import jax
 
     jax.config.update("jax_enable_x64", True)
     if sys.argv[1:] == ["--record"]:
