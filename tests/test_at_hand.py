@@ -167,15 +167,22 @@ def test_calc_compiles_one_program_per_model_and_a_second_process_loads_them(
 
 
 def test_cache_off_writes_nothing(tmp_path: Path) -> None:
-    _, counts = _run_counting(["calc", "--K_o", "10"], "off")
-    assert counts["cache_hits"] == 0 and counts["programs"] >= 1
     env = {**os.environ, "RPX_CACHE_DIR": "off", "HOME": str(tmp_path),
-           "XDG_CACHE_HOME": str(tmp_path / "xdg")}
+           "XDG_CACHE_HOME": str(tmp_path / "xdg"), "RPX_CACHE_MIN_COMPILE_S": "0"}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    code = "import rpx, jax; print(jax.config.jax_compilation_cache_dir)"
+    code = (
+        "import json\n"
+        "from jax import monitoring\n"
+        "hits = []\n"
+        "monitoring.register_event_listener(lambda name, **kw: hits.append(name))\n"
+        "import jax, rpx\n"
+        "rpx.resting_potential({'K_o': 5.0})\n"
+        "print(json.dumps({'dir': jax.config.jax_compilation_cache_dir,"
+        " 'hits': hits.count('/jax/compilation_cache/cache_hits')}))\n"
+    )
     proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
                           env=env, timeout=300, check=True)
-    assert proc.stdout.strip() == "None"
+    assert json.loads(proc.stdout.strip().splitlines()[-1]) == {"dir": None, "hits": 0}
     assert not (tmp_path / "xdg").exists()
 
 
