@@ -167,13 +167,16 @@ def fit(
     free parameters θ, separately for every cell, all cells and starts in one jitted,
     ``vmap``-ed call. Each free parameter is optimised in an unconstrained coordinate:
     ln x for quantities bounded only below by 0, a logistic map onto ``bounds`` where
-    given (on ln x when lo > 0 and the parameter spans decades). ``starts`` starting
-    points (the preset value, then Gaussian draws around it in those coordinates: one
-    decade for log) each take at most ``adam_steps`` Adam steps (optax) and at most
-    ``lm_steps`` Levenberg–Marquardt steps with the exact Jacobian; the best is kept.
-    Adam hands over early once its loss stops falling, LM stops once the optimum
-    passes the convergence test; the loop ends when every start has stopped
-    (``iterations`` counts the steps of the best start).
+    given (on ln x when lo > 0 and the parameter spans decades). Of ``starts``
+    starting points (the preset value, then Gaussian draws around it in those
+    coordinates: one decade for log), each cell starts from the one that fits its data
+    best and takes at most ``lm_steps`` Levenberg–Marquardt steps with the exact
+    Jacobian, stopping once the optimum passes the convergence test and the
+    Gauss–Newton step from it is below eps^(2/3). Only cells that then fail the
+    convergence test or leave a direction undetermined (e.g. a permeability run off
+    towards 0) are refitted from every start, each with at most ``adam_steps`` Adam
+    steps (optax; handing over once its loss stops falling) then LM, the best start
+    kept (``restarted``). ``iterations`` counts the steps of the kept start.
 
     Standard errors and correlations are the Gauss–Newton (Laplace) approximation
     Cov = s²·(JᵀJ)⁻¹ at the optimum (s² = 1 when ``V_sd`` is given, else the residual
@@ -202,7 +205,7 @@ def fit(
         init: optional starting values of free parameters (default: preset values).
         starts: number of starting points (multi-start), >= 1.
         seed: seed of the random starts.
-        adam_steps, lm_steps: iteration budgets of the two stages.
+        adam_steps, lm_steps: iteration budgets of Adam (refits only) and of LM.
         learning_rate: Adam step size in unconstrained units.
         dtype: ``"float32"`` or ``"float64"``; default: JAX's default float.
         uncertainty: ``"gauss_newton"`` (standard errors only) or ``"profile"``: also
@@ -569,8 +572,9 @@ def _to_dataset(
         "adam_steps": cfg.adam_steps,
         "lm_steps": cfg.lm_steps,
         "sd": "absolute (data V_sd)" if absolute else "estimated from the residuals",
-        "method": "optax Adam then Levenberg-Marquardt in unconstrained coordinates; "
-        "Gauss-Newton standard errors",
+        "method": "Levenberg-Marquardt from the best start in unconstrained coordinates; "
+        "cells that fail refitted from every start with optax Adam then "
+        "Levenberg-Marquardt; Gauss-Newton standard errors",
     }
     return _assemble(v, coords, attrs)
 

@@ -1,18 +1,19 @@
-"""The jitted fitting core: unconstrained transforms, Adam then Levenberg–Marquardt, uncertainty.
+"""The jitted fitting core: unconstrained transforms, Levenberg–Marquardt, Adam, uncertainty.
 
-Everything here is a pure function of arrays. One call of the function built by
-:func:`build_solver` fits every cell from every start: ``vmap`` over cells of ``vmap``
-over starts of one optimiser step, iterated by ``jax.lax.while_loop`` over the whole
-batch (no Python per iteration) until every start has stopped or its budget is spent.
+Everything here is a pure function of arrays. :func:`build_lm_solver` builds the first
+program: for every cell (``vmap``) the loss at each start, then Levenberg–Marquardt
+from the best start, iterated by ``jax.lax.while_loop`` over the whole batch (no Python
+per iteration) until every cell has stopped or its budget is spent. :func:`build_solver`
+builds the refit for cells that fail: every start of every such cell, Adam then LM.
 
 The least-squares problem of one cell, in unconstrained coordinates u, is
 
     r_i(u) = m_i · (V_model(x(u), conditions_i) - V_i) / sd_i,   L(u) = Σ r_i² / n,
 
-with m_i = 0 on padding. Adam (Kingma & Ba 2015, ``optax.adam``) moves every start into
-a basin; Levenberg–Marquardt with Marquardt's diagonal scaling (Marquardt 1963, J. SIAM
-11:431; Nocedal & Wright, Numerical Optimization, 2nd ed., §10.3) then converges
-tightly using the exact Jacobian from ``jax.jacfwd``.
+with m_i = 0 on padding. Levenberg–Marquardt with Marquardt's diagonal scaling
+(Marquardt 1963, J. SIAM 11:431; Nocedal & Wright, Numerical Optimization, 2nd ed.,
+§10.3) converges tightly using the exact Jacobian from ``jax.jacfwd``; in the refit,
+Adam (Kingma & Ba 2015, ``optax.adam``) first moves every start into a basin.
 
 Uncertainty is the Gauss–Newton (Laplace) approximation at the optimum: with the
 singular value decomposition J = U S Wᵀ of the weighted Jacobian,
