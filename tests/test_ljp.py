@@ -476,3 +476,57 @@ def test_cli_example_file(capsys: pytest.CaptureFixture[str]) -> None:
     assert 10 < v < 20
     assert f"LJP = V_bath - V_pipette = {v:+.2f} mV" in out
     assert f"measured -65.00 mV -> corrected {-65 - v:+.2f} mV" in out
+
+
+# --- rpx.fit with recording columns ---
+
+
+def _ghk_v(cond: dict, ratio: float) -> np.ndarray:
+    base = rpx.preset("mammalian_neuron")
+    return np.asarray(rpx.resting_potential(
+        base | cond | {"P_Na": ratio * base["P_K"]}, model="ghk"), dtype=np.float64)
+
+
+def test_fit_subtracts_the_ljp_column() -> None:
+    import pandas as pd
+
+    k_o = np.array([2.5, 5.0, 10.0, 20.0, 40.0])
+    v_true = _ghk_v({"K_o": k_o}, 0.03)
+    table = pd.DataFrame({"K_o": k_o, "V": v_true + 14.0, "ljp": 14.0})
+    ds = rpx.fit(table, model="ghk", free=["P_Na"], preset="mammalian_neuron", starts=2,
+                 dtype="float64")
+    assert float(ds["P_Na"] / ds["P_K"]) == pytest.approx(0.03, rel=1e-6)
+    assert np.allclose(ds["V_obs"].values, v_true)  # the fit sees V - ljp
+    from_xr = rpx.fit(table.to_xarray(), model="ghk", free=["P_Na"],
+                      preset="mammalian_neuron", starts=2, dtype="float64")
+    assert float(from_xr["P_Na"] / from_xr["P_K"]) == pytest.approx(0.03, rel=1e-6)
+    plain = rpx.fit(table.drop(columns=["ljp"]), model="ghk", free=["P_Na"],
+                    preset="mammalian_neuron", starts=2, dtype="float64")
+    assert abs(float(plain["P_Na"] / plain["P_K"]) - 0.03) > 0.01
+
+
+def test_fit_takes_cytosol_and_bath_from_solutions(tmp_path) -> None:
+    import pandas as pd
+
+    k_o = np.array([2.5, 5.0, 10.0, 20.0, 40.0])
+    pipette = {"K-gluconate": 130, "KCl": 10, "NaCl": 8}
+    baths = [{"NaCl": 140, "KCl": float(k), "CaCl2": 2} for k in k_o]
+    T = 306.15
+    cond = {"K_i": 140.0, "Na_i": 8.0, "Cl_i": 18.0, "K_o": k_o, "Na_o": 140.0,
+            "Cl_o": 144.0 + k_o, "Ca_o": 2.0, "T": T}
+    v_ljp = np.array([float(ljp(pipette, b, T)) for b in baths])
+    v_meas = _ghk_v(cond, 0.05) + v_ljp
+    text = "; ".join(f"{k}={v}" for k, v in pipette.items())
+    table = pd.DataFrame({
+        "pipette": text, "bath": ["; ".join(f"{k}={v}" for k, v in b.items()) for b in baths],
+        "T": T, "V": v_meas,
+    })
+    path = tmp_path / "cells.csv"
+    table.to_csv(path, index=False)
+    ds = rpx.fit(path, model="ghk", free=["P_Na"], preset="mammalian_neuron", starts=2,
+                 dtype="float64")
+    assert float(ds["P_Na"] / ds["P_K"]) == pytest.approx(0.05, rel=1e-6)
+    assert np.allclose(ds["K_o"].values, k_o) and np.allclose(ds["Cl_i"].values, 18.0)
+    with pytest.raises(ValueError, match="needs a 'T' column"):
+        rpx.fit(table.drop(columns=["T"]), model="ghk", free=["P_Na"],
+                preset="mammalian_neuron")

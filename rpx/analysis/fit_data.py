@@ -8,6 +8,9 @@ fitted separately, all in one batched call) and optionally ``source`` (free text
 where the row comes from; ignored by the fit). It may be given as a pandas DataFrame, a
 CSV file (``#`` starts a comment line) or an xarray Dataset whose variable ``V`` has
 an optional ``cell`` dimension; every other dimension of ``V`` indexes measurements.
+Recording columns (:mod:`rpx.analysis.recordings`): ``ljp`` (mV; the fit uses
+V − ljp, the JPCalc/LJPcalc sign) and, in tables, ``pipette``/``bath`` solutions that
+set the cytosol and bath concentrations and, with a ``T`` column, the LJP of each row.
 """
 
 from __future__ import annotations
@@ -20,6 +23,7 @@ import numpy as np
 import pandas as pd
 import xarray as xr
 
+from rpx.analysis.recordings import LJP_COL, apply_recording_columns
 from rpx.physics.params import PARAMS, check_values
 
 V_COL = "V"
@@ -174,9 +178,12 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
             data = data.rename(columns=lambda c: str(c).strip())
         if SOURCE_COL in data.columns:
             data = data.drop(columns=[SOURCE_COL])
+        data = apply_recording_columns(data, model_params, free)
         _check_columns(list(data.columns), model_params, free)
         arrays, cells, squeeze = _from_frame(data)
     elif isinstance(data, xr.Dataset):
+        if LJP_COL in data.data_vars and V_COL in data.data_vars:
+            data = data.assign({V_COL: data[V_COL] - data[LJP_COL]}).drop_vars(LJP_COL)
         names = [str(n) for n in data.data_vars]
         names += [str(n) for n in data.coords if n in PARAMS and n not in names]
         _check_columns(names, model_params, free)
