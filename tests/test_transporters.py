@@ -191,8 +191,10 @@ def test_zero_strengths_reproduce_the_cell_without_transporters(pump: str) -> No
 GRAD_NAMES = ("g_KCC2", "g_NKCC1", "P_Cl", "K_o", "P_Na", "z_X")
 
 
-@pytest.mark.parametrize("pump", ["kinetic", "fixed"])
-def test_implicit_gradients_match_central_differences(pump: str) -> None:
+def test_implicit_gradients_match_central_differences() -> None:
+    # The kinetic pump only: the fixed pump's tangents take the same path (one more
+    # compilation of the derivative program, ~30 s, for no new code).
+    pump = "kinetic"
     p = _batch()
     out = {k: np.asarray(v) for k, v in SOLVERS[pump](p).items()}
     for name in GRAD_NAMES:
@@ -266,3 +268,48 @@ def test_registry_and_validation() -> None:
     )
     assert int(out["status"]) == 0
     assert float(out["E_K"]) < float(out["E_Cl"]) < float(out["V"])
+
+
+# ------------------------------------------------------------------- time courses
+# Four sets, nine output times, one event at t[1]: the structure of tests/test_simulate.py,
+# so that the integrator compiled there is reused here.
+SIM_T = np.concatenate([[0.0], np.geomspace(1.0, 1e6, 8)])
+
+
+@pytest.fixture(scope="module")
+def simulated() -> tuple[dict, dict, object]:
+    """Neurons with KCC2 and NKCC1; at t = 1 s NKCC1 blocked (bumetanide), KCC2 doubled."""
+    base = {k: float(np.asarray(v)) for k, v in rpx.preset("mammalian_neuron").items()}
+    before = {k: np.full(4, v) for k, v in base.items()}
+    before |= {
+        "P_Cl": np.array([0.1, 0.45, 0.1, 0.45]) * base["P_K"],
+        "g_KCC2": np.array([1e-3, 1e-4, 0.0, 1e-2]),
+        "g_NKCC1": np.array([1e-4, 1e-3, 1e-3, 0.0]),
+    }
+    event = rpx.Event(1.0, scale={"g_NKCC1": 0.0, "g_KCC2": 2.0})
+    after = {"g_NKCC1": 0.0 * before["g_NKCC1"], "g_KCC2": 2.0 * before["g_KCC2"]}
+    return before, after, rpx.simulate(before, SIM_T, [event])
+
+
+def test_ode_with_cotransporters_reaches_the_algebraic_steady_state(simulated: tuple) -> None:
+    before, after, ds = simulated
+    assert np.all(ds["status"].values == 0)
+    for p, i in ((before, 0), (before | after, -1)):
+        ref = pump_leak(rpx.prepare(p, "pump_leak"))
+        for k in ("V", "Na_i", "K_i", "Cl_i", "volume", "E_Cl", "J_KCC2", "J_NKCC1"):
+            got, want = ds[k].values[:, i], np.asarray(ref[k])
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=1e-9, err_msg=f"{k} at {i}")
+    # Bumetanide (with KCC2 doubled) lowers E_Cl wherever NKCC1 was on.
+    e_cl = ds["E_Cl"].values
+    on = before["g_NKCC1"] > 0
+    assert np.all(e_cl[on, -1] < e_cl[on, 0] - 1.0)
+
+
+def test_ode_with_cotransporters_conserves_charge(simulated: tuple) -> None:
+    before, _, ds = simulated
+    z = before["z_X"]
+    charge = ds["Na_i"] + ds["K_i"] - ds["Cl_i"] + z[:, None] * ds["X_i"]
+    scale = ds["Na_i"] + ds["K_i"] + ds["Cl_i"] + ds["X_i"]
+    assert float(np.max(np.abs(charge / scale))) < 1e-9
+    for k in ("E_Cl", "J_KCC2", "J_NKCC1"):
+        assert ds[k].attrs["units"] in ("mV", "uA/cm^2") and ds[k].attrs["long_name"]

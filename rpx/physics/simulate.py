@@ -6,13 +6,15 @@ the reference volume) and the relative volume v = volume/reference volume. The
 impermeant solute amount X_content (mM at the reference volume) and its charge z_X are
 fixed, so Na_i = N_Na/v, ..., X_i = X_content/v.
 
-    dN_Na/dt = −(I_Na + 3·I_p)/(F·vol_area)        (3 Na+ out per pump cycle)
-    dN_K/dt  = −(I_K − 2·I_p)/(F·vol_area)         (2 K+ in)
-    dN_Cl/dt = +I_Cl/(F·vol_area)                  (outward current = Cl− influx)
+    dN_Na/dt = −(I_Na + 3·I_p + J_NKCC1)/(F·vol_area)            (3 Na+ out per pump cycle)
+    dN_K/dt  = −(I_K − 2·I_p + J_KCC2 + J_NKCC1)/(F·vol_area)    (2 K+ in)
+    dN_Cl/dt = +(I_Cl − J_KCC2 − 2·J_NKCC1)/(F·vol_area)         (outward current = Cl− influx)
     dv/dt    = P_f·v_w·(Osm_i − Osm_o)/vol_area    (water follows osmolarity)
 
 with GHK leak currents I_ion (uA/cm^2, outward +) and pump current I_p (uA/cm^2; the
-kinetic Luo–Rudy 1994 Na/K-ATPase or a fixed ``I_pump_fixed``), v_w = 18.07 cm^3/mol the
+kinetic Luo–Rudy 1994 Na/K-ATPase or a fixed ``I_pump_fixed``), outward KCC2 and NKCC1
+rates J (uA/cm^2, :mod:`rpx.physics.transporters`; 0 unless ``g_KCC2``/``g_NKCC1`` > 0,
+electroneutral, so they do not enter the voltage), v_w = 18.07 cm^3/mol the
 molar volume of water (18.015 g/mol / 0.99705 g/cm^3 at 25 C), Osm_i = (N_Na + N_K +
 N_Cl + X_content)/v and Osm_o from :func:`rpx.physics.pump_leak.external_osmolarity`
 (Tosteson & Hoffman 1960, J. Gen. Physiol. 44:169; Kay 2017, Front. Cell Dev. Biol.
@@ -61,6 +63,7 @@ from rpx.physics.params import attrs as param_attrs
 from rpx.physics.params import check_names, check_params
 from rpx.physics.pump_leak import FIXED, KINETIC, OUTPUTS, external_osmolarity, steady_state
 from rpx.physics.roots import increasing_root
+from rpx.physics.transporters import EXTRA, kcc2_flux, nkcc1_flux
 
 # Molar volume of water, cm^3/mol (18.015 g/mol / 0.99705 g/cm^3 at 25 C).
 V_W = 18.07
@@ -118,6 +121,17 @@ def _currents(V: Array, c: Mapping[str, Array], p: Mapping[str, Array]) -> dict[
     }
 
 
+def _cotransport(c: Mapping[str, Array], p: Mapping[str, Array]) -> dict[str, Array]:
+    """Outward KCC2 and NKCC1 rates (uA/cm^2, F times cycles per area; 0 where absent)."""
+    T = p["T"]
+    return {
+        "J_KCC2": kcc2_flux(p["g_KCC2"], c["K_i"], p["K_o"], c["Cl_i"], p["Cl_o"], T),
+        "J_NKCC1": nkcc1_flux(
+            p["g_NKCC1"], c["Na_i"], p["Na_o"], c["K_i"], p["K_o"], c["Cl_i"], p["Cl_o"], T
+        ),
+    }
+
+
 def membrane_voltage(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
     """Zero of the total membrane current (mV) for state ``y``: the quasi-neutral V.
 
@@ -150,10 +164,11 @@ def vector_field(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
     osm_i = c["Na_i"] + c["K_i"] + c["Cl_i"] + c["X_i"]
     osm_o = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
     water = p["P_f"] * V_W * CM3_PER_MOL_TO_PER_MM * (osm_i - osm_o) / p["vol_area"]
+    j = _cotransport(c, p)
     return jnp.stack([
-        -(cur["Na"] + 3.0 * I_p) * per_mm,
-        -(cur["K"] - 2.0 * I_p) * per_mm,
-        cur["Cl"] * per_mm,
+        -(cur["Na"] + 3.0 * I_p + j["J_NKCC1"]) * per_mm,
+        -(cur["K"] - 2.0 * I_p + j["J_KCC2"] + j["J_NKCC1"]) * per_mm,
+        (cur["Cl"] - j["J_KCC2"] - 2.0 * j["J_NKCC1"]) * per_mm,
         water,
     ])  # fmt: skip
 
@@ -161,7 +176,10 @@ def vector_field(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
 def _observables(y: Array, p: Mapping[str, Array], kinetic: bool) -> dict[str, Array]:
     c = _concentrations(y, p)
     V = membrane_voltage(y, p, kinetic)
-    return {"V": V, **c, "volume": y[3], "I_pump": _pump(V, c["Na_i"], p, kinetic)}
+    return {
+        "V": V, **c, "volume": y[3], "I_pump": _pump(V, c["Na_i"], p, kinetic),
+        "E_Cl": phys.nernst(p["Cl_o"], c["Cl_i"], -1, p["T"]), **_cotransport(c, p),
+    }  # fmt: skip
 
 
 def _segments(
@@ -204,7 +222,9 @@ def simulate(
             Missing names come from ``rpx.preset("default")``, else the table defaults.
             Read: the steady-state parameters of the pump plus ``P_Cl``, ``P_f``
             (osmotic water permeability, cm/s) and ``vol_area`` (reference volume per
-            membrane area, cm).
+            membrane area, cm), and the cotransporter strengths ``g_KCC2``, ``g_NKCC1``
+            (0 by default; events may change them, e.g. ``scale={"g_NKCC1": 0.0}`` for
+            bumetanide).
         t: increasing output times (s); the run starts at ``t[0]``.
         events: :class:`Event` changes of parameters (K_o, pump, permeabilities...).
         pump: ``"kinetic"`` (Luo–Rudy Na/K-ATPase) or ``"fixed"`` (``I_pump_fixed``).
@@ -216,7 +236,8 @@ def simulate(
     Returns:
         ``xarray.Dataset`` over ``time`` (and ``set`` for 1-D parameters) with ``V``
         (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
-        volume at which X_i = X_content), ``I_pump`` (uA/cm^2) and a per-set ``status``
+        volume at which X_i = X_content), ``I_pump`` (uA/cm^2), ``E_Cl`` (mV),
+        ``J_KCC2``, ``J_NKCC1`` (uA/cm^2, outward cotransport) and a per-set ``status``
         (0 ok, 1 no initial steady state, 2 integration failed; NaN outputs then).
         Every variable carries ``units`` and ``long_name``.
 
@@ -230,7 +251,7 @@ def simulate(
     if pump not in _MODEL:
         raise ValueError(f"pump must be one of {', '.join(_MODEL)}, not {pump!r}")
     kinetic = pump == "kinetic"
-    names = (*(KINETIC if kinetic else FIXED), *DYNAMIC)
+    names = (*(KINETIC if kinetic else FIXED), *EXTRA, *DYNAMIC)
     params = dict(params or {})
     t_host = np.asarray(t, dtype=np.float64)
     if t_host.ndim != 1 or t_host.size < 2 or not np.all(np.diff(t_host) > 0):

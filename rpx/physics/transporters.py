@@ -66,15 +66,24 @@ _HALVINGS = 24
 _MAX_STEP = 2.0
 
 
+def _safe_log(g: ArrayLike) -> Callable[[ArrayLike], Array]:
+    """ln, evaluated at 1 where the strength g is 0, so that an absent transporter has a
+    rate of exactly 0 (with zero derivatives) even in a bath free of its ions."""
+    on = jnp.asarray(g) > 0
+    return lambda c: jnp.log(jnp.where(on, c, 1.0))
+
+
 def kcc2_flux(
     g: ArrayLike, K_i: ArrayLike, K_o: ArrayLike, Cl_i: ArrayLike, Cl_o: ArrayLike, T: ArrayLike
 ) -> Array:
     """Outward KCC2 rate as F times cycles per area (uA/cm^2): g·(RT/F)·ln(K_i·Cl_i/(K_o·Cl_o)).
 
-    ``g`` in mS/cm^2, concentrations in mM (> 0), ``T`` in K. Zero exactly where
-    E_Cl = E_K (Düsterwald et al., bioRxiv 216150: j = g·(E_K − E_Cl), inward).
+    ``g`` in mS/cm^2, concentrations in mM (> 0 where g > 0), ``T`` in K; exactly 0
+    where g = 0, and where E_Cl = E_K (Düsterwald et al., bioRxiv 216150: the inward rate
+    j = g·(E_K − E_Cl)).
     """
-    log_ratio = jnp.log(K_i) + jnp.log(Cl_i) - jnp.log(K_o) - jnp.log(Cl_o)
+    ln = _safe_log(g)
+    log_ratio = ln(K_i) + ln(Cl_i) - ln(K_o) - ln(Cl_o)
     return g * phys.thermal_voltage(T) * log_ratio
 
 
@@ -92,10 +101,8 @@ def nkcc1_flux(
 
     Zero exactly where 2·E_Cl = E_Na + E_K. ``g`` in mS/cm^2, concentrations in mM (> 0).
     """
-    log_ratio = (
-        jnp.log(Na_i) + jnp.log(K_i) + 2.0 * jnp.log(Cl_i)
-        - jnp.log(Na_o) - jnp.log(K_o) - 2.0 * jnp.log(Cl_o)
-    )  # fmt: skip
+    ln = _safe_log(g)
+    log_ratio = ln(Na_i) + ln(K_i) + 2.0 * ln(Cl_i) - ln(Na_o) - ln(K_o) - 2.0 * ln(Cl_o)
     return g * phys.thermal_voltage(T) * log_ratio
 
 
