@@ -387,7 +387,7 @@ def sample(
     target_accept: float = 0.8,
     max_tree_depth: int = 10,
     noise_bounds: tuple[float, float] = NOISE_BOUNDS,
-    cell_batch: int = 4096,
+    cell_batch: int | None = None,
     dtype: str | None = None,
 ) -> xr.Dataset:
     """Posterior draws of free model parameters, per cell, from NUTS (BlackJAX).
@@ -409,8 +409,8 @@ def sample(
     ``chains`` chains per cell start at Uniform(-2, 2) draws there (Stan's default),
     run ``warmup`` steps of window adaptation (step size to ``target_accept``, dense
     mass matrix), then ``draws`` NUTS transitions (at most 2^``max_tree_depth`` leapfrog
-    steps each). All cells and chains of a batch of ``cell_batch`` cells run in one
-    jitted, ``vmap``-ed call; the program compiles once per batch shape.
+    steps each). All chains of a batch of ``cell_batch`` cells run in one jitted,
+    ``vmap``-ed call; the program compiles once per batch shape.
 
     Diagnostics per cell and parameter: rank-normalised split R-hat (``rhat``; the
     maximum of the bulk and folded versions), bulk and tail effective sample sizes
@@ -440,7 +440,10 @@ def sample(
         target_accept: target acceptance rate of the step-size adaptation, in (0, 1).
         max_tree_depth: maximum number of trajectory doublings of NUTS (>= 1).
         noise_bounds: (lo, hi) in mV, 0 < lo < hi, of the noise σ's log-uniform prior.
-        cell_batch: cells per compiled call (>= 1); bounds memory for many cells.
+        cell_batch: cells per compiled call (>= 1). Default: 1 on a CPU, where the
+            lanes of a batch advance in lock step at the pace of the deepest NUTS tree
+            among them and one cell at a time was measured faster
+            (``experiments/bench_sample.py``); 4096 on an accelerator (not measured).
         dtype: ``"float32"`` or ``"float64"``; default: JAX's default float.
 
     Returns:
@@ -486,6 +489,8 @@ def sample(
     chains = _positive_int("chains", chains, 2)
     warmup = _positive_int("warmup", warmup, 10)
     max_tree_depth = _positive_int("max_tree_depth", max_tree_depth, 1)
+    if cell_batch is None:
+        cell_batch = 1 if jax.default_backend() == "cpu" else 4096
     cell_batch = _positive_int("cell_batch", cell_batch, 1)
     seed = _positive_int("seed", seed, 0)
     if not (isinstance(target_accept, (int, float)) and 0.0 < target_accept < 1.0):

@@ -60,8 +60,8 @@ def register(sub: argparse._SubParsersAction) -> None:
              "(default 0.01:100)",
     )
     p.add_argument(
-        "--cell-batch", type=int, default=4096, metavar="N",
-        help="cells per compiled call (default 4096)",
+        "--cell-batch", type=int, default=None, metavar="N",
+        help="cells per compiled call (default: 1 on a CPU, 4096 on an accelerator)",
     )
     p.add_argument(
         "--dtype", choices=("float32", "float64"), default="float64", help="precision"
