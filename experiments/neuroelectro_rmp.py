@@ -29,7 +29,8 @@ records (overall, and per neuron type with at least ``--min-articles`` articles)
   B  as A, against V corrected for the LJP (V − V_LJP) where the paper says it did not
      correct (``--unreported`` also corrects rows whose correction is "Unreported");
   C  P_Na and P_Cl fitted per neuron type with ``rpx.fit`` (P_K fixed), reported V;
-  D  as C, fitted to and compared with the LJP-corrected V.
+  D  as C, fitted to and compared with the LJP-corrected V (the table handed to
+     ``rpx.fit`` carries the LJP applied to each record as its ``ljp`` column).
 C and D use only the types that have enough articles; A and B are also given on that
 subset. "type mean" is the R² of predicting every record by its type's mean V.
 
@@ -190,11 +191,14 @@ def corrected_V(d: pd.DataFrame, unreported: bool) -> tuple[np.ndarray, np.ndarr
     return np.where(mask, d["V"] - d["ljp"], d["V"]), mask
 
 
-def fit_types(d: pd.DataFrame, V: np.ndarray, types: list[str], starts: int) -> pd.DataFrame:
-    """P_Na and P_Cl per neuron type (P_K of the preset fixed), one batched rpx.fit."""
+def fit_types(
+    d: pd.DataFrame, v_ljp: np.ndarray, types: list[str], starts: int
+) -> pd.DataFrame:
+    """P_Na and P_Cl per neuron type (P_K of the preset fixed), one batched rpx.fit of
+    the reported V with an ``ljp`` column ``v_ljp`` (mV; the fit uses V − ljp)."""
     sub = d[d["type"].isin(types)]
-    table = sub[["K_i", "Na_i", "Cl_i", "K_o", "Na_o", "Cl_o", "T"]].copy()
-    table["V"] = V[sub.index.to_numpy()]
+    table = sub[["K_i", "Na_i", "Cl_i", "K_o", "Na_o", "Cl_o", "T", "V"]].copy()
+    table["ljp"] = v_ljp[sub.index.to_numpy()]
     table["cell"] = sub["type"].to_numpy()
     with warnings.catch_warnings(record=True):
         warnings.simplefilter("always")
@@ -251,9 +255,10 @@ def main(argv: list[str] | None = None) -> int:
     arts = d.groupby("type")["pmid"].nunique()
     types = sorted(t for t in arts.index if arts[t] >= args.min_articles and t != "Other")
     fitted = {}
-    for label, V in (("C", d["V"].to_numpy()), ("D", Vc)):
+    applied = np.where(corrected_here, d["ljp"].to_numpy(), 0.0)
+    for label, v_ljp in (("C", np.zeros(len(d))), ("D", applied)):
         if types:
-            p = fit_types(d, V, types, args.starts)
+            p = fit_types(d, v_ljp, types, args.starts)
             sel = d["type"].isin(types).to_numpy()
             pred = np.full(len(d), np.nan)
             pred[sel] = ghk(d[sel], p.loc[d.loc[sel, "type"], "P_Na"].to_numpy(),
