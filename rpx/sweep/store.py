@@ -39,11 +39,12 @@ import re
 import shutil
 import socket
 import sys
+import tempfile
 import threading
 import time
 import uuid
 import warnings
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterable, Iterator, Mapping
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -88,6 +89,16 @@ KINDS = {
 warnings.filterwarnings(
     "ignore", message=".*is not recognized as a component of a Zarr hierarchy"
 )
+
+
+class CorruptStore(ValueError):
+    """A store's metadata does not parse: damage (``rpx verify`` exit 1), or a zarr
+    directory that is not an rpx store."""
+
+
+# The record :func:`read_markers` gives a completion marker that does not parse (damage:
+# ``rpx verify`` reports it, a resume recomputes its chunk).
+BAD_MARKER = "rpx_bad_marker"
 
 
 class StoreLocked(ValueError):
@@ -190,12 +201,45 @@ def clear_store(url: str | Path, store: zarr.abc.store.Store, keep_lock: bool = 
             child.unlink(missing_ok=True)
 
 
-def root_attrs(store: zarr.abc.store.Store) -> dict[str, Any]:
-    """The root attributes, read from the root metadata itself (never a stale copy)."""
+def root_attrs(store: zarr.abc.store.Store, url: str | Path | None = None) -> dict[str, Any]:
+    """The root attributes, read from the root metadata itself (never a stale copy).
+
+    Raises :class:`CorruptStore` (naming ``url``'s ``zarr.json``) when the root metadata
+    is not a JSON object: a truncated or overwritten file, or not a zarr store at all.
+    """
     raw = _get(store, "zarr.json")
     if raw is None:
         return {}
-    return dict(json.loads(raw).get("attributes", {}))
+    where = f"{url}/zarr.json" if url is not None else "zarr.json"
+    try:
+        meta = json.loads(raw)
+    except (ValueError, UnicodeDecodeError) as err:
+        raise CorruptStore(
+            f"{where}: the store metadata is corrupt or this is not a zarr store "
+            f"(not valid JSON: {err})"
+        ) from None
+    if not isinstance(meta, dict) or not isinstance(meta.get("attributes", {}), dict):
+        raise CorruptStore(f"{where}: the store metadata is corrupt or this is not a zarr "
+                           "store (not a JSON object with attributes)")
+    return dict(meta.get("attributes", {}))
+
+
+def array_problems(store: zarr.abc.store.Store, names: Iterable[str]) -> list[str]:
+    """``["array V: metadata missing", ...]``: arrays of ``names`` whose ``zarr.json`` is
+    missing or does not parse (damage: the array cannot be opened)."""
+    problems = []
+    for name in names:
+        raw = _get(store, f"{name}/zarr.json")
+        if raw is None:
+            problems.append(f"array {name}: metadata missing")
+            continue
+        try:
+            meta = json.loads(raw)
+        except (ValueError, UnicodeDecodeError):
+            meta = None
+        if not isinstance(meta, dict) or meta.get("node_type") != "array":
+            problems.append(f"array {name}: metadata corrupt ({name}/zarr.json)")
+    return problems
 
 
 def store_kind(attrs: Mapping[str, Any]) -> str | None:
@@ -603,10 +647,18 @@ def read_markers(
     for index, value in zip(order, sync(get_all()), strict=True):
         raw = b"" if value is None else value.to_bytes()
         try:
-            out[index] = json.loads(raw) if raw else {}
-        except ValueError:
-            out[index] = {}
+            rec = json.loads(raw) if raw else {}
+        except (ValueError, UnicodeDecodeError):
+            rec = None
+        if not isinstance(rec, dict) or not isinstance(rec.get("vars", {}), dict):
+            rec = {BAD_MARKER: True}
+        out[index] = rec
     return out
+
+
+def bad_markers(records: Mapping[tuple[int, ...], Mapping[str, Any]]) -> set[tuple[int, ...]]:
+    """The chunks of ``records`` (:func:`read_markers`) whose marker does not parse."""
+    return {index for index, rec in records.items() if rec.get(BAD_MARKER)}
 
 
 def merge_stats(records: Mapping[tuple[int, ...], Mapping[str, Any]]) -> dict[str, Any]:
@@ -657,8 +709,10 @@ def verify_sweep(
 ) -> list[tuple[tuple[int, ...], str]]:
     """Damaged completed chunks: ``[(index, what is wrong), ...]`` in grid order.
 
-    Every chunk with a completion marker is checked: each variable's chunk file exists,
-    decodes (zstd and the CRC-32C checksum), and matches the digest in the marker.
+    Every chunk with a completion marker is checked: the marker parses, each variable's
+    chunk file exists, decodes (zstd and the CRC-32C checksum), and matches the digest in
+    the marker. Check :func:`array_problems` first (an array without metadata cannot be
+    opened here).
     """
     group = zarr.open_group(store, mode="r", zarr_format=3, use_consolidated=False)
     arrays = {name: group[name] for name in plan.variables}
@@ -671,6 +725,9 @@ def verify_sweep(
     bad = []
     for index in sorted(done):
         problems = []
+        if records.get(index, {}).get(BAD_MARKER):
+            bad.append((index, "completion marker does not parse"))
+            continue
         rec = records.get(index, {}).get("vars", {})
         for name, arr in arrays.items():
             if chunk_key(name, index) not in present[name]:
@@ -735,7 +792,13 @@ def _prepare_sweep(
     plan: Plan, url: str | Path, store: Any, *, overwrite: bool
 ) -> tuple[Any, set[tuple[int, ...]]]:
     exists = store_exists(store)
-    attrs = root_attrs(store) if exists else {}
+    attrs = {}
+    if exists:
+        try:
+            attrs = root_attrs(store, url)
+        except CorruptStore:
+            if not overwrite:
+                raise
     if exists and not overwrite and template_complete(attrs):
         check_kind(url, attrs, "sweep")
         if attrs.get("spec_hash") != plan.hash:
@@ -746,9 +809,16 @@ def _prepare_sweep(
         remove_partial_writes(url)
         if not sync(store.exists(f"{DONE_GROUP}/zarr.json")):
             raise ValueError(f"{url} is a damaged rpx sweep (no {DONE_GROUP} group)")
+        damaged = array_problems(store, plan.variables)
+        if damaged:
+            raise CorruptStore(f"{url} is a damaged rpx sweep ({'; '.join(damaged)}); "
+                               "use --overwrite to rebuild it")
         if not json.loads(_get(store, "zarr.json") or b"{}").get("consolidated_metadata"):
             consolidate(store)  # a kill between marking the template complete and this
-        return store, done_chunks(store) & present_chunks(store, plan)
+        done = done_chunks(store)
+        # A marker that does not parse vouches for nothing: its chunk is recomputed.
+        done -= bad_markers(read_markers(store, done))
+        return store, done & present_chunks(store, plan)
     # New, overwritten, or a template cut off by a kill: start from an empty store.
     if exists and not overwrite:
         check_rebuild(url, attrs, "sweep")
@@ -861,6 +931,24 @@ def free_bytes(url: str | Path) -> int | None:
     return shutil.disk_usage(path).free
 
 
+def check_can_write(url: str | Path) -> None:
+    """Raise the ``OSError`` of creating a (deleted at once) probe file in the nearest
+    existing directory of a local target: the real cause (permission denied, read-only
+    file system) rather than a misleading free-space figure. URLs are not probed."""
+    if is_url(str(url)):
+        return
+    path = local_path(url).absolute()
+    while not path.exists():
+        path = path.parent
+    if not path.is_dir():
+        return  # a file: check_target names it
+    try:
+        with tempfile.TemporaryFile(dir=path, prefix=".rpx-probe-"):
+            pass
+    except OSError as err:  # name the directory, not the probe file
+        raise type(err)(err.errno, err.strerror, str(path)) from None
+
+
 def remaining_bytes(
     plan: Plan, url: str | Path, storage_options: Mapping[str, Any] | None = None
 ) -> int:
@@ -876,7 +964,10 @@ def remaining_bytes(
 
 
 def check_free_space(url: str | Path, needed: int, force: bool) -> None:
-    """Refuse (ValueError) a local target whose free space is below ``needed`` bytes."""
+    """Refuse a local target that cannot be written (the ``OSError`` of a probe file, e.g.
+    ``PermissionError``: checked first, even with ``force``) or whose free space is below
+    ``needed`` bytes (ValueError)."""
+    check_can_write(url)
     free = free_bytes(url)
     if free is None or force or needed <= free:
         return
