@@ -76,3 +76,48 @@ def test_evaluate_returns_every_output_of_a_model() -> None:
     assert set(out) == {"V", "I_pump", "status"}
     assert out["status"].dtype == jnp.int32 and np.all(out["status"] == 0)
     assert np.all(np.asarray(out["I_pump"]) > 0)
+
+
+_NOT_NUMBERS = [
+    (True, "bool"),
+    (np.True_, "bool"),
+    ("5", "str '5'"),
+    ("5 mM", "str '5 mM'"),
+    (None, "NoneType None"),
+    (np.array([5.0], dtype=object), "dtype object"),
+    ([5.0, "x"], "dtype str"),
+    ([True, False], "dtype bool"),
+    (1 + 0j, "complex"),
+]
+
+
+@pytest.mark.parametrize(("value", "got"), _NOT_NUMBERS)
+def test_non_numbers_are_refused_naming_the_parameter(value: object, got: str) -> None:
+    """True is not 1 mM, "5" is not 5, None is not NaN: every entry point that takes a
+    parameter mapping refuses them in one line naming the parameter."""
+    entry_points = [
+        lambda p: rpx.resting_potential(p, model="ghk"),
+        lambda p: rpx.evaluate(p, model="ghk"),
+        lambda p: rpx.gradients(p, model="ghk"),
+        lambda p: rpx.pump_leak_steady_state(p),
+        lambda p: rpx.simulate(p, np.linspace(0.0, 1.0, 3)),
+    ]
+    for call in entry_points:
+        with pytest.raises(TypeError, match="parameter K_o must be a number") as err:
+            call({"K_o": value})
+        assert "\n" not in str(err.value) and got in str(err.value)
+
+
+def test_formula_arguments_and_fixed_values_must_be_numbers() -> None:
+    with pytest.raises(TypeError, match="parameter T must be a number .*got bool True"):
+        rpx.nernst(5.0, 140.0, 1, True)
+    with pytest.raises(TypeError, match="parameter c_out must be a number .*got str '5'"):
+        rpx.nernst("5", 140.0, 1, 310.0)
+    with pytest.raises(TypeError, match="parameter K_o must be a number"):
+        rpx.sensitivity(model="ghk", ranges={"P_Na": (0.01, 0.1)}, fixed={"K_o": "5"}, n=8)
+
+
+def test_numbers_of_every_kind_are_accepted() -> None:
+    ref = float(rpx.resting_potential({"K_o": 5.0}))
+    for v in (5, np.int32(5), np.float32(5.0), np.asarray(5.0), jnp.asarray(5.0)):
+        assert float(rpx.resting_potential({"K_o": v})) == pytest.approx(ref, rel=1e-5)

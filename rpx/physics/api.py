@@ -55,7 +55,17 @@ def _float_dtype(values: list[object]) -> np.dtype:
 def fill_defaults(
     params: Mapping[str, ArrayLike], names: tuple[str, ...], base: str = "default"
 ) -> dict[str, ArrayLike]:
-    """Values of ``names``: from ``params``, else preset ``base``, else ``Param.default``."""
+    """Values of ``names``: from ``params``, else preset ``base``, else ``Param.default``.
+
+    Every value of ``params`` must be a number or numeric array (the one type check of
+    every entry point that takes a parameter mapping; see
+    :func:`rpx.physics.params.check_type`).
+
+    Raises:
+        TypeError: a value of ``params`` is a bool, string, None, complex or object array.
+        ValueError: a name has no value anywhere.
+    """
+    params_rules.check_types(params)
     defaults = preset(base)
     out: dict[str, ArrayLike] = {}
     for name in names:
@@ -205,6 +215,7 @@ def prepare(
         ``{name: array}`` for every parameter of the model, each with its own shape.
 
     Raises:
+        TypeError: a value is not a number or numeric array (bool, str, None...).
         ValueError: unknown parameter or model name, or a value outside its domain.
     """
     m = get_model(model)
@@ -224,6 +235,7 @@ def evaluate(
         ``get_model(model).outputs``).
 
     Raises:
+        TypeError: a value is not a number or numeric array (bool, str, None...).
         ValueError: unknown parameter or model name, or a value outside its domain.
 
     Example:
@@ -254,6 +266,7 @@ def resting_potential(
         root-solved model finds no root, NaN.
 
     Raises:
+        TypeError: a value is not a number or numeric array (bool, str, None...).
         ValueError: unknown parameter or model name, or a value outside its domain.
 
     Example:

@@ -284,6 +284,56 @@ def check_names(names: Mapping[str, object] | list[str], allowed: list[str] | No
 
 
 
+def _numeric_dtype(dt: np.dtype) -> bool:
+    """Integer or real floating dtype (JAX's bfloat16 and float8 types included)."""
+    return dt.kind in "iuf" or (dt.kind == "V" and "float" in dt.name)
+
+
+def check_type(name: str, x: object) -> None:
+    """Raise ``TypeError`` unless ``x`` is a number: a Python int or float, a numpy or JAX
+    number, or an array (or nested list) of integer or real floating dtype.
+
+    Refused, because converting them would give a silently wrong number: ``bool`` (True
+    would be 1 mM), strings (``"5"``, ``"5 mM"``), ``None``, complex values and object
+    arrays. Traced values are judged by their dtype.
+
+    Raises:
+        TypeError: one line naming the parameter, the type given and what is allowed.
+    """
+    if x is None or isinstance(x, (bool, np.bool_, str, bytes)):
+        bad = type(x).__name__
+    elif isinstance(x, (int, float, np.integer, np.floating)):
+        return
+    else:
+        dt = getattr(x, "dtype", None)
+        if dt is None:
+            try:
+                dt = np.asarray(x).dtype
+            except (TypeError, ValueError):  # ragged nested lists
+                dt = np.dtype(object)
+        if _numeric_dtype(np.dtype(dt)):
+            return
+        bad = f"{type(x).__name__} of dtype {np.dtype(dt).name}"
+    unit = PARAMS[name].units if name in PARAMS else ""
+    raise TypeError(
+        f"parameter {name} must be a number or a numeric array"
+        + (f" (in {unit})" if unit else "")
+        + f", got {bad} {_short_repr(x)}"
+    )
+
+
+def _short_repr(x: object) -> str:
+    r = repr(x)
+    r = " ".join(r.split())
+    return r if len(r) <= 60 else r[:57] + "..."
+
+
+def check_types(values: Mapping[str, object]) -> None:
+    """:func:`check_type` of every value of ``values`` (name -> value)."""
+    for name, x in values.items():
+        check_type(name, x)
+
+
 def _hint(name: str, first: float) -> str:
     """The unit-slip hint for ``name`` at ``first`` ('' when the value is not a slip)."""
     if name == "T" and math.isfinite(first) and first < T_PLAUSIBLE_MIN:
@@ -313,10 +363,14 @@ def check_values(name: str, x: object, dtype: object = None) -> None:
     :data:`T_PLAUSIBLE_MIN` are refused with a hint that T is in kelvin.
 
     Raises:
+        TypeError: ``x`` is not a number (see :func:`check_type`).
         ValueError: one line naming the parameter, the first offending value and the
             allowed range (plus the unit hint where one applies).
     """
     p = param(name)
+    check_type(name, x)
+    if _is_traced(x):
+        return
     arr = np.asarray(x, dtype=np.float64 if dtype is None else dtype)
     if arr.dtype.kind not in "f":
         arr = arr.astype(np.float64)
@@ -518,8 +572,13 @@ def check_formula_args(fn: object, args: tuple, kwargs: Mapping[str, object]) ->
     parameter (``T`` of :func:`rpx.nernst`, every argument of :func:`rpx.ghk_voltage`...):
     the same domains and unit guard as :func:`check_params`. Traced ones are skipped
     (see :func:`guard_formula_result`)."""
-    for name, x in _vocabulary_args(fn, args, kwargs).items():
-        if not _is_traced(x):
+    import inspect
+
+    bound = inspect.signature(fn).bind(*args, **kwargs)  # type: ignore[arg-type]
+    for name, x in bound.arguments.items():
+        if name not in PARAMS:
+            check_type(name, x)
+        elif not _is_traced(x):
             check_values(name, x, _float_dtype_of(x))
 
 
