@@ -19,7 +19,7 @@ negligible). "Mg-ATP" is taken as one neutral unit (the Mg salt of ATP); "Na2-AT
 2 Na+ and ATP2-.
 
 Species fall in two groups. :attr:`Solution.ions` holds the species with a published
-mobility (the :data:`rpx.physics.ljp.IONS` table): they enter the LJP. :attr:`Solution.other`
+mobility (the :data:`rpx.physics.mobilities.IONS` table): they enter the LJP. :attr:`Solution.other`
 holds the rest (uncharged sugars and buffer acids; charged species without a published
 mobility such as phosphocreatine2-, GTP, BAPTA4-, QX-314+): they count for the
 electroneutrality check and the osmolarity only. Of all these species only K, Na, Cl
@@ -36,7 +36,7 @@ from collections.abc import Iterator, Mapping
 import numpy as np
 from numpy.typing import ArrayLike
 
-from rpx.physics.ljp import IONS
+from rpx.physics.mobilities import IONS, ion_name
 
 #: Species outside the mobility table: name -> (valence, description).
 OTHER: dict[str, tuple[int, str]] = {
@@ -192,8 +192,6 @@ def salt_name(name: str) -> str:
     key = _norm(name)
     if key in _SALT_LOOKUP:
         return _SALT_LOOKUP[key]
-    from rpx.physics.ljp import ion_name
-
     try:
         ion = ion_name(name)
     except ValueError:
@@ -209,8 +207,6 @@ def salt_name(name: str) -> str:
 def is_recipe(mapping: Mapping[str, object]) -> bool:
     """True when ``mapping`` is a recipe: some key is a salt of :data:`SALTS` and not an
     ion name of the LJP table; otherwise it is read as ion concentrations."""
-    from rpx.physics.ljp import ion_name
-
     for key in mapping:
         try:
             ion_name(key)
@@ -382,10 +378,8 @@ def concentrations(given: Mapping[str, ArrayLike]) -> Mapping[str, ArrayLike]:
 
     Raises:
         ValueError: unknown ion or salt (as :func:`solution` and
-            :func:`rpx.physics.ljp.ion_name`).
+            :func:`rpx.physics.mobilities.ion_name`).
     """
-    from rpx.physics.ljp import ion_name
-
     if isinstance(given, Solution):
         return given
     if is_recipe(given):
