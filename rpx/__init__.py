@@ -42,7 +42,7 @@ _LAZY: dict[str, str] = {
     "mullins_noda_voltage": "rpx.physics.api",
     "nak_pump_current": "rpx.physics.api",
     "gradients": "rpx.physics.derivatives",
-    "pump_leak_steady_state": "rpx.physics.pump_leak",
+    "pump_leak_steady_state": "rpx.physics.api",
     "ljp": "rpx.physics.ljp",
     "Model": "rpx.physics.models",
     "Output": "rpx.physics.models",
@@ -85,6 +85,7 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from rpx.physics.api import nak_pump_current as nak_pump_current
     from rpx.physics.api import nernst as nernst
     from rpx.physics.api import prepare as prepare
+    from rpx.physics.api import pump_leak_steady_state as pump_leak_steady_state
     from rpx.physics.api import resting_potential as resting_potential
     from rpx.physics.constants import F as F
     from rpx.physics.constants import R as R
@@ -100,7 +101,6 @@ if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from rpx.physics.presets import preset as preset
     from rpx.physics.presets import preset_info as preset_info
     from rpx.physics.presets import presets as presets
-    from rpx.physics.pump_leak import pump_leak_steady_state as pump_leak_steady_state
     from rpx.physics.simulate import Event as Event
     from rpx.physics.simulate import simulate as simulate
     from rpx.sweep.reduce import Reductions as Reductions

@@ -284,6 +284,38 @@ def resting_potential(
 
 
 # --------------------------------------------------------------- formula edges
+def pump_leak_steady_state(
+    params: Mapping[str, ArrayLike] | None = None, pump: str = "kinetic"
+) -> dict[str, Array]:
+    """Validated pump–leak steady state (Tosteson & Hoffman 1960; Kay 2017).
+
+    Args:
+        params: parameter name -> array (units of :data:`rpx.PARAMS`); arrays broadcast
+            together. Missing names come from ``rpx.preset("default")``, else from the
+            parameter table's defaults (``z_X``, ``X_content``, ``X_o``, pump).
+        pump: ``"kinetic"`` (Luo–Rudy Na/K-ATPase, model ``pump_leak``) or ``"fixed"``
+            (fixed pump current ``I_pump_fixed``, model ``pump_leak_fixed``).
+
+    Returns:
+        ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (1),
+        ``I_pump`` (uA/cm^2) and ``status`` (0 ok, 1 not bracketed, 2 not converged,
+        3 unbounded swelling, 4 sodium depleted, 5 out of range of the dtype); floats and
+        their gradients are NaN where status != 0.
+
+    Example:
+        >>> import rpx
+        >>> out = rpx.pump_leak_steady_state(rpx.preset("mammalian_neuron"))
+        >>> round(float(out["V"]), 1), int(out["status"])
+        (-73.8, 0)
+    """
+    if pump not in _MODEL_OF_PUMP:
+        raise ValueError(f"pump must be one of {', '.join(_MODEL_OF_PUMP)}, not {pump!r}")
+    return evaluate(params or {}, model=_MODEL_OF_PUMP[pump])
+
+
+_MODEL_OF_PUMP = {"kinetic": "pump_leak", "fixed": "pump_leak_fixed"}
+
+
 def _on_device(x: object) -> object:
     """numpy arrays as device arrays (so they share the program compiled for JAX arrays);
     Python numbers stay weakly typed, JAX arrays and tracers pass unchanged."""
