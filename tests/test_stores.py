@@ -418,3 +418,90 @@ def test_read_only_directory_is_one_line(
         assert "rpx: error: permission denied" in capsys.readouterr().err
     finally:
         parent.chmod(0o755)
+
+
+# ------------------------------------------------------ damage never passes as intact
+def test_a_marker_that_does_not_parse_is_damage_repaired_and_not_trusted(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.zarr"
+    assert _sweep(spec_path, out) == 0
+    before = (out / "V/c/1/0").read_bytes()
+    (out / "rpx_done/1.0").write_text("garbage\n")
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    report = capsys.readouterr().out.splitlines()
+    assert [line for line in report if "damaged" in line] == [
+        f"{out}: chunk 1.0 damaged: completion marker does not parse"]
+    assert "7 of 8 completed chunks intact" in report[-1]
+    # A resume does not trust it: its chunk is recomputed (bit-identical).
+    assert _sweep(spec_path, out) == 0
+    assert "(1 written, 7 already done)" in capsys.readouterr().out
+    assert (out / "V/c/1/0").read_bytes() == before
+    assert main(["verify", str(out)]) == 0
+    # --repair clears such a marker.
+    (out / "rpx_done/0.1").write_bytes(b"\xff\x00")
+    assert main(["verify", str(out), "--repair"]) == 1
+    assert "cleared 1 completion marker(s)" in capsys.readouterr().err
+    assert not (out / "rpx_done/0.1").exists()
+
+
+def test_corrupt_or_foreign_root_metadata_is_named(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.zarr"
+    assert _sweep(spec_path, out) == 0
+    text = (out / "zarr.json").read_text()
+    (out / "zarr.json").write_text(text[: len(text) // 2])
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    line = capsys.readouterr().out.strip()
+    assert "\n" not in line and f"{out}/zarr.json" in line and "corrupt" in line, line
+    assert main(["info", str(out)]) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and f"{out}/zarr.json" in err and "corrupt" in err, err
+    assert _sweep(spec_path, out) == 2  # not rebuilt over without --overwrite
+    assert "corrupt" in capsys.readouterr().err
+    assert _sweep(spec_path, out, "--overwrite") == 0
+    junk = tmp_path / "junk.zarr"
+    junk.mkdir()
+    (junk / "zarr.json").write_text("hello\n")
+    assert main(["info", str(junk)]) == 2
+    err = capsys.readouterr().err
+    assert f"{junk}/zarr.json" in err and "not a zarr store" in err, err
+
+
+def test_missing_array_metadata_is_damage_in_one_line(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.zarr"
+    assert _sweep(spec_path, out) == 0
+    (out / "V/zarr.json").unlink()
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    captured = capsys.readouterr()
+    assert captured.out.strip() == f"{out}: damaged: array V: metadata missing"
+    assert _sweep(spec_path, out) == 2
+    assert "array V: metadata missing" in capsys.readouterr().err
+    assert _sweep(spec_path, out, "--overwrite") == 0
+    assert main(["verify", str(out)]) == 0
+
+
+def test_an_unwritable_target_is_named_before_the_free_space_check(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str],
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import tempfile
+
+    from rpx.sweep import store
+
+    def refuse(*a: object, **kw: object) -> None:
+        raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), "probe")
+
+    monkeypatch.setattr(tempfile, "TemporaryFile", refuse)
+    monkeypatch.setattr(store, "free_bytes", lambda url: 0)  # as /sys reports
+    for extra in ((), ("--force",)):
+        assert _sweep(spec_path, tmp_path / "out.zarr", *extra) == 1
+        err = capsys.readouterr().err
+        assert err.startswith(f"rpx: error: permission denied at {tmp_path}"), err
+        assert "free" not in err and len(err.strip().splitlines()) == 1

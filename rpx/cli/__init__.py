@@ -56,9 +56,23 @@ def _version() -> str:
         return "0.0.0"
 
 
+def _subparser(parser: argparse.ArgumentParser, name: str) -> argparse.ArgumentParser:
+    """The parser of command ``name`` (for its own usage line in errors)."""
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction) and name in action.choices:
+            return action.choices[name]
+    return parser
+
+
 def main(argv: Sequence[str] | None = None) -> int:
+    """Run the command line; returns the exit status (0 ok, 1 failure, 2 bad input, 130
+    Ctrl-C, 141 when the reader of the output left, as ``rpx calc | head`` does)."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    args, extra = parser.parse_known_args(argv)
+    if extra:  # an unknown option of a command: that command's usage, not rpx's
+        _subparser(parser, args.command).error(
+            f"unrecognized arguments: {' '.join(extra)}"
+        )
     try:
         return int(args.func(args) or 0)
     except ValueError as err:
@@ -66,6 +80,44 @@ def main(argv: Sequence[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    except BrokenPipeError as err:
+        if _stdout_open():  # a pipe or socket other than our output: a failure
+            from rpx.cli.common import outside_cause
+
+            print(f"rpx: error: {outside_cause(err)}", file=sys.stderr)
+            return 1
+        return _reader_left()
+
+
+def _stdout_open() -> bool:
+    """False when standard output is a pipe whose reader has gone (or cannot be told)."""
+    import os
+    import select
+    import stat
+
+    try:
+        fd = sys.stdout.fileno()
+        if not stat.S_ISFIFO(os.fstat(fd).st_mode):
+            return True
+        poller = select.poll()
+        poller.register(fd, select.POLLOUT)
+        return not any(ev & select.POLLERR for _, ev in poller.poll(0))
+    except (OSError, ValueError, AttributeError):
+        return False
+
+
+def _reader_left() -> int:
+    """The reader of standard output has gone (``| head``): exit quietly, like a shell
+    tool killed by SIGPIPE. Standard output is pointed at /dev/null so that Python's
+    flush at exit does not raise again (the recipe of the Python ``signal`` docs)."""
+    import os
+
+    try:
+        devnull = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(devnull, sys.stdout.fileno())
+    except (OSError, ValueError, AttributeError):
+        pass  # a replaced sys.stdout (tests) has no descriptor to redirect
+    return 141
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -52,22 +52,41 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
         except KeyboardInterrupt as err:
             print(f"rpx: {str(err) or 'interrupted'}", file=sys.stderr)
             return 130
+        except BrokenPipeError:
+            raise  # the reader of the output left (`| head`): rpx.cli.main exits quietly
         except Exception as err:  # noqa: BLE001 - one line, the traceback with --debug
-            if getattr(args, "debug", False):
-                traceback.print_exc()
-                hint = ""
-            else:
-                hint = " (--debug shows the traceback)"
-            print(f"rpx: error: {outside_cause(err)}{hint}", file=sys.stderr)
-            return 1
+            return _fail(args, err)
 
     return run
 
 
-def outside_cause(err: BaseException) -> str:
-    """One line naming the cause of a failure (permission, disk full, network...)."""
+def _fail(args: argparse.Namespace, err: BaseException) -> int:
+    if getattr(args, "debug", False):
+        traceback.print_exc()
+        hint = ""
+    else:
+        hint = " (--debug shows the traceback)"
+    where = getattr(args, "output", None) or getattr(args, "store", None)
+    print(f"rpx: error: {outside_cause(err, where)}{hint}", file=sys.stderr)
+    return 1
+
+
+def outside_cause(err: BaseException, where: str | None = None) -> str:
+    """One line naming the cause of a failure (permission, disk full, network, missing
+    credentials...); ``where`` is the store URL the command was using, when known."""
     if isinstance(err, OutsideFailure):
         return str(err)
+    names = {cls.__name__ for cls in type(err).__mro__}
+    if names & {"NoCredentialsError", "PartialCredentialsError"} or (
+        "unable to locate credentials" in str(err).lower()
+    ):
+        target = f" for {where}" if where else ""
+        return (f"no credentials{target}: set AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY "
+                "(or AWS_PROFILE), or pass them with --storage-options "
+                "'{\"key\": ..., \"secret\": ...}'")
+    if isinstance(err, BrokenPipeError) or getattr(err, "errno", None) == errno.EPIPE:
+        # Not an endpoint failure: a pipe or socket closed by its reader.
+        return f"broken pipe: {getattr(err, 'strerror', None) or err}"
     where = getattr(err, "filename", None)
     at = f" at {where}" if where else ""
     if isinstance(err, PermissionError) or getattr(err, "errno", None) in (

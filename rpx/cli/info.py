@@ -41,7 +41,7 @@ def store_summary(url: str, storage_options: dict | None = None) -> str:
     store = open_store(url, storage_options, read_only=True)
     if not store_exists(store):
         raise ValueError(f"no zarr store at {url}")
-    attrs = root_attrs(store)
+    attrs = root_attrs(store, url)
     kind = store_kind(attrs)
     if kind == "reduction":
         return _reduction_summary(url, store, attrs)
@@ -49,7 +49,42 @@ def store_summary(url: str, storage_options: dict | None = None) -> str:
         return _sweep_summary(url, store, attrs)
     if kind in ("sensitivity", "fit", "posterior"):
         return _dataset_summary(url, store, attrs, kind)
+    summary = _timecourse_summary(url, store, attrs)
+    if summary is not None:
+        return summary
     raise ValueError(f"{url} is a zarr store not written by rpx (no rpx attributes)")
+
+
+def _timecourse_summary(url: str, store: object, attrs: dict) -> str | None:
+    """Summary of a saved time course (``rpx.simulate(...).to_zarr``: a ``time``
+    dimension, as :func:`rpx.plot.store_kind` recognises it), or None when ``store`` is
+    not one."""
+    import xarray as xr
+
+    kind = str(attrs.get("kind", "")).strip().lower()
+    try:
+        ds = xr.open_zarr(store, consolidated=None)
+    except Exception:  # noqa: BLE001 - not a readable xarray store: not a time course
+        return None
+    if "time" not in ds.dims and kind not in ("simulate", "simulation", "timecourse",
+                                              "time_course"):
+        return None
+    lines = [f"store   {url}  (a time course, e.g. saved from rpx.simulate)"]
+    if "model" in attrs or "preset" in attrs:
+        lines.append(f"model   {attrs.get('model', '?')}  (preset {attrs.get('preset', '?')})")
+    if "time" in ds.coords and ds.sizes.get("time", 0):
+        t = np.asarray(ds["time"].values)
+        units = ds["time"].attrs.get("units", "")
+        lines.append(f"time    {ds.sizes['time']:,} samples, {t.min():.4g}..{t.max():.4g} "
+                     f"{units}".rstrip())
+    other = {d: n for d, n in ds.sizes.items() if d != "time"}
+    if other:
+        lines.append("dims    " + "  ".join(f"{d}={n}" for d, n in other.items()))
+    lines.append("variables:")
+    for name, var in ds.data_vars.items():
+        if var.dtype.kind in "fiub":
+            lines.append(_var_line(name, var))
+    return "\n".join(lines)
 
 
 def _header(url: str, attrs: dict, what: str) -> list[str]:
@@ -67,8 +102,23 @@ def _lock_line(store: object) -> str | None:
     if holder is None:
         return None
     ago = time.time() - float(holder.get("heartbeat", 0.0) or 0.0)
-    return (f"writer  pid {holder.get('pid', '?')} on {holder.get('host', '?')} since "
+    line = (f"writer  pid {holder.get('pid', '?')} on {holder.get('host', '?')} since "
             f"{holder.get('started', '?')} (heartbeat {ago:.0f} s ago; {LOCK_KEY})")
+    if _writer_gone(holder):
+        line += " (process gone: the next run takes the lock over)"
+    return line
+
+
+def _writer_gone(holder: dict) -> bool:
+    """True when the lock's writer ran on this host and its process no longer exists."""
+    import socket
+
+    from rpx.sweep.store import _alive
+
+    pid = holder.get("pid")
+    if holder.get("host") != socket.gethostname() or not isinstance(pid, int):
+        return False
+    return not _alive(pid, holder.get("pid_start"))
 
 
 def _sweep_summary(url: str, store: object, attrs: dict) -> str:
@@ -77,7 +127,13 @@ def _sweep_summary(url: str, store: object, attrs: dict) -> str:
     arrays' metadata."""
     import re
 
-    from rpx.sweep.store import done_chunks, sweep_stats, template_complete
+    from rpx.sweep.store import (
+        bad_markers,
+        done_chunks,
+        read_markers,
+        sweep_stats,
+        template_complete,
+    )
 
     lines = _header(url, attrs, "a sweep")
     lock = _lock_line(store)
@@ -89,15 +145,23 @@ def _sweep_summary(url: str, store: object, attrs: dict) -> str:
     size = math.prod(n for _, n in dims)
     lines.append("dims    " + "  ".join(f"{d}={n}" for d, n in dims) + f"  ({size:,} points)")
     n_chunks = math.prod(attrs.get("chunk_grid", [0]))
-    done = len(done_chunks(store))  # type: ignore[arg-type]
+    done_set = done_chunks(store)  # type: ignore[arg-type]
+    done = len(done_set)
+    # The markers are small: read them all, so that one that does not parse shows here.
+    records = read_markers(store, done_set)  # type: ignore[arg-type]
+    bad = sorted(bad_markers(records))
     lines.append(f"chunks  {done}/{n_chunks} complete ({100.0 * done / max(n_chunks, 1):.1f}%)")
+    if bad:
+        lines.append(f"damaged {len(bad)} completion marker(s) do not parse (chunk "
+                     f"{', '.join('.'.join(map(str, i)) for i in bad[:5])}"
+                     f"{', ...' if len(bad) > 5 else ''}): run `rpx verify --repair`")
     if lock:
         lines.append(lock)
     elif done < n_chunks:
         lines.append("status  partial: run the same command again to resume")
     if fixed:
         lines.append("fixed   " + ", ".join(fixed))
-    stats = sweep_stats(store, attrs, done)  # type: ignore[arg-type]
+    stats = sweep_stats(store, attrs, done, records)  # type: ignore[arg-type]
     lines.append("variables:" if done == n_chunks else "variables (finished chunks only):")
     for name, var_attrs in meta.items():
         s = stats.get(name)

@@ -34,13 +34,20 @@ def register(sub: argparse._SubParsersAction) -> None:
 
 def _verify(args: argparse.Namespace) -> int:
     from rpx.cli.common import parse_storage_options
-    from rpx.sweep.store import open_store, root_attrs, store_exists, store_kind
+    from rpx.sweep.store import CorruptStore, open_store, root_attrs, store_exists, store_kind
 
     options = parse_storage_options(args.storage_options)
     store = open_store(args.store, options, read_only=not args.repair)
     if not store_exists(store):
         raise ValueError(f"no zarr store at {args.store}")
-    attrs = root_attrs(store)
+    try:
+        attrs = root_attrs(store, args.store)
+    except CorruptStore as err:  # damage, not bad input
+        print(f"{args.store}: damaged: {err}")
+        if args.repair:
+            print(f"{args.store}: cannot be repaired in place; rerun the command that wrote "
+                  "it with --overwrite", file=sys.stderr)
+        return 1
     kind = store_kind(attrs)
     if kind is None:
         raise ValueError(f"{args.store} is a zarr store not written by rpx")
@@ -62,9 +69,22 @@ def _verify_sweep(args: argparse.Namespace, store: object, attrs: dict) -> int:
 
     from rpx.sweep.plan import make_plan
     from rpx.sweep.spec import spec_from_dict
-    from rpx.sweep.store import StoreLock, done_chunks, unmark, verify_sweep
+    from rpx.sweep.store import (
+        StoreLock,
+        array_problems,
+        done_chunks,
+        unmark,
+        verify_sweep,
+    )
 
     plan = make_plan(spec_from_dict(json.loads(attrs["spec"])))
+    missing = array_problems(store, plan.variables)  # type: ignore[arg-type]
+    if missing:
+        print(f"{args.store}: damaged: {'; '.join(missing)}")
+        if args.repair:
+            print(f"{args.store}: cannot be repaired in place; rerun the same `rpx sweep` "
+                  "command with --overwrite", file=sys.stderr)
+        return 1
     n_done = len(done_chunks(store))  # type: ignore[arg-type]
     bad = verify_sweep(store, plan)  # type: ignore[arg-type]
     for index, what in bad:

@@ -210,7 +210,9 @@ def root_attrs(store: zarr.abc.store.Store, url: str | Path | None = None) -> di
     raw = _get(store, "zarr.json")
     if raw is None:
         return {}
-    where = f"{url}/zarr.json" if url is not None else "zarr.json"
+    if url is None:  # name the store by where it is
+        url = getattr(store, "root", None) or getattr(store, "path", None) or ""
+    where = f"{str(url).rstrip('/')}/zarr.json" if str(url) else "zarr.json"
     try:
         meta = json.loads(raw)
     except (ValueError, UnicodeDecodeError) as err:
@@ -851,14 +853,18 @@ def finish_sweep(store: zarr.abc.store.Store, plan: Plan) -> None:
     consolidate(store)
 
 
-def sweep_stats(store: zarr.abc.store.Store, attrs: Mapping[str, Any], n_done: int) -> dict:
+def sweep_stats(
+    store: zarr.abc.store.Store, attrs: Mapping[str, Any], n_done: int,
+    records: Mapping[tuple[int, ...], Mapping[str, Any]] | None = None,
+) -> dict:
     """Merged statistics of the finished chunks: from the root when they cover every
-    finished chunk, else from the markers (small reads; never the data)."""
-    if STATS_ATTR in attrs:
+    finished chunk, else from the markers (``records`` when already read by
+    :func:`read_markers`; small reads, never the data)."""
+    if attrs.get(STATS_ATTR):
         stats = json.loads(attrs[STATS_ATTR])
         if all(s.get("chunks") == n_done for s in stats.values()):
             return stats
-    return merge_stats(read_markers(store))
+    return merge_stats(read_markers(store) if records is None else records)
 
 
 # ------------------------------------------------------------ other kinds of stores
