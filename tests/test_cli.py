@@ -171,3 +171,57 @@ def test_models_catalog_is_the_registry() -> None:
         assert info.description == m.description, fix
         assert info.params == m.params, fix
         assert info.outputs == {k: (o.units, o.long_name) for k, o in m.outputs.items()}, fix
+
+
+def test_unknown_option_of_a_command_prints_that_command_usage(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    with pytest.raises(SystemExit) as exit_:
+        main(["calc", "--K_0", "5"])
+    assert exit_.value.code == 2
+    err = capsys.readouterr().err
+    assert err.startswith("usage: rpx calc ") and "unrecognized arguments: --K_0 5" in err
+
+
+def test_a_closed_output_pipe_exits_quietly_and_is_no_endpoint_failure() -> None:
+    from rpx.cli.common import outside_cause
+
+    proc = subprocess.Popen(
+        [sys.executable, "-c",
+         "import sys; from rpx.cli import main; sys.exit(main(['calc', '--K_o', '5']))"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE,
+    )
+    proc.stdout.close()  # the reader leaves at once, as `| head -0` would
+    err = proc.stderr.read().decode()
+    assert proc.wait(timeout=300) in (0, 141)
+    assert "Traceback" not in err and "BrokenPipe" not in err and "error" not in err, err
+    cause = outside_cause(BrokenPipeError(32, "Broken pipe"))
+    assert "endpoint" not in cause and "broken pipe" in cause
+
+
+def test_missing_object_store_credentials_are_named() -> None:
+    from botocore.exceptions import NoCredentialsError
+
+    from rpx.cli.common import outside_cause
+
+    cause = outside_cause(NoCredentialsError(), "s3://nobucket/x.zarr")
+    assert cause.startswith("no credentials for s3://nobucket/x.zarr: set AWS_ACCESS_KEY_ID")
+    assert "--storage-options" in cause and "endpoint" not in cause
+
+
+def test_info_summarises_a_saved_time_course(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    import numpy as np
+
+    t = np.linspace(0.0, 10.0, 11)
+    ds = xr.Dataset(
+        {"V": ("time", -70.0 + t, {"units": "mV", "long_name": "membrane potential"})},
+        coords={"time": ("time", t, {"units": "s", "long_name": "time"})},
+    )
+    out = tmp_path / "run.zarr"
+    ds.to_zarr(out, zarr_format=3, consolidated=False)
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "(a time course" in info and "11 samples, 0..10 s" in info
+    assert "V" in info and "min -70 max -60" in info

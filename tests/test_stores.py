@@ -505,3 +505,24 @@ def test_an_unwritable_target_is_named_before_the_free_space_check(
         err = capsys.readouterr().err
         assert err.startswith(f"rpx: error: permission denied at {tmp_path}"), err
         assert "free" not in err and len(err.strip().splitlines()) == 1
+
+
+def test_info_flags_a_marker_that_does_not_parse_and_a_dead_writer(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "out.zarr"
+    assert _sweep(spec_path, out) == 0
+    (out / "rpx_done/2.1").write_text("garbage\n")
+    capsys.readouterr()
+    assert main(["info", str(out)]) == 0
+    info = capsys.readouterr().out
+    assert "damaged 1 completion marker(s) do not parse (chunk 2.1)" in info, info
+    dead = subprocess.Popen([sys.executable, "-c", "pass"])
+    dead.wait()  # its pid now names no process
+    _write_lock(out, pid=dead.pid, heartbeat=time.time() - 16)
+    assert main(["info", str(out)]) == 0
+    line = next(x for x in capsys.readouterr().out.splitlines() if x.startswith("writer"))
+    assert f"pid {dead.pid}" in line and "(process gone: the next run takes the lock over)" in line
+    _write_lock(out, pid=os.getpid())  # alive: no such note
+    assert main(["info", str(out)]) == 0
+    assert "process gone" not in capsys.readouterr().out

@@ -62,8 +62,12 @@ def _timecourse_summary(url: str, store: object, attrs: dict) -> str | None:
     import xarray as xr
 
     kind = str(attrs.get("kind", "")).strip().lower()
+    import warnings
+
     try:
-        ds = xr.open_zarr(store, consolidated=None)
+        with warnings.catch_warnings():  # a store saved without consolidated metadata
+            warnings.simplefilter("ignore", RuntimeWarning)
+            ds = xr.open_zarr(store, consolidated=None)
     except Exception:  # noqa: BLE001 - not a readable xarray store: not a time course
         return None
     if "time" not in ds.dims and kind not in ("simulate", "simulation", "timecourse",
