@@ -22,6 +22,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 import xarray as xr  # noqa: E402
+from matplotlib import colors as mcolors  # noqa: E402
 from matplotlib.collections import QuadMesh  # noqa: E402
 from matplotlib.patches import PathPatch  # noqa: E402
 from matplotlib.testing.compare import compare_images  # noqa: E402
@@ -468,10 +469,12 @@ def test_fit_result_draws_data_curves_and_estimates() -> None:
         np.testing.assert_allclose(got, ds["V_fit"][i].values, atol=0.05)
     # estimates ± SE
     (eb,) = ax2.containers
-    np.testing.assert_allclose(eb.lines[0].get_xdata(), ds["P_Na"].values)
+    # the power of ten is in the axis label, the ticks are plain numbers
+    assert ax2.get_xlabel().endswith("[1e-09 cm/s]")
+    np.testing.assert_allclose(eb.lines[0].get_xdata() * 1e-9, ds["P_Na"].values)
     seg = eb.lines[2][0].get_segments()
-    np.testing.assert_allclose([s[1, 0] - s[0, 0] for s in seg], 2 * ds["P_Na_se"].values)
-    assert "[cm/s]" in ax2.get_xlabel()
+    np.testing.assert_allclose([(s[1, 0] - s[0, 0]) * 1e-9 for s in seg],
+                               2 * ds["P_Na_se"].values)
     fig = plot.fit_result(fit_dataset(8), max_cells=2)
     assert "2 of 8 cells" in fig.axes[0].get_title()
     with pytest.raises(ValueError, match="x='Na_o' is not a condition"):
@@ -532,11 +535,12 @@ def test_timecourse_panels_and_events() -> None:
     assert axes[0].get_ylabel().endswith("[mV]")
     assert "[mM]" in axes[2].get_ylabel()
     data = [ln for ln in axes[0].get_lines() if ln.get_linestyle() == "-"]
-    np.testing.assert_allclose(data[1].get_ydata(), ds["V"][1].values)
-    np.testing.assert_allclose(data[0].get_xdata(), ds["time"].values / 3600)
+    y, x = data[1].get_ydata(), data[0].get_xdata()
+    np.testing.assert_allclose(y[np.isfinite(y)], ds["V"][1].values)
+    np.testing.assert_allclose(x[np.isfinite(x)], ds["time"].values / 3600)
     events = [ln for ln in axes[0].get_lines() if ln.get_linestyle() == ":"]
     assert len(events) == 1 and events[0].get_xdata()[0] == pytest.approx(60 / 3600)
-    assert "t = 60 s: I_pump_max ×0/0.5" in fig._suptitle.get_text()
+    assert "t = 0.0167 h: I_pump_max ×0/0.5" in fig._suptitle.get_text()
     assert axes[-1].get_xlabel() == "time [h]"
     assert plot.readability_problems(fig) == []
     with pytest.raises(ValueError, match="'Q' is not in the time course"):
@@ -553,6 +557,113 @@ def test_timecourse_many_sets_get_one_colorbar() -> None:
     colours = {tuple(ln.get_color()) for ln in fig.axes[0].get_lines()
                if ln.get_linestyle() == "-"}
     assert len(colours) == 12
+
+
+def test_nernst_line_is_labelled_beside_a_colorbar() -> None:
+    # 40 hue values: a colorbar for the lines, and still a legend entry for E_K
+    many = ghk_cube({"K_o": np.geomspace(1.0, 100.0, 6), "P_Na": np.geomspace(1e-9, 1e-7, 40),
+                     "Na_i": np.linspace(5.0, 40.0, 3)})
+    ax = plot.voltage_lines(many, "K_o", "P_Na", at={"Na_i": 10.0})
+    assert len(ax.figure.axes) == 2  # the colorbar
+    legend = ax.get_legend()
+    assert legend is not None
+    assert [t.get_text() for t in legend.get_texts()] == ["E_K (Nernst)"]
+    (nernst,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "--"]
+    assert nernst.get_label() == "E_K (Nernst)"
+    few = plot.voltage_lines(many.isel(P_Na=slice(0, 3)), "K_o", "P_Na")
+    assert "E_K (Nernst)" in [t.get_text() for t in few.get_legend().get_texts()]
+
+
+def test_fit_estimates_use_no_cell_colours_and_scale_in_the_label() -> None:
+    ds = fit_dataset(3)
+    fig = plot.fit_result(ds, "K_o")
+    ax, ax2 = fig.axes[:2]
+    cell_colours = {mcolors.to_hex(c.lines[0].get_color()) for c in ax.containers}
+    est_colours = {mcolors.to_hex(c.lines[0].get_color()) for c in ax2.containers}
+    assert est_colours == {"#000000"} and not est_colours & cell_colours
+    assert mcolors.to_hex(ax2.xaxis.label.get_color()) == "#000000"
+    fig.canvas.draw()
+    # no detached ×1e-9 offset text: the scale is in the axis label
+    assert ax2.xaxis.get_offset_text().get_text() == ""
+    assert ax.yaxis.get_offset_text().get_text() == ""
+    assert "1e-09 cm/s" in ax2.get_xlabel()
+    ticks = [t.get_text() for t in ax2.get_xticklabels() if t.get_text()]
+    assert ticks and all("e" not in t for t in ticks)
+
+
+def test_timecourse_events_in_the_axis_unit_and_no_ramp_before_an_event() -> None:
+    # a step at t = 60 s sampled every 30 s over 10 min: axis in minutes
+    t = np.arange(0.0, 601.0, 30.0)
+    V = np.where(t < 60.0, -70.0, -40.0 + 0.01 * t)
+    ds = xr.Dataset(
+        {"V": ("time", V, {"units": "mV", "long_name": "resting membrane potential "
+                                                        "(V_in - V_out)"}),
+         "volume": ("time", np.ones_like(t), {"units": "1", "long_name": "cell volume"})},
+        coords={"time": ("time", t, {"units": "s", "long_name": "time"})},
+        attrs={"events": repr([{"t": 60.0, "set": {"K_o": 40.0}, "scale": {}}])},
+    )
+    fig = plot.timecourse(ds, ["V", "volume"])
+    ax = fig.axes[0]
+    assert ax.get_xlabel() == "time [min]"
+    assert "t = 1 min: K_o = 40" in fig._suptitle.get_text()
+    assert "resting" not in ax.get_ylabel() and "membrane potential" in ax.get_ylabel()
+    (line,) = [ln for ln in ax.get_lines() if ln.get_linestyle() == "-"]
+    x, y = np.asarray(line.get_xdata()), np.asarray(line.get_ydata())
+    assert line.get_marker() not in (None, "None", "", " ")  # the samples are marked
+    # no drawn segment joins a point before the event to one after it
+    for i in range(x.size - 1):
+        if np.isfinite(x[i]) and np.isfinite(x[i + 1]) and np.isfinite(y[i + 1]):
+            assert not (x[i] < 1.0 < x[i + 1]) and not (x[i] < 1.0 <= x[i + 1])
+    # every value is drawn at its sample time
+    ok = np.isfinite(x)
+    np.testing.assert_allclose(x[ok], t / 60.0)
+    np.testing.assert_allclose(y[ok], V)
+
+
+def _with_status(ds: xr.Dataset, bad: np.ndarray, code: int) -> xr.Dataset:
+    V = ds["V"].where(~bad)
+    status = xr.where(bad, code, 0).astype(np.int32).assign_attrs(
+        units="1", long_name="status", flag_values=[0, 1, 2],
+        flag_meanings="ok sodium_depleted not_converged")
+    return ds.assign(V=V, status=status)
+
+
+def test_nan_points_carry_their_status_meaning() -> None:
+    ds = ghk_cube({"K_o": np.geomspace(1.0, 100.0, 6), "P_Na": np.geomspace(1e-9, 1e-7, 3)})
+    bad = (ds["K_o"] > 30.0) & (ds["P_Na"] > 5e-9)  # 2 K_o × 2 P_Na = 4 points
+    nan_ds = _with_status(ds, bad.transpose(*ds["V"].dims), 1)
+    ax = plot.voltage_lines(nan_ds, "K_o", "P_Na")
+    assert "4 of 18 points NaN: sodium_depleted" in ax.get_title().replace("\n", " ")
+    ax = plot.voltage_map(nan_ds, "K_o", "P_Na")
+    assert "4 of 18 points NaN: sodium_depleted" in ax.get_title().replace("\n", " ")
+    # two causes are counted apart
+    codes = xr.where(ds["K_o"] > 50.0, 2, 1).broadcast_like(ds["V"])
+    two = _with_status(ds, bad.transpose(*ds["V"].dims), 0)
+    two["status"] = xr.where(bad, codes, 0).astype(np.int32).assign_attrs(
+        two["status"].attrs)
+    title = plot.voltage_lines(two, "K_o", "P_Na").get_title().replace("\n", " ")
+    assert "4 of 18 points NaN: 2 sodium_depleted, 2 not_converged" in title
+    # a held dimension: the status is taken at the same slice
+    cube3 = ghk_cube({"K_o": np.geomspace(1.0, 100.0, 6), "P_Na": np.geomspace(1e-9, 1e-7, 3),
+                      "Na_i": np.array([5.0, 10.0, 40.0])})
+    bad3 = ((cube3["K_o"] > 30.0) & (cube3["Na_i"] > 20.0)).broadcast_like(
+        cube3["V"]).transpose(*cube3["V"].dims)
+    s3 = _with_status(cube3, bad3, 1)
+    assert "NaN" not in plot.voltage_lines(s3, "K_o", "P_Na", at={"Na_i": 10.0}).get_title()
+    title = plot.voltage_lines(s3, "K_o", "P_Na", at={"Na_i": 40.0}).get_title()
+    assert "6 of 18 points NaN: sodium_depleted" in title.replace("\n", " ")
+    # no status variable: the count and that the reason is unknown
+    plain = ds.assign(V=ds["V"].where(~bad.transpose(*ds["V"].dims)))
+    assert "(no status stored)" in plot.voltage_lines(plain, "K_o", "P_Na").get_title()
+    # time courses: per panel
+    tc = timecourse_dataset()
+    tc["V"] = tc["V"].where(xr.DataArray([True, False], dims="set"))
+    tc["status"] = xr.DataArray(np.array([0, 2], np.int32), dims="set", attrs={
+        "units": "1", "long_name": "time-course status", "flag_values": [0, 1, 2],
+        "flag_meanings": "ok no_initial_steady_state integration_failed"})
+    fig = plot.timecourse(tc, ["V", "volume"])
+    assert fig.axes[0].get_title() == "26 of 52 points NaN: integration_failed"
+    assert fig.axes[1].get_title() == ""
 
 
 def test_store_kinds() -> None:

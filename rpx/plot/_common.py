@@ -439,3 +439,53 @@ def readability_problems(fig: Figure) -> list[str]:
                     problems.append(f"axes {i}: {which} tick labels overlap")
                     break
     return problems
+
+
+# ------------------------------------------------------------------------ NaN status
+def _meanings(status: xr.DataArray) -> dict[int, str]:
+    values = np.atleast_1d(np.asarray(status.attrs.get("flag_values", []))).ravel()
+    text = status.attrs.get("flag_meanings", "")
+    names = text.split() if isinstance(text, str) else [str(m) for m in np.atleast_1d(text)]
+    return {int(v): str(m) for v, m in zip(values, names, strict=False)}
+
+
+def nan_note(
+    da: xr.DataArray, status: xr.DataArray | None, held: Mapping[str, float] | None = None
+) -> str:
+    """What the NaN points of the plotted ``da`` mean: ``"12 of 36 points NaN:
+    10 sodium_depleted, 2 not_converged"``; empty when nothing drawn is NaN.
+
+    ``status`` is the store's ``status`` variable (``flag_values``/``flag_meanings``
+    attributes, CF convention), taken at the values ``held`` of the dims not drawn and
+    broadcast against ``da``; without one the note says the status is not stored.
+    """
+    v = np.asarray(da.values, dtype=np.float64)
+    nan = ~np.isfinite(v)
+    n = int(nan.sum())
+    if n == 0:
+        return ""
+    head = f"{n} of {v.size} points NaN"
+    if status is None or "flag_values" not in status.attrs:
+        return head + " (no status stored)"
+    st = status
+    sel = {d: held[d] for d in st.dims if held and d in held and d not in da.dims}
+    if sel:
+        st = st.sel(sel, method="nearest")
+    st = st.drop_vars([c for c in st.coords if c not in st.dims])
+    try:
+        codes = np.asarray(st.broadcast_like(da.drop_vars(
+            [c for c in da.coords if c not in da.dims])).transpose(*da.dims).values)
+    except (ValueError, KeyError):
+        return head + " (status not on the plotted grid)"
+    codes = np.broadcast_to(codes, v.shape)[nan]
+    names = _meanings(status)
+    parts = []
+    for code, count in zip(*np.unique(codes, return_counts=True), strict=True):
+        name = names.get(int(code), f"status {int(code)}") if np.isfinite(code) else "no status"
+        parts.append(f"{int(count)} {name}" if len(np.unique(codes)) > 1 else name)
+    return f"{head}: " + ", ".join(parts)
+
+
+def status_of(ds: Any) -> xr.DataArray | None:
+    """The ``status`` variable of a Dataset, or None."""
+    return ds["status"] if isinstance(ds, xr.Dataset) and "status" in ds.data_vars else None

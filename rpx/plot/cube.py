@@ -21,6 +21,7 @@ from rpx.plot._common import (
     is_voltage,
     label,
     line_colours,
+    nan_note,
     new_axes,
     pick,
     resolve_nernst,
@@ -29,6 +30,7 @@ from rpx.plot._common import (
     set_ylabel,
     slice_title,
     spec_values,
+    status_of,
     units_of,
     wrap_title,
 )
@@ -109,7 +111,7 @@ def voltage_lines(
             Ev = np.asarray(E.isel({hue: idx}).broadcast_like(da).transpose(hue, x).values)
             for i in range(idx.size):
                 ax.plot(xs, Ev[i], "--", color=colours[i], lw=1.0,
-                        label=f"E_{ion} (dashed)" if i == 0 else None)
+                        label=f"E_{ion} (Nernst, dashed)" if i == 0 else None)
         else:
             Ev = np.broadcast_to(np.asarray(E.broadcast_like(da[x]).values), xs.shape)
             ax.plot(xs, Ev, "k--", lw=1.0, label=f"E_{ion} (Nernst)")
@@ -117,12 +119,14 @@ def voltage_lines(
     set_xlabel(ax, da[x], x)
     set_ylabel(ax, da, var)
     handles, labs = ax.get_legend_handles_labels()
-    if hue and labs and (len(labs) > 1 or E is None):
+    if hue and labs:
+        # one entry per line (legend), or the Nernst line alone beside a colorbar
         hue_units = units_of(da[hue])
         title = (f"{hue} [{hue_units}]" if hue_units else hue) if labels is not None else None
         ax.legend(title=title, fontsize=8, title_fontsize=8)
     elif not hue and E is not None:
         ax.legend(fontsize=8)
+    notes.append(nan_note(da, status_of(ds), held))
     wrap_title(ax, "; ".join([t for t in [slice_title(da, held), *notes] if t]))
     return ax
 
@@ -187,6 +191,7 @@ def voltage_map(
             lo > hi.
     """
     da, _ = _data(ds, var)
+    status = status_of(ds)
     if band is not None:
         lo_b, hi_b = (float(b) for b in band)
         if not lo_b <= hi_b:
@@ -237,5 +242,6 @@ def voltage_map(
     apply_scale(ax, "y", sy)
     set_xlabel(ax, da[x], x)
     set_ylabel(ax, da[y], y)
-    wrap_title(ax, "; ".join(t for t in (slice_title(da, held), band_text) if t))
+    wrap_title(ax, "; ".join(t for t in (slice_title(da, held), band_text,
+                                         nan_note(da, status, held)) if t))
     return ax

@@ -10,6 +10,7 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
+from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -21,11 +22,13 @@ from rpx.plot._common import (
     fmt,
     label,
     line_colours,
+    nan_note,
     new_axes,
     new_figure,
     resolve_nernst,
     set_xlabel,
     set_ylabel,
+    status_of,
     unique_labels,
     wrap_title,
 )
@@ -417,18 +420,43 @@ def fit_result(
     ax.legend(fontsize=7, ncols=2 if len(chosen) > 4 else 1)
     shown = f"{len(chosen)} of {n_cells} cells" if len(chosen) < n_cells else ""
     wrap_title(ax, "; ".join(t for t in (f"rpx fit of {model}", shown) if t))
-    # estimates ± SE: one row per cell, one marker colour per free parameter
+    # estimates ± SE: one row per cell, in black (colour marks cells on the left only),
+    # one marker shape per free parameter; a linear axis carries its power of ten in
+    # the axis label ("P_Na [1e-07 cm/s]"), never in a detached offset text
     pos = np.arange(n_cells)[::-1].astype(np.float64)
     ax2.set_yticks(pos, [str(c) for c in labels] if n_cells <= 30 else [""] * n_cells)
     twins = [ax2] + [ax2.twiny() for _ in free[1:]]
+    markers = ("o", "s", "^", "D", "v", "P")
     for k, (p, a) in enumerate(zip(free, twins, strict=True)):
         est = np.atleast_1d(np.asarray(ds[p], np.float64))
         se = np.atleast_1d(np.asarray(ds[f"{p}_se"], np.float64)) if f"{p}_se" in ds else None
         off = (k - (len(free) - 1) / 2) * 0.8 / max(len(free), 1)
-        a.errorbar(est, pos + off, xerr=se, fmt="o", ms=4, color=f"C{k}", capsize=2)
-        apply_scale(a, "x", axis_scale(est, p))
-        a.set_xlabel(label(ds[p], p, width=40), color=f"C{k}")
-        a.tick_params(axis="x", colors=f"C{k}")
+        scale = axis_scale(est, p)
+        factor = 1.0
+        if scale == "linear":
+            finite = np.abs(est[np.isfinite(est)])
+            top = float(finite.max()) if finite.size else 0.0
+            exp = int(np.floor(np.log10(top))) if top > 0 else 0
+            factor = 10.0 ** exp if abs(exp) >= 3 else 1.0
+        mk = markers[k % len(markers)]
+        a.errorbar(est / factor, pos + off, xerr=None if se is None else se / factor, fmt=mk,
+                   ms=4, color="k", mfc="k" if k == 0 else "white", capsize=2,
+                   label=str(p))
+        apply_scale(a, "x", scale)
+        if scale == "linear":
+            fmtr = ticker.ScalarFormatter(useOffset=False)
+            fmtr.set_scientific(False)
+            a.xaxis.set_major_formatter(fmtr)
+        units = str(ds[p].attrs.get("units", ""))
+        units = "" if units == "1" else units
+        long_name = str(ds[p].attrs.get("long_name", p))
+        unit_text = " ".join(t for t in (f"{factor:.0e}" if factor != 1.0 else "", units) if t)
+        xl = f"{'' if len(free) == 1 else mk + ' '}{long_name}"
+        a.set_xlabel(label(xr.DataArray(0.0, attrs={"long_name": xl, "units": unit_text}),
+                           p, width=40))
+    if len(free) > 1:
+        handles = [h for a in twins for h in a.get_legend_handles_labels()[0]]
+        ax2.legend(handles, free, fontsize=7)
     ax2.set_ylabel("cell")
     wrap_title(ax2, "estimate ± 1 SE")
     return fig
@@ -453,16 +481,6 @@ def _event_text(e: Mapping[str, Any]) -> str:
     for k, v in (e.get("scale") or {}).items():
         parts.append(f"{k} ×{_short(v)}")
     return ", ".join(parts)
-
-
-def _time_text(t: float) -> str:
-    """A time in its own natural unit: ``60 s``, ``5 min``, ``1.5 h``."""
-    a = abs(t)
-    if a >= 7200:
-        return f"{fmt(t / 3600)} h"
-    if a >= 120:
-        return f"{fmt(t / 60)} min"
-    return f"{fmt(t)} s"
 
 
 def _short(v: Any) -> str:
@@ -536,26 +554,42 @@ def timecourse(
             colours, labs = [cmap(p) for p in np.linspace(0.0, 0.85, sets)], None
         else:
             colours, labs = [f"C{i % 10}" for i in range(sets)], vals
+    # an event changes the state at once: no line joins the last sample before an event
+    # to the first one at or after it (that segment would be a ramp starting before the
+    # event); the samples themselves are marked
+    t_ev = sorted({float(e["t"]) for e in events})
+    cut = np.searchsorted(t, t_ev, side="left")
+    cut = np.unique(cut[(cut > 0) & (cut < t.size)])
+    tx = np.insert(t / div, cut, np.nan)
+    mark = "." if t.size <= 400 else None
     for k, (ax, v) in enumerate(zip(axes, variables, strict=False)):
         da = ds[v]
         if sets:
             y = np.asarray(da.transpose("set", "time").values, dtype=np.float64)
             for i in range(sets):
                 bad = status is not None and status.size == sets and status[i] != 0
-                ax.plot(t / div, y[i], "--" if bad else "-", color=colours[i], lw=1.4,
+                ax.plot(tx, np.insert(y[i], cut, np.nan), "--" if bad else "-",
+                        color=colours[i], lw=1.4, marker=mark, ms=3,
                         label=None if labs is None or k else labs[i])
         else:
-            ax.plot(t / div, np.asarray(da.values, np.float64), "-", color="C0", lw=1.4)
+            ax.plot(tx, np.insert(np.asarray(da.values, np.float64), cut, np.nan), "-",
+                    color="C0", lw=1.4, marker=mark, ms=3)
         for e in events:
             ax.axvline(float(e["t"]) / div, color="0.4", ls=":", lw=1.0)
-        set_ylabel(ax, da, v)
+        long_name = str(da.attrs.get("long_name", v)).replace(
+            "resting membrane potential", "membrane potential")
+        set_ylabel(ax, da.copy().assign_attrs(long_name=long_name), v)
         ax.set_xlabel(f"time [{time_unit}]")
         ax.xaxis.set_tick_params(labelbottom=True)
+        note = nan_note(da, status_of(ds))
+        if note:
+            wrap_title(ax, note, fontsize=8)
     for ax in axes[n:]:
         ax.set_visible(False)
     if sets and labs is not None:
         axes[0].legend(fontsize=7)
-    desc = "; ".join(f"t = {_time_text(float(e['t']))}: {_event_text(e)}" for e in events[:4])
+    desc = "; ".join(f"t = {fmt(float(e['t']) / div)} {time_unit}: {_event_text(e)}"
+                     for e in events[:4])
     if len(events) > 4:
         desc += f"; … ({len(events)} events)"
     if events:
