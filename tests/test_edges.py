@@ -365,3 +365,15 @@ def test_structural_toml_error_exits_2_and_resume_overwrite_conflict(
     with pytest.raises(SystemExit) as exit_:
         main(["sweep", str(bad), "-o", "x.zarr", "--resume", "--overwrite"])
     assert exit_.value.code == 2
+
+
+@pytest.mark.parametrize(("flag", "side"), [("K_o", "outside"), ("K_i", "inside")])
+def test_calc_names_the_side_that_underflowed_to_zero(
+    flag: str, side: str, capsys: pytest.CaptureFixture
+) -> None:
+    """1e-320 mM is 0 in float32 and float64 alike (subnormals flush to 0): the note
+    names the side from the value used, and says that it underflowed."""
+    assert main(["calc", "--preset", "squid_axon", f"--{flag}", "1e-320"]) == 0
+    line = next(ln for ln in capsys.readouterr().out.splitlines() if "E_K" in ln)
+    assert f"no K {side}; {flag}=1e-320 underflowed to 0 in float" in line
+    assert ("-inf" if side == "outside" else " inf") in line

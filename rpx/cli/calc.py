@@ -35,6 +35,11 @@ def status_meaning(model: object, status: int) -> str:
     return f"status {status}: {meaning.replace('_', ' ')}"
 
 
+def _used_zero(value: float, dtype: np.dtype) -> bool:
+    """Whether ``value`` is 0 once cast to ``dtype`` (XLA on CPU flushes subnormals)."""
+    return bool(abs(np.asarray(value, dtype)) < np.finfo(dtype).tiny)
+
+
 STATE = (("Na_i", "mM"), ("K_i", "mM"), ("Cl_i", "mM"), ("volume", ""))
 
 
@@ -72,13 +77,23 @@ def _calc(args: argparse.Namespace) -> int:
             print(f"      {state}")
     # one compiled program per model above (evaluate), one for the four Nernst potentials
     E = jax.jit(equilibrium_potentials)({k: np.float64(v) for k, v in values.items()})
+    dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     for k, v in E.items():
         e = float(v)
         ion = k[2:]
         note = ""
         if math.isinf(e):
-            side = "outside" if values[f"{ion}_o"] == 0 else "inside"
-            note = f"  (no {ion} {side}: no equilibrium at any finite voltage)"
+            # The side is judged from the values the program used: cast to the working
+            # dtype, where a tiny concentration is 0 (subnormals are flushed to 0 too).
+            zero_o = _used_zero(values[f"{ion}_o"], dtype)
+            name = f"{ion}_o" if zero_o else f"{ion}_i"
+            side = "outside" if zero_o else "inside"
+            flushed = (
+                f"; {name}={float(values[name])!r} underflowed to 0 in {dtype.name}"
+                if values[name] != 0
+                else ""
+            )
+            note = f"  (no {ion} {side}{flushed}: no equilibrium at any finite voltage)"
         elif math.isnan(e):
             note = f"  (no {ion} on either side: undefined)"
         print(f"  {k:<4} = {e:8.2f} mV{note}")
