@@ -59,14 +59,12 @@ from collections.abc import Mapping
 import jax
 import jax.numpy as jnp
 from jax import Array
-from jax.typing import ArrayLike
 
 from rpx.physics import formulas as phys
 from rpx.physics import transporters
-from rpx.physics.api import evaluate
 from rpx.physics.constants import F
-from rpx.physics.models import V_OUT, Model, Output, register
 from rpx.physics.params import Positive
+from rpx.physics.registry import V_OUT, Model, Output, register
 from rpx.physics.roots import NOT_BRACKETED, NOT_CONVERGED, OK, increasing_root, mask_outputs
 
 Params = Mapping[str, Array]
@@ -314,15 +312,26 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
         # Each branch sees the parameters' derivatives only where it is taken, so that
         # NaNs of the branch not taken cannot leak into gradients.
         p_off = {k: jnp.where(on, sg(v), v) for k, v in p.items()}
-        p_on = {k: jnp.where(on, v, sg(v)) for k, v in p.items()}
         passive, status_off = _passive_state(p_off, kinetic)
+        # Without cotransporters the passive state is also the root of the full system
+        # (nonsingular where P_Cl > 0), so its derivatives w.r.t. the strengths (and
+        # P_Cl) come from the full system's implicit function theorem there: right
+        # derivatives at g = 0, not the 0 of a state that ignores them.
+        extend = ~on & (p["P_Cl"] > 0) & (status_off == OK)
+        flows = {k: on | extend if k in transporters.EXTRA else on for k in p}
+        p_on = {k: jnp.where(flows[k], v, sg(v)) for k, v in p.items()}
         active, status_on = _transporter_state(p_on, kinetic, sg(passive))
         out = {k: jnp.where(on, active[k], passive[k]) for k in passive}
+        # Exactly 0 in value (x - x), the strengths' tangents of the full system in slope.
+        use = extend & (status_on == OK)
+        for k in out:
+            delta = active[k] - sg(active[k])
+            out[k] = out[k] + jnp.where(use & jnp.isfinite(delta), delta, 0.0)
         status = jnp.where(on, status_on, status_off)
         c = {k: out[k] for k in ("Na_i", "K_i", "Cl_i")}
         f = transporters.fluxes(out["V"], c, p_on, kinetic)
-        j_kcc = jnp.where(on, f["J_KCC2"], 0.0)
-        j_nkcc = jnp.where(on, f["J_NKCC1"], 0.0)
+        j_kcc = jnp.where(on | use, f["J_KCC2"], 0.0)
+        j_nkcc = jnp.where(on | use, f["J_NKCC1"], 0.0)
     finite = jnp.ones(shape, bool)
     for v in out.values():
         finite = finite & jnp.isfinite(v)
@@ -370,35 +379,6 @@ def residual_sign_changes(
     prev_sign = jnp.take_along_axis(sign, jnp.maximum(prev, 0), axis=-1)
     change = valid & (prev >= 0) & (prev_sign != sign)
     return jnp.sum(change, axis=-1).astype(jnp.int32)
-
-
-def pump_leak_steady_state(
-    params: Mapping[str, ArrayLike] | None = None, pump: str = "kinetic"
-) -> dict[str, Array]:
-    """Validated pump–leak steady state (Tosteson & Hoffman 1960; Kay 2017).
-
-    Args:
-        params: parameter name -> array (units of :data:`rpx.PARAMS`); arrays broadcast
-            together. Missing names come from ``rpx.preset("default")``, else from the
-            parameter table's defaults (``z_X``, ``X_content``, ``X_o``, pump).
-        pump: ``"kinetic"`` (Luo–Rudy Na/K-ATPase, model ``pump_leak``) or ``"fixed"``
-            (fixed pump current ``I_pump_fixed``, model ``pump_leak_fixed``).
-
-    Returns:
-        ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (1),
-        ``I_pump`` (uA/cm^2) and ``status`` (0 ok, 1 not bracketed, 2 not converged,
-        3 unbounded swelling, 4 sodium depleted, 5 out of range of the dtype); floats and
-        their gradients are NaN where status != 0.
-
-    Example:
-        >>> import rpx
-        >>> out = rpx.pump_leak_steady_state(rpx.preset("mammalian_neuron"))
-        >>> round(float(out["V"]), 1), int(out["status"])
-        (-73.8, 0)
-    """
-    if pump not in _MODEL_OF_PUMP:
-        raise ValueError(f"pump must be one of {', '.join(_MODEL_OF_PUMP)}, not {pump!r}")
-    return evaluate(params or {}, model=_MODEL_OF_PUMP[pump])
 
 
 def pump_leak(p: Params) -> dict[str, Array]:
@@ -454,7 +434,6 @@ DOMAIN = (
     Positive("the swelling bound u_Cl = ln(Osm_o/(2 Cl_o)) needs bath Cl", (("Cl_o",),)),
 )
 
-_MODEL_OF_PUMP = {"kinetic": "pump_leak", "fixed": "pump_leak_fixed"}
 
 register(
     Model(

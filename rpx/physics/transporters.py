@@ -67,10 +67,12 @@ _MAX_STEP = 2.0
 
 
 def _safe_log(g: ArrayLike) -> Callable[[ArrayLike], Array]:
-    """ln, evaluated at 1 where the strength g is 0, so that an absent transporter has a
-    rate of exactly 0 (with zero derivatives) even in a bath free of its ions."""
+    """ln, evaluated at 1 where the strength g is 0 and the concentration is 0, so that
+    an absent transporter has a rate of exactly 0 even in a bath free of its ions (and
+    elsewhere the true logarithm, so that the rate's derivative w.r.t. g at g = 0 is
+    right)."""
     on = jnp.asarray(g) > 0
-    return lambda c: jnp.log(jnp.where(on, c, 1.0))
+    return lambda c: jnp.log(jnp.where(on | (jnp.asarray(c) > 0), c, 1.0))
 
 
 def kcc2_flux(
@@ -162,6 +164,14 @@ def _residual_and_scale(y: Array, p: Params, kinetic: bool) -> tuple[Array, Arra
     H = sodium - chloride + z * osm
     r = jnp.stack([f["Na"], f["K"], f["Cl"], H])
     a = {k: jnp.abs(v) for k, v in f.items()}
+    # A GHK current is a difference of one-way fluxes: its rounding error scales with
+    # them (they cancel where an ion is near equilibrium, e.g. passive Cl).
+    V = y[0] * vt
+    for ion, z_ion, c_in in (("Na", 1, c["Na_i"]), ("K", 1, c["K_i"]), ("Cl", -1, c["Cl_i"])):
+        P, c_out = p[f"P_{ion}"], p[f"{ion}_o"]
+        a[f"I_{ion}"] = jnp.abs(phys.ghk_current(V, P, 0.0 * c_out, c_in, z_ion, p["T"])) + (
+            jnp.abs(phys.ghk_current(V, P, c_out, 0.0 * c_in, z_ion, p["T"]))
+        )
     # A cotransporter rate is g·(RT/F) times a difference of logarithms: its rounding
     # error scales with the logarithms' sizes, not with the (small) rate at the root.
     logs = {k: jnp.abs(jnp.log(p[k])) for k in ("Na_o", "K_o", "Cl_o")}
