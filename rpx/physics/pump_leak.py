@@ -50,6 +50,11 @@ missing root below u_Na < u_Cl means the pump depletes Na: no steady state.
 
 The steady state is independent of P_Cl (Cl is passive) and concentrations and V are
 independent of ``X_content``; the volume is proportional to it (Kay 2017).
+
+Cotransporters. With KCC2 or NKCC1 (``g_KCC2``, ``g_NKCC1`` > 0) Cl is no longer passive
+and the reduction above does not hold; :func:`steady_state` then solves the full system
+of :mod:`rpx.physics.transporters`, started from the cotransporter-free state. With both
+strengths 0 every output is, bit for bit, the one of the reduction above.
 """
 
 from __future__ import annotations
