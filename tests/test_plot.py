@@ -591,6 +591,27 @@ def test_fit_estimates_use_no_cell_colours_and_scale_in_the_label() -> None:
     assert ticks and all("e" not in t for t in ticks)
 
 
+def _offset_texts(fig) -> list[str]:
+    fig.canvas.draw()
+    return [t for a in fig.axes for t in (a.xaxis.get_offset_text().get_text(),
+                                           a.yaxis.get_offset_text().get_text()) if t]
+
+
+def test_no_detached_offset_text_on_linear_axes_of_small_values() -> None:
+    # P_Na linearly spaced: x axis, colorbar of lines and colorbar of a map
+    ds = ghk_cube({"P_Na": np.linspace(1e-9, 1e-7, 5), "K_o": np.linspace(2.0, 20.0, 12)})
+    ds["I_small"] = ds["I_pump"] * 1e-6
+    ds["I_small"].attrs.update(units="uA/cm^2", long_name="small current")
+    ax = plot.voltage_lines(ds, "P_Na", "K_o")
+    assert _offset_texts(ax.figure) == []
+    ticks = [t.get_text() for t in ax.get_xticklabels() if t.get_text()]
+    assert "1e-07" in ticks or "8e-08" in ticks
+    ax = plot.voltage_lines(ds, "K_o", "P_Na", var="I_small", nernst_ion=None)
+    assert _offset_texts(ax.figure) == []
+    ax = plot.voltage_map(ds, "K_o", "P_Na", var="I_small")
+    assert _offset_texts(ax.figure) == []
+
+
 def test_timecourse_events_in_the_axis_unit_and_no_ramp_before_an_event() -> None:
     # a step at t = 60 s sampled every 30 s over 10 min: axis in minutes
     t = np.arange(0.0, 601.0, 30.0)

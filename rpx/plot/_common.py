@@ -96,8 +96,11 @@ def set_xlabel(ax: Axes, da: xr.DataArray, name: str | None = None) -> None:
 
 
 def set_ylabel(ax: Axes, da: xr.DataArray, name: str | None = None) -> None:
-    """Label the y axis from ``da``'s attributes, wrapped to the axis height."""
+    """Label the y axis from ``da``'s attributes, wrapped to the axis height (a linear
+    axis gets whole tick labels, :func:`whole_ticks`)."""
     ax.set_ylabel(label(da, name, width=_chars(ax, "y")))
+    if ax.get_yscale() == "linear":
+        whole_ticks(ax.yaxis)
 
 
 def wrap_title(ax: Axes, text: str, fontsize: float = 9.0) -> None:
@@ -159,6 +162,7 @@ def apply_scale(ax: Axes, which: str, scale: str) -> None:
     axis = ax.xaxis if which == "x" else ax.yaxis
     (ax.set_xscale if which == "x" else ax.set_yscale)(scale)
     if scale != "log":
+        whole_ticks(axis)
         return
     lo, hi = (ax.get_xlim() if which == "x" else ax.get_ylim())
     decades = np.log10(max(hi, lo) / max(min(hi, lo), 1e-300))
@@ -170,6 +174,17 @@ def apply_scale(ax: Axes, which: str, scale: str) -> None:
     else:
         axis.set_minor_locator(ticker.LogLocator(base=10.0, subs=np.arange(2, 10), numticks=12))
         axis.set_minor_formatter(ticker.NullFormatter())
+
+
+def _whole(v: float, _pos: Any = None) -> str:
+    return "0" if v == 0 else f"{v:.6g}"
+
+
+def whole_ticks(axis: Any) -> None:
+    """Tick labels of a linear axis (or colorbar axis) written in full (``%g``: "2e-08",
+    "0.5", "120"), never as mantissas with a detached ``×1e-8`` offset text that is
+    easily misread by a power of ten."""
+    axis.set_major_formatter(ticker.FuncFormatter(_whole))
 
 
 def cell_edges(c: np.ndarray, scale: str) -> np.ndarray:
@@ -283,6 +298,8 @@ def line_colours(
     sm = plt.cm.ScalarMappable(norm=norm, cmap=cmap)
     cb = ax.figure.colorbar(sm, ax=ax)
     cb.set_label(label(coord, name, width=_chars(ax, "y")))
+    if scale != "log":
+        whole_ticks(cb.ax.yaxis)
     return [cmap(norm(v)) for v in values], None
 
 

@@ -32,6 +32,7 @@ from rpx.plot._common import (
     spec_values,
     status_of,
     units_of,
+    whole_ticks,
     wrap_title,
 )
 
@@ -218,6 +219,7 @@ def voltage_map(
     mesh = ax.pcolormesh(xe, ye, z, cmap=cmap, vmin=vmin, vmax=vmax, shading="flat")
     cb = ax.figure.colorbar(mesh, ax=ax)
     cb.set_label(label(da, var, width=36))
+    whole_ticks(cb.ax.yaxis)
     lv = _levels(levels, lo, hi)
     if lv.size and xs.size > 1 and ys.size > 1 and finite.size:
         cs = ax.contour(xs, ys, z, levels=lv, colors="0.1", linewidths=0.7,

@@ -10,7 +10,6 @@ from typing import Any
 import matplotlib.pyplot as plt
 import numpy as np
 import xarray as xr
-from matplotlib import ticker
 from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 
@@ -442,11 +441,7 @@ def fit_result(
         a.errorbar(est / factor, pos + off, xerr=None if se is None else se / factor, fmt=mk,
                    ms=4, color="k", mfc="k" if k == 0 else "white", capsize=2,
                    label=str(p))
-        apply_scale(a, "x", scale)
-        if scale == "linear":
-            fmtr = ticker.ScalarFormatter(useOffset=False)
-            fmtr.set_scientific(False)
-            a.xaxis.set_major_formatter(fmtr)
+        apply_scale(a, "x", scale)  # linear: whole tick labels, no offset text
         units = str(ds[p].attrs.get("units", ""))
         units = "" if units == "1" else units
         long_name = str(ds[p].attrs.get("long_name", p))
