@@ -74,8 +74,11 @@ def _timecourse_summary(url: str, store: object, attrs: dict) -> str | None:
                                               "time_course"):
         return None
     lines = [f"store   {url}  (a time course, e.g. saved from rpx.simulate)"]
-    if "model" in attrs or "preset" in attrs:
-        lines.append(f"model   {attrs.get('model', '?')}  (preset {attrs.get('preset', '?')})")
+    if "model" in attrs:
+        preset = f"  (preset {attrs['preset']})" if "preset" in attrs else ""
+        lines.append(f"model   {attrs['model']}{preset}")
+    if str(attrs.get("events", "")).strip() not in ("", "[]", "()"):
+        lines.append(f"events  {' '.join(str(attrs['events']).split())[:200]}")
     if "time" in ds.coords and ds.sizes.get("time", 0):
         t = np.asarray(ds["time"].values)
         units = ds["time"].attrs.get("units", "")
