@@ -277,3 +277,28 @@ def test_sample_is_public_and_lazy() -> None:
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         assert callable(rpx.sample)
+
+
+def test_failed_convergence_names_the_failed_check(well: tuple) -> None:
+    """R-hat 1.003 with bulk ESS 138 and tail ESS 278 from 2 chains misses only the bulk
+    ESS check (200 needed): the flag, the stored variable and the printed line say so."""
+    from rpx.analysis.sample import FAILED_ESS_BULK, convergence_flags
+    from rpx.cli.sample import table
+
+    flags = convergence_flags(
+        np.array([1.003, 1.02, np.nan]), np.array([138.0, 500, 500]),
+        np.array([278.0, 150, 500]), np.array([0, 0, 2]), chains=2,
+    )
+    assert flags.tolist() == [FAILED_ESS_BULK, 1 | 4, 1 | 8]
+    _, _, ds = well
+    var = ds["convergence_failed"]
+    assert var.dims == ("cell",) and np.all(var.values == 0) and bool(ds["converged"].all())
+    assert var.attrs["flag_meanings"].split()[1] == "bulk_ess_too_small"
+    assert "units" in ds["min_ess_tail"].attrs
+    bad = ds.copy()
+    bad["convergence_failed"] = var.copy(data=np.array([0, FAILED_ESS_BULK, 0, 0], np.int8))
+    bad["converged"] = bad["convergence_failed"] == 0
+    bad["min_ess_bulk"] = ds["min_ess_bulk"].copy(data=np.array([900.0, 138.0, 900, 900]))
+    text = table(bad)
+    assert "NOT converged: bulk ESS 138 < 400 (100 per chain x 4 chains)" in text
+    assert text.count("NOT converged") == 1

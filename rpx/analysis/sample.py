@@ -65,6 +65,62 @@ INIT_RADIUS = 2.0
 # bulk and tail ESS above 100 per chain) plus no divergent transition.
 RHAT_MAX = 1.01
 ESS_PER_CHAIN_MIN = 100.0
+# Bits of the per-cell ``convergence_failed`` flag: which criterion a cell missed.
+FAILED_RHAT, FAILED_ESS_BULK, FAILED_ESS_TAIL, FAILED_DIVERGENCES = 1, 2, 4, 8
+_FAILED_CHECKS = (
+    (FAILED_RHAT, "rhat_too_large"),
+    (FAILED_ESS_BULK, "bulk_ess_too_small"),
+    (FAILED_ESS_TAIL, "tail_ess_too_small"),
+    (FAILED_DIVERGENCES, "divergent_transitions"),
+)
+
+
+def convergence_flags(
+    max_rhat: np.ndarray,
+    min_ess_bulk: np.ndarray,
+    min_ess_tail: np.ndarray,
+    divergences: np.ndarray,
+    chains: int,
+) -> np.ndarray:
+    """Per cell, the bits of the convergence checks that failed (0: converged).
+
+    The checks (Vehtari et al. 2021, §4): max R-hat < :data:`RHAT_MAX`
+    (:data:`FAILED_RHAT`), smallest bulk and tail ESS >= :data:`ESS_PER_CHAIN_MIN` per
+    chain (:data:`FAILED_ESS_BULK`, :data:`FAILED_ESS_TAIL`), no divergent transition
+    (:data:`FAILED_DIVERGENCES`). A NaN diagnostic fails its check.
+    """
+    need = ESS_PER_CHAIN_MIN * chains
+    return (
+        np.where(~(np.asarray(max_rhat) < RHAT_MAX), FAILED_RHAT, 0)
+        | np.where(~(np.asarray(min_ess_bulk) >= need), FAILED_ESS_BULK, 0)
+        | np.where(~(np.asarray(min_ess_tail) >= need), FAILED_ESS_TAIL, 0)
+        | np.where(np.asarray(divergences) > 0, FAILED_DIVERGENCES, 0)
+    ).astype(np.int8)
+
+
+def convergence_failures(cell: object, chains: int) -> str:
+    """Why one cell of a :func:`sample` result is not converged, e.g.
+    ``"bulk ESS 138 < 200 (100 per chain x 2 chains)"``; ``""`` when it converged.
+
+    Args:
+        cell: the result Dataset of one cell (``ds.sel(cell=c)``, or ``ds`` itself when
+            there is no cell dimension), with ``convergence_failed``, ``max_rhat``,
+            ``min_ess_bulk``, ``min_ess_tail`` and ``divergences``.
+        chains: number of chains of the run.
+    """
+    flags = int(cell["convergence_failed"])
+    need = ESS_PER_CHAIN_MIN * chains
+    per = f"({ESS_PER_CHAIN_MIN:g} per chain x {chains} chains)"
+    reasons = []
+    if flags & FAILED_RHAT:
+        reasons.append(f"max R-hat {float(cell['max_rhat']):.3f} >= {RHAT_MAX}")
+    if flags & FAILED_ESS_BULK:
+        reasons.append(f"bulk ESS {float(cell['min_ess_bulk']):.0f} < {need:g} {per}")
+    if flags & FAILED_ESS_TAIL:
+        reasons.append(f"tail ESS {float(cell['min_ess_tail']):.0f} < {need:g} {per}")
+    if flags & FAILED_DIVERGENCES:
+        reasons.append(f"{int(cell['divergences'])} divergent transitions")
+    return "; ".join(reasons)
 # A parameter counts as determined by the data (``determined``) when its posterior
 # variance is below half its prior variance in the sampled coordinate (ln x or x), i.e.
 # posterior contraction 1 - var_post/var_prior >= CONTRACTION_MIN (the contraction of
@@ -453,7 +509,9 @@ def sample(
         ``log_density``, ``divergent``; per (cell, chain) ``step_size``,
         ``acceptance_rate``, ``n_leapfrog``; per (cell, param) ``rhat``, ``ess_bulk``,
         ``ess_tail``, ``mean``, ``sd``, ``contraction``, ``determined``; per cell
-        ``max_rhat``, ``min_ess_bulk``, ``divergences``, ``converged``; the data
+        ``max_rhat``, ``min_ess_bulk``, ``min_ess_tail``, ``divergences``,
+        ``convergence_failed`` (which check failed: CF flag bits, see
+        :func:`convergence_failures`), ``converged``; the data
         (``V_obs``, conditions over ``point``) and every fixed value. Every variable has
         ``units`` and ``long_name``.
 
@@ -731,15 +789,29 @@ def _to_dataset(
     n_div = out["divergent"].reshape(S, -1).sum(axis=1)
     chains = x.shape[1]
     max_rhat = np.max(rhat_a, axis=1)
-    min_ess = np.minimum(np.min(essb_a, axis=1), np.min(esst_a, axis=1))
     v["max_rhat"] = xr.Variable(C, max_rhat, _attrs("1", "largest R-hat over the parameters"))
     v["min_ess_bulk"] = xr.Variable(
         C, np.min(essb_a, axis=1), _attrs("1", "smallest bulk ESS over the parameters")
     )
+    v["min_ess_tail"] = xr.Variable(
+        C, np.min(esst_a, axis=1), _attrs("1", "smallest tail ESS over the parameters")
+    )
     v["divergences"] = xr.Variable(C, n_div, _attrs("1", "number of divergent transitions"))
+    failed = convergence_flags(
+        max_rhat, np.min(essb_a, axis=1), np.min(esst_a, axis=1), n_div, chains
+    )
+    v["convergence_failed"] = xr.Variable(
+        C,
+        failed,
+        {
+            **_attrs("1", "which convergence checks failed (0: none; bits add up)"),
+            "flag_masks": [int(b) for b, _ in _FAILED_CHECKS],
+            "flag_meanings": " ".join(m for _, m in _FAILED_CHECKS),
+        },
+    )
     v["converged"] = xr.Variable(
         C,
-        (max_rhat < RHAT_MAX) & (min_ess >= ESS_PER_CHAIN_MIN * chains) & (n_div == 0),
+        failed == 0,
         _attrs(
             "1",
             f"max R-hat < {RHAT_MAX}, bulk and tail ESS >= {ESS_PER_CHAIN_MIN:g} per chain, "

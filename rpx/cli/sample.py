@@ -108,6 +108,8 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
     parameter the median over cells of the posterior mean and sd, the largest R-hat, and
     how many cells converged and have no divergences.
     """
+    from rpx.analysis.sample import convergence_failures
+
     names = [str(n) for n in ds["param"].values]
     cells = ds["cell"].values if "cell" in ds.dims else [None]
     lines = [
@@ -129,7 +131,10 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
                 f"[{lo:.4g}, {hi:.4g}] {ds[n].attrs.get('units', '')}  "
                 f"R-hat {float(r['rhat']):.3f}  ESS {float(r['ess_bulk']):.0f}{flag}"
             )
-        status = "converged" if bool(row["converged"]) else "NOT converged"
+        status = "converged"
+        if not bool(row["converged"]):
+            why = convergence_failures(row, int(ds.attrs["chains"]))
+            status = "NOT converged" + (f": {why}" if why else "")
         lines.append(f"  {int(row['divergences'])} divergences, {status}")
     if len(cells) > show_cells:
         n_cells = len(cells)
