@@ -673,6 +673,11 @@ def test_nan_points_carry_their_status_meaning() -> None:
     assert "NaN" not in plot.voltage_lines(s3, "K_o", "P_Na", at={"Na_i": 10.0}).get_title()
     title = plot.voltage_lines(s3, "K_o", "P_Na", at={"Na_i": 40.0}).get_title()
     assert "6 of 18 points NaN: sodium_depleted" in title.replace("\n", " ")
+    # more hue values than lines drawn: the points of the drawn lines are counted
+    wide = ghk_cube({"K_o": np.geomspace(1.0, 100.0, 4), "P_Na": np.geomspace(1e-9, 1e-7, 70)})
+    badw = (wide["K_o"] > 50.0).broadcast_like(wide["V"]).transpose(*wide["V"].dims)
+    title = plot.voltage_lines(_with_status(wide, badw, 2), "K_o", "P_Na").get_title()
+    assert "64 of 256 points NaN: not_converged" in title.replace("\n", " ")
     # no status variable: the count and that the reason is unknown
     plain = ds.assign(V=ds["V"].where(~bad.transpose(*ds["V"].dims)))
     assert "(no status stored)" in plot.voltage_lines(plain, "K_o", "P_Na").get_title()

@@ -488,6 +488,12 @@ def nan_note(
     sel = {d: held[d] for d in st.dims if held and d in held and d not in da.dims}
     if sel:
         st = st.sel(sel, method="nearest")
+    shared = {d: da[d].values for d in st.dims if d in da.dims and d in da.coords
+              and d in st.coords}
+    try:
+        st = st.sel(shared) if shared else st  # the drawn subset (e.g. picked lines)
+    except (KeyError, ValueError):
+        return head + " (status not on the plotted grid)"
     st = st.drop_vars([c for c in st.coords if c not in st.dims])
     try:
         codes = np.asarray(st.broadcast_like(da.drop_vars(
