@@ -681,6 +681,16 @@ def test_nan_points_carry_their_status_meaning() -> None:
     # no status variable: the count and that the reason is unknown
     plain = ds.assign(V=ds["V"].where(~bad.transpose(*ds["V"].dims)))
     assert "(no status stored)" in plot.voltage_lines(plain, "K_o", "P_Na").get_title()
+    # fits: a failed cell's estimate is NaN with its fit status; missing data counted
+    fit = fit_dataset(3)
+    fit["P_Na"] = fit["P_Na"].where(xr.DataArray([True, False, True], dims="cell"))
+    fit["V_obs"][0, 0] = np.nan
+    fit["status"] = xr.DataArray(np.array([0, 2, 0], np.int32), dims="cell", attrs={
+        "units": "1", "long_name": "fit status", "flag_values": [0, 1, 2],
+        "flag_meanings": "converged not_converged non_finite"})
+    fig = plot.fit_result(fit)
+    assert "P_Na: 1 of 3 points NaN: non_finite" in fig.axes[1].get_title().replace("\n", " ")
+    assert "1 of 18 measured points NaN" in fig.axes[0].get_title().replace("\n", " ")
     # time courses: per panel
     tc = timecourse_dataset()
     tc["V"] = tc["V"].where(xr.DataArray([True, False], dims="set"))

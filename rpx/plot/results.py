@@ -392,7 +392,8 @@ def fit_result(
         ax.plot(xv, np.asarray(cell["V_fit"], np.float64)[ok], "x", color=col, ms=5)
         order = np.argsort(xv)
         xv_s = xv[order]
-        if xv_s.size >= 2 and xv_s[0] < xv_s[-1]:
+        est_ok = all(np.isfinite(float(cell[p])) for p in free if p in cell)
+        if xv_s.size >= 2 and xv_s[0] < xv_s[-1] and est_ok:  # no curve for a failed fit
             log_x = bool(np.all(xv_s > 0))
             grid = (np.geomspace if log_x else np.linspace)(xv_s[0], xv_s[-1], points)
             params = dict(fixed)
@@ -418,7 +419,10 @@ def fit_result(
     ax.plot([], [], "kx", label="fit at the data")
     ax.legend(fontsize=7, ncols=2 if len(chosen) > 4 else 1)
     shown = f"{len(chosen)} of {n_cells} cells" if len(chosen) < n_cells else ""
-    wrap_title(ax, "; ".join(t for t in (f"rpx fit of {model}", shown) if t))
+    v_obs = np.asarray(ds["V_obs"], np.float64)
+    missing = int(np.isnan(v_obs).sum())
+    gaps = f"{missing} of {v_obs.size} measured points NaN (no data)" if missing else ""
+    wrap_title(ax, "; ".join(t for t in (f"rpx fit of {model}", shown, gaps) if t))
     # estimates ± SE: one row per cell, in black (colour marks cells on the left only),
     # one marker shape per free parameter; a linear axis carries its power of ten in
     # the axis label ("P_Na [1e-07 cm/s]"), never in a detached offset text
@@ -453,7 +457,9 @@ def fit_result(
         handles = [h for a in twins for h in a.get_legend_handles_labels()[0]]
         ax2.legend(handles, free, fontsize=7)
     ax2.set_ylabel("cell")
-    wrap_title(ax2, "estimate ± 1 SE")
+    notes = [nan_note(ds[p].rename(p), status_of(ds)) for p in free]
+    wrap_title(ax2, "; ".join(["estimate ± 1 SE"] + [f"{p}: {n}" for p, n in
+                                                     zip(free, notes, strict=True) if n]))
     return fig
 
 
