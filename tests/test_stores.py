@@ -526,3 +526,27 @@ def test_info_flags_a_marker_that_does_not_parse_and_a_dead_writer(
     _write_lock(out, pid=os.getpid())  # alive: no such note
     assert main(["info", str(out)]) == 0
     assert "process gone" not in capsys.readouterr().out
+
+
+def test_an_array_gone_from_any_store_kind_is_damage(
+    spec_path: Path, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    out = tmp_path / "red.zarr"
+    assert main(["reduce", str(spec_path), "--quiet", "-o", str(out)]) == 0
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 0
+    name = next(p.parent.name for p in sorted(out.glob("*/zarr.json")))
+    (out / name / "zarr.json").unlink()
+    assert main(["verify", str(out)]) == 1
+    assert f"damaged: array {name}: metadata missing" in capsys.readouterr().out
+    t = np.linspace(0.0, 1.0, 4)
+    ds = xr.Dataset({"V": ("time", t - 70.0, {"units": "mV", "long_name": "V"}),
+                     "K_i": ("time", t + 140.0, {"units": "mM", "long_name": "K_i"})},
+                    coords={"time": ("time", t, {"units": "s", "long_name": "time"})})
+    out = tmp_path / "run.zarr"
+    ds.to_zarr(out, zarr_format=3, consolidated=True)
+    assert main(["verify", str(out)]) == 0
+    (out / "K_i/zarr.json").unlink()
+    capsys.readouterr()
+    assert main(["verify", str(out)]) == 1
+    assert capsys.readouterr().out.strip() == f"{out}: damaged: array K_i: metadata missing"

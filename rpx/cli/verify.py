@@ -6,8 +6,12 @@ printed per damaged chunk and the exit status is 1 (0 when intact). ``--repair``
 the markers of the damaged chunks, so that the next run of the same ``rpx sweep``
 command recomputes exactly those. Reduction stores: the saved state must decode and match
 its digest (and the results decode once complete); ``--repair`` of a damaged state marks
-the store for a rebuild by the next ``rpx reduce``. Sensitivity and fit stores: every
-array must decode (they are rewritten by rerunning their command).
+the store for a rebuild by the next ``rpx reduce``. Sensitivity and fit stores and saved
+time courses: every array must decode (they are rewritten by rerunning their command).
+
+Damage never passes as intact: a completion marker that does not parse, a root
+``zarr.json`` that does not parse, and an array whose metadata is missing (any array
+the consolidated metadata lists) are each reported in one line, with exit status 1.
 """
 
 from __future__ import annotations
@@ -50,6 +54,8 @@ def _verify(args: argparse.Namespace) -> int:
         return 1
     kind = store_kind(attrs)
     if kind is None:
+        if _is_timecourse(store):  # a saved rpx.simulate Dataset: its arrays are checked
+            return _verify_dataset(args, store)
         raise ValueError(f"{args.store} is a zarr store not written by rpx")
     from rpx.sweep.store import template_complete
 
@@ -71,14 +77,13 @@ def _verify_sweep(args: argparse.Namespace, store: object, attrs: dict) -> int:
     from rpx.sweep.spec import spec_from_dict
     from rpx.sweep.store import (
         StoreLock,
-        array_problems,
         done_chunks,
         unmark,
         verify_sweep,
     )
 
     plan = make_plan(spec_from_dict(json.loads(attrs["spec"])))
-    missing = array_problems(store, plan.variables)  # type: ignore[arg-type]
+    missing = _missing(store, plan.variables)
     if missing:
         print(f"{args.store}: damaged: {'; '.join(missing)}")
         if args.repair:
@@ -112,7 +117,14 @@ def _verify_reduction(args: argparse.Namespace, store: object, attrs: dict) -> i
 
     plan = make_plan(spec_from_dict(json.loads(attrs["spec"])))
     red = reductions_from_dict(json.loads(attrs["reductions"])).validate(plan)
-    problems = []
+    problems = _missing(store, ())
+    if problems:  # an array without metadata cannot be read back
+        for p in problems:
+            print(f"{args.store}: damaged: {p}")
+        if args.repair:
+            print(f"{args.store}: cannot be repaired in place; rerun the same `rpx reduce` "
+                  "command with --overwrite", file=sys.stderr)
+        return 1
     try:
         read_state(store, plan, red, attrs)
     except ValueError as err:
@@ -139,6 +151,13 @@ def _verify_reduction(args: argparse.Namespace, store: object, attrs: dict) -> i
 def _verify_dataset(args: argparse.Namespace, store: object) -> int:
     import xarray as xr
 
+    missing = _missing(store, ())
+    if missing:  # damage, even though the remaining arrays would open
+        print(f"{args.store}: damaged: {'; '.join(missing)}")
+        if args.repair:
+            print(f"{args.store}: cannot be repaired in place; rerun the command that wrote "
+                  "it with --overwrite", file=sys.stderr)
+        return 1
     ds = xr.open_zarr(store, consolidated=None)
     bad = 0
     for name in [*ds.data_vars, *ds.coords]:
@@ -153,3 +172,26 @@ def _verify_dataset(args: argparse.Namespace, store: object) -> int:
     if not bad:
         print(f"{args.store}: every array decodes")
     return 1 if bad else 0
+
+
+def _missing(store: object, expected: tuple[str, ...] | list[str]) -> list[str]:
+    """``["array V: metadata missing", ...]`` over ``expected`` and every array the root's
+    consolidated metadata lists."""
+    from rpx.sweep.store import array_problems, listed_arrays
+
+    names = dict.fromkeys([*expected, *listed_arrays(store)])  # type: ignore[arg-type]
+    return array_problems(store, names)  # type: ignore[arg-type]
+
+
+def _is_timecourse(store: object) -> bool:
+    """True for a store with a ``time`` dimension (as :func:`rpx.plot.store_kind`)."""
+    import warnings
+
+    import xarray as xr
+
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return "time" in xr.open_zarr(store, consolidated=None).dims
+    except Exception:  # noqa: BLE001 - unreadable: not recognised as one
+        return False

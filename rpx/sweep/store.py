@@ -226,6 +226,17 @@ def root_attrs(store: zarr.abc.store.Store, url: str | Path | None = None) -> di
     return dict(meta.get("attributes", {}))
 
 
+def listed_arrays(store: zarr.abc.store.Store) -> list[str]:
+    """The arrays the root's consolidated metadata lists (``[]`` when it has none): what
+    the store should hold, to check against what it does hold."""
+    try:
+        meta = json.loads(_get(store, "zarr.json") or b"{}")
+        listed = meta.get("consolidated_metadata", {}).get("metadata", {})
+        return sorted(k for k, v in listed.items() if v.get("node_type") == "array")
+    except (ValueError, AttributeError, TypeError):
+        return []
+
+
 def array_problems(store: zarr.abc.store.Store, names: Iterable[str]) -> list[str]:
     """``["array V: metadata missing", ...]``: arrays of ``names`` whose ``zarr.json`` is
     missing or does not parse (damage: the array cannot be opened)."""
