@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import numpy as np
@@ -24,7 +25,7 @@ def frame(**extra: object) -> pd.DataFrame:
     ("data", "kw", "match"),
     [
         (frame().drop(columns="V"), {}, "need a column 'V'"),
-        (frame().assign(V=lambda d: d["V"].where(d.index != 2)), {}, r"'V' has .*point 2"),
+        (frame().assign(V=lambda d: d["V"].where(d.index != 2)), {}, r"'V' has .*\(row 2\)"),
         (frame().assign(K_o=[2.5, np.inf, 10.0, 20.0, 50.0, 100.0]), {}, "'K_o' has a missing"),
         (frame(K_out=1.0), {}, "unknown data column 'K_out'"),
         (frame(r_pump=1.5), {}, "'r_pump' is not a parameter of this model"),
@@ -46,6 +47,14 @@ def frame(**extra: object) -> pd.DataFrame:
         (frame(), {"model": "nope"}, "unknown model 'nope'"),
         (frame(), {"fixed": {"P_Na": 1e-8}}, "'P_Na' is free"),
         (frame(), {"fixed": {"K_i": -3.0}}, "K_i=-3.0 is outside"),
+        # fixed values pass the same rules as the API: positive sums too, not only the
+        # permeability groups (P_Na is free, but its product with Na_o = 0 is 0)
+        (
+            frame(),
+            {"fixed": {"P_K": 0.0, "Na_o": 0.0, "P_Cl": 0.0, "P_Ca": 0.0}},
+            r"GHK numerator P_K·K_o \+ Na_o \+ P_Cl·Cl_i \+ P_Ca·Ca_o is 0",
+        ),
+        (frame().assign(K_o=[2.5, 5.0, -1.0, 20.0, 50.0, 100.0]), {}, r"outside .*\(row 2\)"),
         (frame(), {"bounds": {"P_Cl": (0.0, 1e-6)}}, "'P_Cl', which is not a free parameter"),
         (frame(), {"bounds": {"P_Na": (1e-6, 1e-8)}}, "lo < hi"),
         (frame(), {"init": {"P_K": 1e-7}}, "init given for 'P_K'"),
@@ -169,3 +178,29 @@ def test_source_column_is_ignored_by_the_fit() -> None:
 
     data = load_data(frame(source="Table 1"), ("K_o", "V"), ["P_Na"])
     assert set(data.conditions) == {"K_o"}
+
+
+@pytest.mark.parametrize(
+    ("value", "match"),
+    [(True, "got bool True"), ("140", "got str '140'"), (None, "got NoneType None")],
+)
+def test_fixed_values_must_be_numbers(value: object, match: str) -> None:
+    with pytest.raises(TypeError, match=f"parameter K_i must be a number .*{match}"):
+        rpx.fit(frame(), free=["P_Na"], fixed={"K_i": value})
+
+
+def test_csv_errors_name_the_file_and_line(tmp_path: Path) -> None:
+    """A NaN in V names its CSV line (comments and blank lines counted), an empty file
+    and an out-of-domain condition name the file."""
+    csv = tmp_path / "cells.csv"
+    path = re.escape(str(csv))
+    csv.write_text("# recorded 2024\ncell,K_o,V\n\na,2.5,-80\na,5,nan\nb,10,-60\n")
+    with pytest.raises(ValueError, match=rf"'V' has .*\(cell 'a', {path} line 5\)"):
+        rpx.fit(csv, free=["P_Na"])
+    csv.write_text("K_o,V\n2.5,-80\n-5,-70\n")
+    with pytest.raises(ValueError, match=rf"K_o=-5.0 is outside .*\({path} line 3\)"):
+        rpx.fit(csv, free=["P_Na"])
+    empty = tmp_path / "empty.csv"
+    empty.write_text("")
+    with pytest.raises(ValueError, match=rf"data file '{re.escape(str(empty))}' is empty"):
+        rpx.fit(empty, free=["P_Na"])

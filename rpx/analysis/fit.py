@@ -6,6 +6,7 @@ Works for every registered model through the registry: the model's ``fn`` and
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -29,7 +30,7 @@ from rpx.analysis.fit_solver import (
 )
 from rpx.physics.api import fill_defaults
 from rpx.physics.models import Model, get_model
-from rpx.physics.params import PARAMS, check_values, param
+from rpx.physics.params import PARAMS, Positive, check_params, check_values, param
 from rpx.physics.presets import preset as preset_values
 
 
@@ -132,15 +133,29 @@ def _cells_arrays(data: FitData, dtype: jnp.dtype) -> dict:
     }
 
 
-def _check_nonzero(m: Model, free: tuple[str, ...], values: dict[str, np.ndarray]) -> None:
-    for group in m.nonzero:
-        if any(name in free for name in group):
-            continue
-        total = sum(np.asarray(values[k], dtype=np.float64) for k in group)
-        if not np.all(total > 0):
-            raise ValueError(
-                f"permeabilities {', '.join(group)} are all zero; at least one must be > 0"
-            )
+@dataclasses.dataclass(frozen=True)
+class _KnownDomain:
+    """The model's domain checks as far as they do not depend on the free parameters: a
+    permeability group with a free member is dropped; in a positive sum the free factors
+    are dropped from each product (the fit can make them > 0), and a sum with an
+    all-free product is dropped."""
+
+    nonzero: tuple[tuple[str, ...], ...]
+    positive: tuple[Positive, ...]
+
+
+def check_known_domain(m: Model, free: tuple[str, ...], values: dict[str, np.ndarray]) -> None:
+    """The fixed values and data conditions against the model's domain, by the rules of
+    :func:`rpx.physics.params.check_params` (ranges, permeability groups and positive
+    sums such as the GHK numerator), at every data point."""
+    positive = []
+    for p in getattr(m, "positive", ()):
+        terms = tuple(tuple(n for n in t if n not in free) for t in p.terms)
+        if all(terms):
+            positive.append(Positive(p.what, terms) if terms != p.terms else p)
+    domain = _KnownDomain(tuple(g for g in m.nonzero if not any(n in free for n in g)),
+                          tuple(positive))
+    check_params({k: np.asarray(v, dtype=np.float64) for k, v in values.items()}, domain)
 
 
 def fit(
@@ -279,7 +294,7 @@ def fit(
     }
     for name, value in start.items():
         check_values(name, value)
-    _check_nonzero(m, free, {**fixed_values, **data_.conditions})
+    check_known_domain(m, free, {**fixed_values, **data_.conditions})
 
     transforms = {n: Transform.for_param(PARAMS[n], bounds.get(n)) for n in free}
     cells = _cells_arrays(data_, dt)

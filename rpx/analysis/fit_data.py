@@ -64,14 +64,50 @@ def show(label: object) -> str:
     return repr(label.item() if isinstance(label, np.generic) else label)
 
 
-def _check_finite(name: str, values: np.ndarray, cells: np.ndarray, mask: np.ndarray) -> None:
+def _where(
+    c: int, i: int, cells: np.ndarray, rows: np.ndarray | None, labels: list[str] | None,
+    squeeze: bool,
+) -> str:
+    """Where point ``i`` of cell ``c`` came from: the CSV line or the table's row label
+    (rows: original row position per (cell, point)); else the cell and point (from 0)."""
+    cell = "" if squeeze else f"cell {show(cells[c])}, "
+    if rows is not None and labels is not None:
+        return f"{cell}{labels[int(rows[c, i])]}"
+    return f"cell {show(cells[c])}, point {i} counted from 0"
+
+
+def _check_finite(
+    name: str, values: np.ndarray, cells: np.ndarray, mask: np.ndarray, where: object
+) -> None:
     bad = mask & ~np.isfinite(values)
     if bad.any():
         c, i = np.argwhere(bad)[0]
         raise ValueError(
-            f"data column {name!r} has a missing or non-finite value (cell {show(cells[c])}, "
-            f"point {i}); remove the row or give a finite value"
+            f"data column {name!r} has a missing or non-finite value ({where(c, i)}); "
+            "remove the row or give a finite value"
         )
+
+
+def _csv_lines(path: str | os.PathLike, n_rows: int) -> list[str] | None:
+    """``"<file> line N"`` of each data row of a CSV read with ``comment="#"`` (comment-only
+    and blank lines skipped, the first remaining line is the header); None where the
+    count does not match (e.g. quoted fields spanning lines)."""
+    try:
+        with open(path, encoding="utf-8", errors="replace") as f:
+            kept = [k + 1 for k, ln in enumerate(f) if ln.split("#", 1)[0].strip()]
+    except OSError:
+        return None
+    if len(kept) != n_rows + 1:
+        return None
+    return [f"{os.fspath(path)} line {k}" for k in kept[1:]]
+
+
+def _in_domain(name: str, x: float) -> bool:
+    try:
+        check_values(name, x)
+    except ValueError:
+        return False
+    return True
 
 
 def _check_columns(
@@ -133,6 +169,9 @@ def _from_frame(df: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, bo
     mask = np.zeros((len(labels), width), dtype=bool)
     mask[row, pos] = True
     out["__mask__"] = mask
+    where = np.zeros((len(labels), width), dtype=np.intp)
+    where[row, pos] = order  # the table row of each (cell, point)
+    out["__row__"] = where
     return out, labels, squeeze
 
 
@@ -168,18 +207,34 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
             their parameter's domain, ``V_sd`` <= 0, or a cell with fewer points
             than free parameters.
     """
+    labels: list[str] | None = None
     if isinstance(data, (str, os.PathLike)):
+        path = data
         try:
-            data = pd.read_csv(data, comment="#", skipinitialspace=True)
+            data = pd.read_csv(path, comment="#", skipinitialspace=True)
         except FileNotFoundError:
-            raise ValueError(f"no data file {os.fspath(data)!r}") from None
+            raise ValueError(f"no data file {os.fspath(path)!r}") from None
+        except pd.errors.EmptyDataError:
+            raise ValueError(
+                f"data file {os.fspath(path)!r} is empty: it needs a header line with the "
+                f"column {V_COL!r} and parameter names, then one row per measurement"
+            ) from None
+        except pd.errors.ParserError as err:
+            msg = " ".join(str(err).split())
+            raise ValueError(f"data file {os.fspath(path)!r} is not a valid CSV: {msg}") from None
+        labels = _csv_lines(path, len(data))
+    elif isinstance(data, pd.DataFrame):
+        labels = [f"row {show(r)}" for r in data.index]
     if isinstance(data, pd.DataFrame):
+        n_rows = len(data)
         if any(not isinstance(c, str) or c != c.strip() for c in data.columns):
             data = data.rename(columns=lambda c: str(c).strip())
         if SOURCE_COL in data.columns:
             data = data.drop(columns=[SOURCE_COL])
         data = apply_recording_columns(data, model_params, free)
         _check_columns(list(data.columns), model_params, free)
+        if len(data) != n_rows:
+            labels = None
         arrays, cells, squeeze = _from_frame(data)
     elif isinstance(data, xr.Dataset):
         if LJP_COL in data.data_vars and V_COL in data.data_vars:
@@ -194,12 +249,23 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
             f"{type(data).__name__}"
         )
     mask = arrays.pop("__mask__")
+    rows = arrays.pop("__row__", None)
+
+    def where(c: int, i: int) -> str:
+        return _where(c, i, cells, rows, labels, squeeze)
+
     V = arrays.pop(V_COL)
     sd = arrays.pop(SD_COL, None)
     for name, values in [(V_COL, V), *([(SD_COL, sd)] if sd is not None else []), *arrays.items()]:
-        _check_finite(name, values, cells, mask)
+        _check_finite(name, values, cells, mask, where)
     for name, values in arrays.items():
-        check_values(name, values[mask])
+        try:
+            check_values(name, values[mask])
+        except ValueError as err:
+            c, i = next(
+                (c, i) for c, i in np.argwhere(mask) if not _in_domain(name, values[c, i])
+            )
+            raise ValueError(f"{err} ({where(c, i)})") from None
     if sd is not None and not np.all(sd[mask] > 0):
         raise ValueError(f"data column {SD_COL!r} must be > 0 mV everywhere")
     counts = mask.sum(axis=1)

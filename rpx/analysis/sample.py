@@ -41,7 +41,7 @@ import numpy as np
 import xarray as xr
 from jax import Array, lax
 
-from rpx.analysis.fit import IdentifiabilityWarning
+from rpx.analysis.fit import IdentifiabilityWarning, check_known_domain
 from rpx.analysis.fit_data import CELL_COL, DataLike, FitData, load_data
 from rpx.analysis.fit_solver import LOG_LOGIT, LOGIT, Transform
 from rpx.physics.api import fill_defaults
@@ -595,7 +595,7 @@ def sample(
                 f"{p.domain_str()}; give bounds= instead of center="
             )
         boxes[name] = _prior_box(name, ref)
-    _check_nonzero(m, free, {**fixed_values, **data_.conditions})
+    check_known_domain(m, free, {**fixed_values, **data_.conditions})
 
     transforms = [Transform.for_param(PARAMS[n], boxes[n]) for n in free]
     noise = data_.V_sd is None
@@ -632,18 +632,6 @@ def sample(
         parts.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
     out = {k: np.concatenate([p_[k] for p_ in parts]) for k in parts[0]}
     return _to_dataset(out, m, cfg, data_, fixed_values, ratios, preset, seed)
-
-
-def _check_nonzero(m: Model, free: tuple[str, ...], values: dict[str, np.ndarray]) -> None:
-    # As rpx.analysis.fit._check_nonzero.
-    for group in m.nonzero:
-        if any(name in free for name in group):
-            continue
-        total = sum(np.asarray(values[k], dtype=np.float64) for k in group)
-        if not np.all(total > 0):
-            raise ValueError(
-                f"permeabilities {', '.join(group)} are all zero; at least one must be > 0"
-            )
 
 
 def _cells_arrays(data: FitData, dtype: jnp.dtype) -> dict:
