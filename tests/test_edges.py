@@ -377,3 +377,15 @@ def test_calc_names_the_side_that_underflowed_to_zero(
     line = next(ln for ln in capsys.readouterr().out.splitlines() if "E_K" in ln)
     assert f"no K {side}; {flag}=1e-320 underflowed to 0 in float" in line
     assert ("-inf" if side == "outside" else " inf") in line
+
+
+@pytest.mark.parametrize("celsius", ["310", "-100", "nan"])
+def test_ljp_celsius_out_of_range_names_the_flag_in_celsius(
+    celsius: str, capsys: pytest.CaptureFixture
+) -> None:
+    """A temperature given with --celsius is judged and reported in °C, not as kelvin."""
+    args = ["ljp", "--pipette", "KCl=140", "--bath", "NaCl=125", "--celsius", celsius]
+    assert main(args) == 2
+    err = capsys.readouterr().err.strip()
+    assert "\n" not in err and "is in kelvin" not in err
+    assert f"--celsius {float(celsius):g} is outside its allowed range [-73.15, 126.85] °C" in err

@@ -4,6 +4,7 @@ and the corrected membrane potential of measured values (V = V_measured − V_LJ
 from __future__ import annotations
 
 import argparse
+import math
 
 EPILOG = """\
 solutions are ion concentrations (K=145,Cl=10,gluconate=145 ...) or recipes of salts
@@ -106,6 +107,15 @@ def _ljp(args: argparse.Namespace) -> int:
     if pipette is None or bath is None:
         raise ValueError("give both --pipette and --bath (inline, FILE:TABLE or a TOML file)")
     if args.celsius is not None:
+        from rpx.physics.params import PARAMS
+
+        t = PARAMS["T"]
+        lo, hi = t.lo - 273.15, t.hi - 273.15
+        if not (math.isfinite(args.celsius) and lo <= args.celsius <= hi):
+            raise ValueError(
+                f"--celsius {args.celsius:g} is outside its allowed range "
+                f"[{lo:g}, {hi:g}] \N{DEGREE SIGN}C (T = {t.domain_str()})"
+            )
         T = args.celsius + 273.15
     elif args.T is not None:
         T = args.T
