@@ -284,6 +284,14 @@ def check_names(names: Mapping[str, object] | list[str], allowed: list[str] | No
 
 
 
+class ParamTypeError(TypeError, ValueError):
+    """A parameter value that is not a number (bool, string, None...).
+
+    A ``TypeError``, and also a ``ValueError`` so that every caller that reports bad
+    input (the command line: ``rpx: error: ...``, exit 2) reports it the same way.
+    """
+
+
 def _numeric_dtype(dt: np.dtype) -> bool:
     """Integer or real floating dtype (JAX's bfloat16 and float8 types included)."""
     return dt.kind in "iuf" or (dt.kind == "V" and "float" in dt.name)
@@ -298,7 +306,8 @@ def check_type(name: str, x: object) -> None:
     arrays. Traced values are judged by their dtype.
 
     Raises:
-        TypeError: one line naming the parameter, the type given and what is allowed.
+        ParamTypeError: (a ``TypeError`` and a ``ValueError``) one line naming the
+            parameter, the type given and what is allowed.
     """
     if x is None or isinstance(x, (bool, np.bool_, str, bytes)):
         bad = type(x).__name__
@@ -315,7 +324,7 @@ def check_type(name: str, x: object) -> None:
             return
         bad = f"{type(x).__name__} of dtype {np.dtype(dt).name}"
     unit = PARAMS[name].units if name in PARAMS else ""
-    raise TypeError(
+    raise ParamTypeError(
         f"parameter {name} must be a number or a numeric array"
         + (f" (in {unit})" if unit else "")
         + f", got {bad} {_short_repr(x)}"
