@@ -319,10 +319,13 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
         p_off = {k: jnp.where(on, sg(v), v) for k, v in p.items()}
         passive, status_off = _passive_state(p_off, kinetic)
         # Without cotransporters the passive state is also the root of the full system
-        # (nonsingular where P_Cl > 0), so its derivatives w.r.t. the strengths (and
+        # (nonsingular where P_Cl, P_Na and P_K are > 0: with P_Na = 0 and no pump the
+        # Na balance is identically 0), so its derivatives w.r.t. the strengths (and
         # P_Cl) come from the full system's implicit function theorem there: right
-        # derivatives at g = 0, not the 0 of a state that ignores them.
-        extend = ~on & (p["P_Cl"] > 0) & (status_off == OK)
+        # derivatives at g = 0, not the 0 of a state that ignores them. Elsewhere they
+        # are those of the passive state.
+        leaks = (p["P_Cl"] > 0) & (p["P_Na"] > 0) & (p["P_K"] > 0)
+        extend = ~on & leaks & (status_off == OK)
         flows = {k: on | extend if k in transporters.EXTRA else on for k in p}
         p_on = {k: jnp.where(flows[k], v, sg(v)) for k, v in p.items()}
         active, status_on = _transporter_state(p_on, kinetic, sg(passive))
