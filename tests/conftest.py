@@ -6,9 +6,16 @@ precision by casting its inputs (the ``cast`` fixture), never by flipping the fl
 
 from __future__ import annotations
 
+import os
 from collections.abc import Callable, Mapping
 
-import jax
+# The suite runs without the persistent compilation cache (the tests of the cache set
+# RPX_CACHE_DIR themselves): a shared per-user cache would make runs depend on what
+# earlier processes left there, and JAX writes its entries non-atomically, so a process
+# killed by the crash tests can leave an entry that a later load trips over.
+os.environ["RPX_CACHE_DIR"] = "off"
+
+import jax  # noqa: E402
 
 jax.config.update("jax_enable_x64", True)
 jax.config.update("jax_numpy_dtype_promotion", "strict")
