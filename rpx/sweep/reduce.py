@@ -493,15 +493,25 @@ def _fold_all(
 
 
 def _reduce_locally(
-    plan: Plan, red: Reductions, todo: list[tuple[int, ...]], queue_size: int, fold: Any
+    plan: Plan, red: Reductions | None, todo: list[tuple[int, ...]], queue_size: int,
+    fold: Any, *, fn: Any = None, inputs: Any = None,
 ) -> int:
     """Evaluate ``todo`` on the local devices, folding partials in order; the device count.
 
     Chunks are dispatched round-robin over the devices and folded in dispatch order,
-    keeping at most ``queue_size`` chunks in flight per device.
+    keeping at most ``queue_size`` chunks in flight per device. ``fn(axes, table, fixed,
+    offsets)`` (default: the partials of ``red``) and its ``(axes, table, fixed)``
+    (default: the plan's, see :func:`rpx.sweep.kernel.device_inputs`) may be given
+    instead, e.g. with posterior draws as batched fixed values
+    (:mod:`rpx.analysis.predictive`).
     """
-    replicas = replicate_inputs(plan)
-    fn = make_partials_fn(plan, red)
+    if inputs is None:
+        replicas = replicate_inputs(plan)
+    else:
+        import jax
+
+        replicas = [(d, jax.device_put(inputs, d)) for d in jax.devices()]
+    fn = make_partials_fn(plan, red) if fn is None else fn
     pending: collections.deque = collections.deque()
     for k, index in enumerate(todo):
         device, (axes, table, fixed) = replicas[k % len(replicas)]
