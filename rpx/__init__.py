@@ -68,6 +68,7 @@ _LAZY: dict[str, str] = {
     "IdentifiabilityWarning": "rpx.analysis.fit",
     "fit": "rpx.analysis.fit",
     "sample": "rpx.analysis.sample",
+    "posterior_predictive": "rpx.analysis.predictive",
 }
 _JAX_FREE = {"rpx.physics.constants", "rpx.physics.params", "rpx.physics.presets"}
 _SUBPACKAGES = ("analysis", "cli", "demo", "physics", "plot", "sweep")
@@ -75,6 +76,7 @@ _SUBPACKAGES = ("analysis", "cli", "demo", "physics", "plot", "sweep")
 if TYPE_CHECKING:  # static analysers and IDEs see the real names
     from rpx.analysis.fit import IdentifiabilityWarning as IdentifiabilityWarning
     from rpx.analysis.fit import fit as fit
+    from rpx.analysis.predictive import posterior_predictive as posterior_predictive
     from rpx.analysis.sample import sample as sample
     from rpx.analysis.sensitivity import ParamRange as ParamRange
     from rpx.analysis.sensitivity import sensitivity as sensitivity
