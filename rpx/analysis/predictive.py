@@ -22,8 +22,8 @@ resting potential under new conditions); the measurement noise of the likelihood
 
 from __future__ import annotations
 
+import collections
 import dataclasses
-import functools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -162,7 +162,10 @@ def _chunks(dims: Sequence[str], shape: Sequence[int], points: int) -> tuple[tup
 
 
 # ------------------------------------------------------------------ on the device
-@functools.lru_cache(maxsize=8)
+_FNS: collections.OrderedDict[tuple, tuple[Plan, Any]] = collections.OrderedDict()
+_FNS_MAX = 8
+
+
 def _predictive_fn(
     plan: Plan, free: tuple[str, ...], band: tuple[float, float] | None,
     quantiles: tuple[float, ...], pooled: bool,
@@ -173,7 +176,30 @@ def _predictive_fn(
     Partials: ``nan`` (batch, *chunk) draws with NaN V; ``in`` draws with lo <= V <= hi;
     ``q`` (quantiles, batch, *chunk) of the non-NaN draws (linear interpolation, numpy's
     default). Pooled: batch 1 over all cells' draws.
+
+    Cached by the structure the chunk kernel reads (model, axis and design names, chunk
+    shape, outputs), not by the values of the space: axis values, the design table and
+    fixed values are inputs, so spaces of one shape share one compiled program.
     """
+    key = (
+        plan.model_name, id(plan.model), tuple(a.name for a in plan.axes),
+        tuple(r.name for r in plan.design.ranges) if plan.design is not None else None,
+        plan.chunk_shape, plan.outputs, plan.gradients, free, band, quantiles, pooled,
+    )
+    if key in _FNS:
+        _FNS.move_to_end(key)
+        return _FNS[key][1]
+    fn = _build_fn(plan, free, band, quantiles, pooled)
+    _FNS[key] = (plan, fn)  # the plan keeps its model alive, so id() stays unique
+    while len(_FNS) > _FNS_MAX:
+        _FNS.popitem(last=False)
+    return fn
+
+
+def _build_fn(
+    plan: Plan, free: tuple[str, ...], band: tuple[float, float] | None,
+    quantiles: tuple[float, ...], pooled: bool,
+) -> Any:
     chunk_fn = chunk_function(plan)
 
     def V_of(axes: Any, table: Any, rest: Any, offsets: Any, theta: Any) -> jax.Array:

@@ -26,6 +26,7 @@ _COMMAND_MODULES = (
     "rpx.cli.verify",
     "rpx.cli.fit",
     "rpx.cli.sample",
+    "rpx.cli.predict",
     "rpx.cli.reduce",
     "rpx.cli.sensitivity",
     "rpx.cli.plot",
