@@ -255,6 +255,8 @@ def test_cli_writes_the_same_results(tmp_path: Path, capsys: pytest.CaptureFixtu
                                   want["V_band_probability"].values)
     np.testing.assert_array_equal(got["V_quantile"].values, want["V_quantile"].values)
     assert got.attrs["kind"] == "predictive"
+    assert main(["info", str(out)]) == 0
+    assert "a posterior predictive map" in capsys.readouterr().out
     assert got["V_band_probability"].attrs["units"] == "1"
     assert main(args) == 2  # an existing store is refused without --overwrite
     assert "pass --overwrite" in capsys.readouterr().err

@@ -47,7 +47,7 @@ def store_summary(url: str, storage_options: dict | None = None) -> str:
         return _reduction_summary(url, store, attrs)
     if kind == "sweep":
         return _sweep_summary(url, store, attrs)
-    if kind in ("sensitivity", "fit", "posterior"):
+    if kind in ("sensitivity", "fit", "posterior", "predictive"):
         return _dataset_summary(url, store, attrs, kind)
     summary = _timecourse_summary(url, store, attrs)
     if summary is not None:
@@ -267,6 +267,11 @@ def _dataset_summary(url: str, store: object, attrs: dict, kind: str) -> str:
             f"{k} {r.get('lo')}..{r.get('hi')} ({r.get('dist', '')})".replace(" ()", "")
             for k, r in ranges.items()
         ))
+    elif kind == "predictive":
+        lines = _header(url, attrs, "a posterior predictive map")
+        lines.append(f"free    {', '.join(attrs.get('free', []))}; {attrs.get('cells', '?')} "
+                     f"cell(s){' pooled' if attrs.get('pooled') else ''} x "
+                     f"{attrs.get('draws_per_cell', '?')} draws")
     else:
         cells = ds.sizes.get("cell", 1)
         lines = _header(url, attrs, "a fit" if kind == "fit" else "a posterior sample")

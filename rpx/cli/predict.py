@@ -144,5 +144,6 @@ def summary(ds: xr.Dataset) -> str:
         lines.append(f"draws with no valid V: up to {nan:.3g} of a point's draws")
     if "converged" in ds and not bool(np.all(ds["converged"].values)):
         n = int(np.sum(~ds["converged"].values.astype(bool)))
-        lines.append(f"{n} cell(s) of the posterior are NOT converged (see rpx info)")
+        lines.append(f"{n} cell(s) of the posterior are NOT converged (rpx info on the "
+                     "posterior store names the failed checks)")
     return "\n".join(lines)
