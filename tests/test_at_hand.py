@@ -232,3 +232,141 @@ def test_gpu_benchmark_runs_with_tiny_sizes_on_any_device() -> None:
                  "pump_leak steady states", "fitted cells (20/20 converged)",
                  "sweep ghk to local zarr", "zarr alone"):
         assert what in proc.stdout, what
+
+
+# ------------------------------------------------- traced programs kept on disk
+def _outputs(out: dict) -> dict[str, np.ndarray]:
+    return {k: np.asarray(v) for k, v in out.items()}
+
+
+@pytest.mark.parametrize("model", ["ghk", "ghk_pump"])
+def test_stored_programs_give_bitwise_the_results_of_the_jitted_ones(
+    model: str, tmp_path: Path
+) -> None:
+    from rpx.physics import exported
+
+    params = {"K_o": np.asarray([4.0, 10.0, 40.0]), "P_Na": np.asarray([1e-8, 2e-8, 5e-9])}
+    direct = _outputs(rpx.evaluate(params, model=model))
+    with exported.use_store(tmp_path):
+        first = _outputs(rpx.evaluate(params, model=model))  # traced, exported, stored
+        files = sorted(tmp_path.iterdir())
+        assert len(files) == 1 and files[0].name.startswith(f"evaluate-{model}-")
+    with exported.use_store(tmp_path):  # a fresh start: loaded from the file
+        again = _outputs(rpx.evaluate(params, model=model))
+        assert sorted(tmp_path.iterdir()) == files
+        assert _compiles(lambda: rpx.evaluate({**params, "K_o": params["K_o"] * 2},
+                                               model=model)) == 0
+    for out in (first, again):
+        assert out.keys() == direct.keys()
+        for k in direct:
+            np.testing.assert_array_equal(out[k], direct[k], strict=True)
+    assert exported.store_dir() is None  # the suite runs with the cache off
+
+
+def test_a_damaged_or_mismatched_stored_program_is_traced_again(tmp_path: Path) -> None:
+    from rpx import _config
+    from rpx.physics import exported
+
+    params = {"K_o": np.asarray([4.0, 10.0])}
+    want = np.asarray(rpx.resting_potential(params, model="mullins_noda"))
+    with exported.use_store(tmp_path):
+        rpx.resting_potential(params, model="mullins_noda")
+    (path,) = tmp_path.iterdir()
+    whole = path.read_bytes()
+    value = _config.unseal(whole)
+    assert value is not None
+    size = int.from_bytes(value[:4], "little")
+    other_key = value[4 : 4 + size].replace(b"mullins_noda", b"mullins_nodb")
+    damaged = {
+        "truncated": whole[: len(whole) // 2],
+        "flipped byte": whole[:-10] + bytes([whole[-10] ^ 0xFF]) + whole[-9:],
+        "empty": b"",
+        "another key": _config.seal(len(other_key).to_bytes(4, "little") + other_key
+                                    + value[4 + size :]),
+        "not a program": _config.seal(value[: 4 + size] + b"\x00garbage"),
+    }
+    for what, data in damaged.items():
+        path.write_bytes(data)
+        with exported.use_store(tmp_path):
+            got = np.asarray(rpx.resting_potential(params, model="mullins_noda"))
+        np.testing.assert_array_equal(got, want, err_msg=what)
+        stored = _config.unseal(path.read_bytes())  # stored again, whole, under its key
+        assert stored is not None and stored[: 4 + size] == value[: 4 + size], what
+
+
+def test_the_stored_key_names_everything_the_program_depends_on() -> None:
+    from rpx.physics import exported
+
+    args = (jnp.zeros(3), {"a": jnp.zeros((2, 2), jnp.float32)})
+    text = exported.key_text("evaluate-ghk", ("k", 1), args)
+    for part in (exported.source_digest(), "jax-", "jaxlib-", "equinox=", "float32",
+                 "(2, 2)", str(jax.config.jax_enable_x64), jax.default_backend(), "'k', 1"):
+        assert part in text, part
+    assert exported.key_text("evaluate-ghk", ("k", 1), (jnp.zeros(4), args[1])) != text
+    assert len(exported.source_digest()) == 32
+
+
+def test_the_cache_file_class_writes_whole_entries_and_drops_damaged_ones(
+    tmp_path: Path,
+) -> None:
+    from jax._src.compilation_cache_interface import CacheInterface
+
+    from rpx import _config
+
+    cache = _config._safe_cache_class(CacheInterface)(tmp_path)
+    assert cache.get("k1") is None
+    cache.put("k1", b"compiled program")
+    assert cache.get("k1") == b"compiled program"
+    assert [p.name for p in tmp_path.iterdir()] == ["k1-cache"]  # no temporary file left
+    entry = tmp_path / "k1-cache"
+    for damaged in (entry.read_bytes()[:-3], b"", b"plain JAX entry without a digest"):
+        entry.write_bytes(damaged)
+        assert cache.get("k1") is None
+        assert not entry.exists()  # removed, so the next put stores a whole entry again
+        cache.put("k1", b"compiled program")
+        assert cache.get("k1") == b"compiled program"
+
+
+_TRUNCATE_RUN = """
+import json, sys
+from jax import monitoring
+events = {"programs": 0, "cache_hits": 0}
+def on_duration(name, secs, **kw):
+    if name == "/jax/core/compile/backend_compile_duration":
+        events["programs"] += 1
+def on_event(name, **kw):
+    if name == "/jax/compilation_cache/cache_hits":
+        events["cache_hits"] += 1
+monitoring.register_event_duration_secs_listener(on_duration)
+monitoring.register_event_listener(on_event)
+import numpy as np, rpx
+from jax._src import compilation_cache as cc
+v = rpx.resting_potential({"K_o": np.asarray([5.0, 10.0])}, model="ghk_pump")
+print(json.dumps({"V": np.asarray(v).tolist(), "cache": type(cc._cache).__name__, **events}))
+"""
+
+
+def test_truncated_cache_entries_do_not_crash_a_new_process(tmp_path: Path) -> None:
+    env = {**os.environ, "RPX_CACHE_DIR": str(tmp_path), "RPX_CACHE_MIN_COMPILE_S": "0"}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+
+    def run() -> tuple[dict, str]:
+        proc = subprocess.run([sys.executable, "-c", _TRUNCATE_RUN], capture_output=True,
+                              text=True, env=env, timeout=600, check=False)
+        assert proc.returncode == 0, proc.stderr[-3000:]
+        return json.loads(proc.stdout.strip().splitlines()[-1]), proc.stderr
+
+    first, _ = run()
+    assert first["cache"] == "SafeFileCache" and first["programs"] >= 1
+    (versioned,) = tmp_path.iterdir()
+    assert versioned.name.startswith(f"rpx-{rpx.__version__}-jax-{jax.__version__}-")
+    entries = [p for sub in ("xla", "exported") for p in (versioned / sub).iterdir()]
+    assert {p.parent.name for p in entries} == {"xla", "exported"}
+    for p in entries:  # as a process killed in the middle of writing would leave them
+        p.write_bytes(p.read_bytes()[: len(p.read_bytes()) // 3])
+    second, stderr = run()
+    assert second["V"] == first["V"]
+    assert "Error reading persistent compilation cache" not in stderr
+    assert second["cache_hits"] == 0  # every damaged entry was dropped and rebuilt
+    third, _ = run()
+    assert third["V"] == first["V"] and third["cache_hits"] == third["programs"] >= 1

@@ -138,3 +138,27 @@ def test_preset_returns_a_fresh_dict() -> None:
     p = rpx.preset("astrocyte")
     p["K_o"] = -1.0
     assert rpx.preset("astrocyte")["K_o"] == 5.0
+
+
+def test_presets_are_calibrated_on_first_use_not_at_import() -> None:
+    import subprocess
+    import sys
+
+    code = (
+        "import sys, rpx.physics.presets as p\n"
+        "assert not p._BUILT, p._BUILT\n"
+        "names = p.presets()\n"
+        "v = p.preset('mammalian_neuron')\n"
+        "assert list(p._BUILT) == ['mammalian_neuron'], list(p._BUILT)\n"
+        "assert p.preset_info('default') is p.preset_info('squid_axon')\n"
+        "assert 'jax' not in sys.modules\n"
+        "print(repr(sorted(v.items())), names)\n"
+    )
+    proc = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=300, check=False)
+    assert proc.returncode == 0, proc.stderr
+    # the lazily built record is the one this process built: same values, bit for bit
+    here = sorted(rpx.preset("mammalian_neuron").items())
+    assert proc.stdout.strip() == f"{here!r} {rpx.presets()!r}"
+    with pytest.raises(ValueError, match="unknown preset 'nope'; known presets: default, squid"):
+        preset_info("nope")

@@ -9,6 +9,8 @@ from __future__ import annotations
 
 import argparse
 import math
+import os
+import threading
 
 import numpy as np
 
@@ -43,6 +45,45 @@ def _used_zero(value: float, dtype: np.dtype) -> bool:
 STATE = (("Na_i", "mM"), ("K_i", "mM"), ("Cl_i", "mM"), ("volume", ""))
 
 
+def _evaluate_all(
+    names: list[str], given: dict[str, float], base: str
+) -> list[tuple[dict | None, ValueError | None]]:
+    """``evaluate`` of every model, (outputs, None) or (None, the ValueError), in order.
+
+    The models run on up to ``os.cpu_count()`` daemon threads: loading (or compiling)
+    their programs is mostly XLA's work outside the interpreter lock, so the two
+    pump-leak programs load side by side; daemon threads never delay Ctrl-C.
+    """
+    from rpx.physics.api import evaluate
+
+    results: list[tuple[dict | None, BaseException | None]] = [(None, None)] * len(names)
+    todo = list(enumerate(names))
+    lock = threading.Lock()
+
+    def work() -> None:
+        while True:
+            with lock:
+                if not todo:
+                    return
+                i, name = todo.pop(0)
+            try:
+                results[i] = (evaluate(given, model=name, base=base), None)
+            except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
+                results[i] = (None, err)
+
+    threads = [threading.Thread(target=work, daemon=True)
+               for _ in range(max(1, min(len(names), os.cpu_count() or 1)))]
+    for t in threads:
+        t.start()
+    for t in threads:
+        while t.is_alive():
+            t.join(0.2)
+    for _, err in results:
+        if err is not None and not isinstance(err, ValueError):
+            raise err
+    return results  # type: ignore[return-value]
+
+
 def _calc(args: argparse.Namespace) -> int:
     from rpx.physics.presets import preset
 
@@ -53,15 +94,15 @@ def _calc(args: argparse.Namespace) -> int:
 
     import jax
 
-    from rpx.physics.api import evaluate
+    from rpx.physics import exported
     from rpx.physics.models import equilibrium_potentials, get_model, models
 
-    print(f"preset {args.preset}" + (f" with {given}" if given else ""))
-    for name in models():
+    print(f"preset {args.preset}" + (f" with {given}" if given else ""), flush=True)
+    names = models()
+    results = _evaluate_all(names, given, args.preset)
+    for name, (out, err) in zip(names, results, strict=True):
         m = get_model(name)
-        try:
-            out = evaluate(given, model=name, base=args.preset)
-        except ValueError as err:
+        if err is not None:
             if "no default" in str(err):
                 continue
             # Every value is in its range (checked above): the point is outside this
@@ -76,7 +117,10 @@ def _calc(args: argparse.Namespace) -> int:
             state = "  ".join(f"{k} = {float(out[k]):.4g}{' ' + u if u else ''}" for k, u in STATE)
             print(f"      {state}")
     # one compiled program per model above (evaluate), one for the four Nernst potentials
-    E = jax.jit(equilibrium_potentials)({k: np.float64(v) for k, v in values.items()})
+    point = jax.device_put({k: np.float64(v) for k, v in values.items()})
+    key = ("calc", "rpx.physics.models.equilibrium_potentials")
+    nernst = exported.program("calc-nernst", key, equilibrium_potentials, (point,))
+    E = (nernst or jax.jit(equilibrium_potentials))(point)
     dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     for k, v in E.items():
         e = float(v)

@@ -15,7 +15,9 @@ disk for the next process; see :mod:`rpx._config`):
   the parameter and its allowed range.
 
 Calling again with new values of the same shapes and dtypes reuses the compiled
-program (tested in ``tests/test_at_hand.py``).
+program (tested in ``tests/test_at_hand.py``). With the persistent cache on, the
+programs of the built-in models on concrete inputs are also kept traced on disk
+(:mod:`rpx.physics.exported`), so that a new process neither traces nor compiles them.
 """
 
 from __future__ import annotations
@@ -30,7 +32,7 @@ import numpy as np
 from jax import Array
 from jax.typing import ArrayLike
 
-from rpx.physics import formulas
+from rpx.physics import exported, formulas
 from rpx.physics import params as params_rules
 from rpx.physics.models import Model, get_model
 from rpx.physics.params import check_names, param
@@ -145,6 +147,24 @@ def model_key(m: Model) -> Hashable:
     return (m.name, m.fn, m.params, m.nonzero, getattr(m, "positive", ()))
 
 
+def stored_model_key(m: Model) -> Hashable | None:
+    """:func:`model_key` with the function named by module and qualified name, the same
+    in every process; None for a function outside ``rpx.physics`` (a user's model,
+    or of another layer, whose source the store's key does not cover: never stored)."""
+    fn = m.fn
+    module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
+    if not isinstance(module, str) or not module.startswith("rpx.physics.") or "<" in qualname:
+        return None
+    return (m.name, f"{module}.{qualname}", m.params, m.nonzero, getattr(m, "positive", ()))
+
+
+def _stable(kind: Hashable) -> bool:
+    """Whether ``kind``'s repr is the same in every process (strings, numbers, tuples)."""
+    if isinstance(kind, tuple):
+        return all(_stable(k) for k in kind)
+    return kind is None or isinstance(kind, (str, int, float, bool))
+
+
 def run_checked(
     m: Model,
     kind: Hashable,
@@ -163,17 +183,17 @@ def run_checked(
     values = fill_defaults(params, m.params, base)
     dtype = _float_dtype([params[k] for k in m.params if k in params])
 
-    def build() -> Callable:
-        def run(
-            arrays: dict[str, Array], scalars: Array, names: tuple[str, ...], dtype: np.dtype
-        ) -> tuple[object, Array]:
-            v = arrays | {k: scalars[i] for i, k in enumerate(names)}
-            # inputs stay inputs: constants (preset values under a caller's jit) are not
-            # folded into the program, whose checks would otherwise be constant-folded
-            # element by element over whole arrays at compile time
-            p = _cast(jax.lax.optimization_barrier(v), dtype)
-            return body(p), first_failed_check(m, p)
+    def run(
+        arrays: dict[str, Array], scalars: Array, names: tuple[str, ...], dtype: np.dtype
+    ) -> tuple[object, Array]:
+        v = arrays | {k: scalars[i] for i, k in enumerate(names)}
+        # inputs stay inputs: constants (preset values under a caller's jit) are not
+        # folded into the program, whose checks would otherwise be constant-folded
+        # element by element over whole arrays at compile time
+        p = _cast(jax.lax.optimization_barrier(v), dtype)
+        return body(p), first_failed_check(m, p)
 
+    def build() -> Callable:
         return jax.jit(run, static_argnames=("names", "dtype"))
 
     prog = program((kind, model_key(m)), build)
@@ -188,14 +208,39 @@ def run_checked(
     )
     scalars = np.asarray([inputs[k] for k in names], dtype=dtype)
     arrays = {k: v for k, v in inputs.items() if k not in names}
+    stored = None
     if not traced:
         arrays, scalars = jax.device_put((arrays, scalars))
-    out, failed = prog(arrays, scalars, names=names, dtype=dtype)
+        stored = _stored_program(m, kind, run, names, dtype, (arrays, scalars))
+    if stored is not None:
+        out, failed = stored(arrays, scalars)
+    else:
+        out, failed = prog(arrays, scalars, names=names, dtype=dtype)
     if traced:
         return eqx.branched_error_if(out, failed >= 0, jnp.maximum(failed, 0), check_messages(m))
     if int(failed) >= 0:
         raise_domain_error(m, _cast(inputs, dtype))
     return out
+
+
+def _stored_program(
+    m: Model, kind: Hashable, run: Callable, names: tuple[str, ...], dtype: np.dtype,
+    args: tuple,
+) -> Callable | None:
+    """The program of ``run`` kept on disk (:mod:`rpx.physics.exported`), or None: the
+    store is off, or the model or ``kind`` cannot be named the same in another process."""
+    if exported.store_dir() is None:
+        return None
+    mkey = stored_model_key(m)
+    if mkey is None or not _stable(kind):
+        return None
+    name = "-".join(str(k) for k in (kind if isinstance(kind, tuple) else (kind,))[:1])
+    return exported.program(
+        f"{name}-{m.name}",
+        ("run_checked", kind, mkey, names, np.dtype(dtype).str),
+        functools.partial(run, names=names, dtype=dtype),
+        args,
+    )
 
 
 # ----------------------------------------------------------------- entry points
@@ -354,5 +399,5 @@ def compiled_programs() -> int:
     """How many programs (all shapes of all entry points) this process has compiled."""
     jitted = [*_PROGRAMS.values(), nernst, ghk_current, ghk_voltage, mullins_noda_voltage,
               nak_pump_current]
-    return sum(f._cache_size() for f in jitted)
+    return sum(f._cache_size() for f in jitted) + exported.compiled_programs()
 

@@ -38,6 +38,7 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import threading
 from types import MappingProxyType
 
 from rpx.physics.constants import MV_PER_V, F, R
@@ -219,6 +220,11 @@ def _calibrate_P_Cl(v: dict[str, float], target_mV: float) -> float:
     return (x * a_in - a_out) / (v["Cl_i"] - x * v["Cl_o"])
 
 
+def _spec(*args: object, **kwargs: object) -> tuple[tuple, dict]:
+    """The arguments of :func:`_make`, kept for the first use of the preset."""
+    return args, kwargs
+
+
 def _make(
     name: str,
     description: str,
@@ -272,10 +278,13 @@ def _make(
 
 
 _SQUID_PK = 3.3e-7
-_PRESETS: dict[str, PresetInfo] = {
-    p.name: p
-    for p in [
-        _make(
+# Each preset as the arguments of _make: its calibrations run on first use (lazily, so
+# that importing this module, as the command line does before every check, costs no
+# calibration), then the record is kept.
+_SPECS: dict[str, tuple[tuple, dict]] = {
+    args[0]: (args, kwargs)
+    for args, kwargs in [
+        _spec(
             "squid_axon",
             "squid giant axon in sea water, 20 C (Hodgkin & Katz 1949)",
             {
@@ -290,7 +299,7 @@ _PRESETS: dict[str, PresetInfo] = {
             (-70.0, -55.0),
             f"{JVEGH}: -62 mV for the squid axon; about -60 mV with Hodgkin & Katz's ratios",
         ),
-        _make(
+        _spec(
             "mammalian_neuron",
             "generic mammalian neuron at 37 C, K and Na permeable (textbook GHK example)",
             {
@@ -305,7 +314,7 @@ _PRESETS: dict[str, PresetInfo] = {
             (-75.0, -65.0),
             f"about -70 mV: {KOOLSTRA}",
         ),
-        _make(
+        _spec(
             "frog_muscle",
             "frog skeletal muscle fibre in Ringer, 20 C (Conway's concentrations)",
             {
@@ -329,7 +338,7 @@ _PRESETS: dict[str, PresetInfo] = {
                 "membrane potential of frog sartorius muscle', abstract)"
             ),
         ),
-        _make(
+        _spec(
             "mammalian_skeletal_muscle",
             "mammalian skeletal muscle at 37 C (generic mammalian concentrations, rat soleus Na_i)",
             {
@@ -356,7 +365,7 @@ _PRESETS: dict[str, PresetInfo] = {
             ),
             calibrate="P_Na",
         ),
-        _make(
+        _spec(
             "cardiac_ventricular_myocyte",
             "mammalian ventricular myocyte at 37 C (Luo-Rudy model concentrations)",
             {
@@ -381,7 +390,7 @@ _PRESETS: dict[str, PresetInfo] = {
             ),
             calibrate="P_Na",
         ),
-        _make(
+        _spec(
             "red_blood_cell",
             "human red blood cell in plasma at 37 C (Cl-dominated, small potential)",
             {
@@ -402,7 +411,7 @@ _PRESETS: dict[str, PresetInfo] = {
             ),
             calibrate="P_Cl",
         ),
-        _make(
+        _spec(
             "astrocyte",
             "mouse hippocampal astrocyte at 37 C (K-dominated, generic concentrations)",
             {
@@ -430,22 +439,33 @@ _PRESETS: dict[str, PresetInfo] = {
     ]
 }
 DEFAULT = "squid_axon"
+_BUILT: dict[str, PresetInfo] = {}
+_BUILD_LOCK = threading.Lock()
 
 
 def presets() -> list[str]:
     """Names of all presets (``"default"`` is an alias of ``"squid_axon"``)."""
-    return list(_PRESETS)
+    return list(_SPECS)
 
 
 def preset_info(name: str) -> PresetInfo:
-    """The full record of a preset: values, sources and the reported resting potential."""
+    """The full record of a preset: values, sources and the reported resting potential.
+
+    Built (and its calibrations run) on first use, then kept.
+    """
     key = DEFAULT if name == "default" else name
-    try:
-        return _PRESETS[key]
-    except KeyError:
+    info = _BUILT.get(key)
+    if info is not None:
+        return info
+    if key not in _SPECS:
         raise ValueError(
-            f"unknown preset {name!r}; known presets: default, {', '.join(_PRESETS)}"
-        ) from None
+            f"unknown preset {name!r}; known presets: default, {', '.join(_SPECS)}"
+        )
+    with _BUILD_LOCK:
+        if key not in _BUILT:
+            args, kwargs = _SPECS[key]
+            _BUILT[key] = _make(*args, **kwargs)
+        return _BUILT[key]
 
 
 def preset(name: str = "default") -> dict[str, float]:
