@@ -6,6 +6,7 @@ precision by casting its inputs (the ``cast`` fixture), never by flipping the fl
 
 from __future__ import annotations
 
+import gc
 import os
 from collections.abc import Callable, Mapping
 
@@ -34,6 +35,21 @@ def _cast(params: Mapping[str, object], dtype: type) -> dict[str, jax.Array]:
     the same inputs differ only by the rounding of the inputs to float32.
     """
     return {k: jnp.asarray(np.asarray(v, dtype=np.float64), dtype=dtype) for k, v in params.items()}
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _release_compiled_programs() -> object:
+    """Drop JAX's compiled programs after each test module.
+
+    Every compiled XLA:CPU program holds about six memory mappings; a single process
+    that compiles the whole suite's programs (over ten thousand) reaches the kernel's
+    ``vm.max_map_count`` (65,530 by default), after which the next compilation crashes
+    the process with a segmentation fault. Modules do not share programs, so clearing
+    between them costs nothing but keeps the process far below the limit.
+    """
+    yield
+    jax.clear_caches()
+    gc.collect()
 
 
 @pytest.fixture
