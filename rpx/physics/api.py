@@ -25,7 +25,6 @@ from __future__ import annotations
 import functools
 from collections.abc import Callable, Hashable, Mapping
 
-import equinox as eqx
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -217,6 +216,8 @@ def run_checked(
     else:
         out, failed = prog(arrays, scalars, names=names, dtype=dtype)
     if traced:
+        import equinox as eqx  # only under a caller's transformation (saves its import)
+
         return eqx.branched_error_if(out, failed >= 0, jnp.maximum(failed, 0), check_messages(m))
     if int(failed) >= 0:
         raise_domain_error(m, _cast(inputs, dtype))

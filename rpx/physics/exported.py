@@ -79,10 +79,14 @@ def source_digest() -> str:
 
 @functools.cache
 def _versions() -> tuple[str, ...]:
-    import equinox
+    from importlib.metadata import PackageNotFoundError, version
 
+    try:  # read from its metadata: importing equinox costs a quarter of a second
+        equinox = version("equinox")
+    except PackageNotFoundError:  # pragma: no cover - equinox is a dependency
+        equinox = "absent"
     return (
-        _config.versioned_name(), f"jax={jax.__version__}", f"equinox={equinox.__version__}",
+        _config.versioned_name(), f"jax={jax.__version__}", f"equinox={equinox}",
         f"numpy={np.__version__}",
     )  # fmt: skip
 
