@@ -159,6 +159,19 @@ def _from_phys(t: Transform, x: float) -> float:
     return t.from_phys(min(max(x, t.lo + 1e-15 * span), t.hi - 1e-15 * span))
 
 
+@functools.lru_cache(maxsize=16)
+def _build_jacobian(
+    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...]
+) -> Callable[..., Array]:
+    """Jitted ``jac(u, cells, fixed)`` (C, N, p) of every cell's residuals, compiled
+    once per model, free parameters and transforms (not once per call)."""
+
+    def jac(u: Array, cell: dict, fixed: dict) -> Array:
+        return jax.jacfwd(lambda v: _residual(model_fn, free, transforms, v, cell, fixed))(u)
+
+    return jax.jit(jax.vmap(jac, in_axes=(0, 0, None)))
+
+
 def _se_u(
     model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...],
     u_hat: np.ndarray, cells: dict, fixed: dict,
@@ -166,10 +179,8 @@ def _se_u(
     """Gauss–Newton standard errors in u (C, p) with unit residual variance; NaN or
     huge along flat directions."""
 
-    def jac(u: Array, cell: dict) -> Array:
-        return jax.jacfwd(lambda v: _residual(model_fn, free, transforms, v, cell, fixed))(u)
-
-    J = np.asarray(jax.jit(jax.vmap(jac))(u_hat, cells), dtype=np.float64)
+    jac = _build_jacobian(model_fn, free, transforms)
+    J = np.asarray(jac(u_hat, cells, fixed), dtype=np.float64)
     H = np.einsum("cnp,cnq->cpq", J, J)
     out = np.full(u_hat.shape, np.inf)
     for c in range(H.shape[0]):
