@@ -25,7 +25,14 @@ from rpx.physics import formulas as phys
 from rpx.physics.api import fill_defaults
 from rpx.physics.models import get_model
 from rpx.physics.pump_leak import FIXED, KINETIC, external_osmolarity, pump_leak, pump_leak_fixed
-from rpx.physics.transporters import EXTRA, kcc2_flux, nkcc1_flux
+from rpx.physics.transporters import (
+    CALCIUM,
+    EXTRA,
+    kcc2_flux,
+    ncx_current,
+    nkcc1_flux,
+    pmca_current,
+)
 
 REFERENCE = Path(__file__).parent / "data" / "pump_leak_before_transporters.npz"
 FNS = {"kinetic": pump_leak, "fixed": pump_leak_fixed}
@@ -314,3 +321,227 @@ def test_ode_with_cotransporters_conserves_charge(simulated: tuple) -> None:
     assert float(np.max(np.abs(charge / scale))) < 1e-9
     for k in ("E_Cl", "J_KCC2", "J_NKCC1"):
         assert ds[k].attrs["units"] in ("mV", "uA/cm^2") and ds[k].attrs["long_name"]
+
+
+# ------------------------------------------------------------- Ca2+: NCX, PMCA, leak
+# One batch for every Ca2+ solve (one compilation per pump). Strengths are scaled with
+# the preset's own Na/K pump (I_pump_max): "lr94" has the exchanger and Ca pump of Luo &
+# Rudy 1994 in their ratio to its Na/K pump (2000 : 1.15 : 1.5); P_Ca is a test value
+# relative to P_K (no resting P_Ca was traced).
+CA_NAMES = tuple(sorted(set(NAMES) | set(CALCIUM)))
+CA_CASES = {
+    # (I_NCX_max, I_PMCA_max, P_Ca/P_K, g_KCC2) in units of the pump (uA/cm^2) / 1
+    "ncx_dominant": (2000.0 / 1.5 * 1e4, 0.0, 1e-4, 0.0),
+    "lr94": (2000.0 / 1.5, 1.15 / 1.5, 1e-4, 0.0),
+    "pmca_leak": (0.0, 1.15 / 1.5, 1e-4, 0.0),
+    "ncx_kcc2": (2000.0 / 1.5, 1.15 / 1.5, 1e-4, 1e-2),
+    "none": (0.0, 0.0, 0.0, 0.0),
+}
+
+
+def _ca_batch() -> dict[str, jax.Array]:
+    rows = []
+    for name in PRESETS:
+        base = {
+            k: float(np.asarray(v)) for k, v in fill_defaults(rpx.preset(name), CA_NAMES).items()
+        }
+        for ncx, pmca, p_ca, g_k in CA_CASES.values():
+            rows.append(base | {
+                "I_NCX_max": ncx * base["I_pump_max"], "I_PMCA_max": pmca * base["I_pump_max"],
+                "P_Ca": p_ca * base["P_K"], "g_KCC2": g_k,
+            })  # fmt: skip
+    return {k: jnp.asarray([r[k] for r in rows]) for k in CA_NAMES}
+
+
+def _ca_case(name: str) -> np.ndarray:
+    return np.arange(len(PRESETS)) * len(CA_CASES) + list(CA_CASES).index(name)
+
+
+@pytest.fixture(scope="module", params=["kinetic", "fixed"])
+def ca_solved(request: pytest.FixtureRequest) -> tuple[str, dict, dict]:
+    p = _ca_batch()
+    out = SOLVERS[request.param](p)
+    return request.param, p, {k: np.asarray(v) for k, v in out.items()}
+
+
+def test_calcium_cases_solve(ca_solved: tuple[str, dict, dict]) -> None:
+    _, _, out = ca_solved
+    assert np.all(out["status"] == 0), out["status"]
+    on = np.ones(len(out["V"]), bool)
+    on[_ca_case("none")] = False
+    for k, v in out.items():
+        if k == "E_Ca":  # +inf where the cell has no Ca2+ route (Ca_i = 0)
+            assert np.all(np.isfinite(v[on])) and np.all(v[~on] == np.inf), k
+        else:
+            assert np.all(np.isfinite(v)), k
+    assert np.all(out["Ca_i"][on] > 0) and np.all(out["Ca_i"][~on] == 0)
+
+
+def test_ncx_dominant_sets_V_to_3_E_Na_minus_2_E_Ca(ca_solved: tuple[str, dict, dict]) -> None:
+    _, _, out = ca_solved
+    i = _ca_case("ncx_dominant")
+    np.testing.assert_allclose(out["V"][i], 3 * out["E_Na"][i] - 2 * out["E_Ca"][i], atol=0.1)
+    # ...not trivially: with the Luo–Rudy strength the exchanger is away from equilibrium.
+    j = _ca_case("lr94")
+    assert np.all(np.abs(out["V"][j] - (3 * out["E_Na"][j] - 2 * out["E_Ca"][j])) > 1.0)
+
+
+def test_calcium_balances_hold(ca_solved: tuple[str, dict, dict]) -> None:
+    pump, p, out = ca_solved
+    p = {k: np.asarray(v) for k, v in p.items()}
+    V, T = out["V"], p["T"]
+    I_na = np.asarray(phys.ghk_current(V, p["P_Na"], p["Na_o"], out["Na_i"], 1, T))
+    I_k = np.asarray(phys.ghk_current(V, p["P_K"], p["K_o"], out["K_i"], 1, T))
+    I_cl = np.asarray(phys.ghk_current(V, p["P_Cl"], p["Cl_o"], out["Cl_i"], -1, T))
+    I_ca = np.asarray(phys.ghk_current(V, p["P_Ca"], p["Ca_o"], out["Ca_i"], 2, T))
+    # Luo–Rudy exchanger written out from its equation (not the solver's coefficients).
+    u = V / np.asarray(phys.thermal_voltage(T))
+    eta = p["eta_NCX"]
+    denom = ((p["Km_Na_NCX"] ** 3 + p["Na_o"] ** 3) * (p["Km_Ca_NCX"] + p["Ca_o"])
+             * (1 + p["k_sat_NCX"] * np.exp((eta - 1) * u)))  # fmt: skip
+    forward = p["I_NCX_max"] * np.exp(eta * u) * out["Na_i"] ** 3 * p["Ca_o"] / denom
+    reverse = p["I_NCX_max"] * np.exp((eta - 1) * u) * p["Na_o"] ** 3 * out["Ca_i"] / denom
+    I_ncx = forward - reverse
+    I_pmca = p["I_PMCA_max"] * out["Ca_i"] / (p["Km_PMCA"] + out["Ca_i"])
+    I_p, j_k = out["I_pump"], out["J_KCC2"]
+    np.testing.assert_allclose(out["I_Ca"], I_ca, rtol=1e-9, atol=1e-18)
+    np.testing.assert_allclose(out["I_PMCA"], I_pmca, rtol=1e-12, atol=1e-18)
+    ncx_terms = 3 * (forward + reverse)  # the exchanger current's rounding scale
+    np.testing.assert_allclose(out["I_NCX"], I_ncx, rtol=1e-6, atol=1e-12 * np.max(ncx_terms))
+    for terms in (
+        (I_na, 3 * I_p, 3 * I_ncx, out["J_NKCC1"]),
+        (I_k, -2 * I_p, j_k),
+        (-I_cl, j_k),
+        (I_ca, I_pmca, -2 * I_ncx),
+        (I_na, I_k, I_cl, I_ca, I_p, I_ncx, I_pmca),  # zero total membrane current
+    ):
+        scale = sum(np.abs(t) for t in terms) + np.abs(I_p) + ncx_terms + 1e-30
+        assert np.max(np.abs(sum(terms)) / scale) < 1e-6
+    osm = np.asarray(external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"]))
+    charge = out["Na_i"] + out["K_i"] - out["Cl_i"] + 2 * out["Ca_i"] + p["z_X"] * out["X_i"]
+    np.testing.assert_allclose(charge / osm, 0.0, atol=1e-12)
+    osm_i = out["Na_i"] + out["K_i"] + out["Cl_i"] + out["Ca_i"] + out["X_i"]
+    np.testing.assert_allclose(osm_i, osm, rtol=1e-12)
+
+
+def test_calcium_routes_off_reproduce_the_cell_without_calcium(
+    ca_solved: tuple[str, dict, dict],
+) -> None:
+    """All Ca2+ strengths 0: every output bit for bit that of the call without Ca2+ names."""
+    pump, p, out = ca_solved
+    without = SOLVERS[pump]({k: v for k, v in p.items() if k in NAMES})  # _batch's program
+    i = _ca_case("none")
+    for k, v in without.items():
+        np.testing.assert_array_equal(out[k][i], np.asarray(v)[i], err_msg=k)
+    for k in ("Ca_i", "I_Ca", "I_NCX", "I_PMCA"):
+        assert np.all(out[k][i] == 0), k
+
+
+@settings(max_examples=10, deadline=None)
+@given(
+    log_ncx=st.floats(-2.0, 4.0),
+    log_pmca=st.floats(-3.0, 2.0),
+    log_p_ca=st.floats(-12.0, -7.0),
+    na_o=st.floats(20.0, 200.0),
+    ca_o=st.floats(0.1, 10.0),
+    pump=st.sampled_from(["kinetic", "fixed"]),
+)
+def test_calcium_status_zero_means_finite(
+    log_ncx: float, log_pmca: float, log_p_ca: float, na_o: float, ca_o: float, pump: str
+) -> None:
+    p = _ca_batch()  # the program of the Ca2+ fixture (no new compilation)
+    n = len(p["K_o"])
+    values = {"I_NCX_max": 10.0**log_ncx, "I_PMCA_max": 10.0**log_pmca,
+              "P_Ca": 10.0**log_p_ca, "Na_o": na_o, "Ca_o": ca_o}  # fmt: skip
+    p |= {k: jnp.asarray(np.full(n, v)) for k, v in values.items()}
+    out = SOLVERS[pump](p)
+    ok = np.asarray(out["status"]) == 0
+    assert np.all(np.asarray(out["Ca_i"])[ok] > 0)
+    for k, v in out.items():
+        v = np.asarray(v)
+        assert np.all(np.isfinite(v[ok])), k
+        if k != "status":
+            assert np.all(np.isnan(v[~ok])), k
+
+
+def test_ncx_current_vanishes_at_its_reversal_potential() -> None:
+    T, na_i, na_o, ca_i, ca_o = 310.0, 10.0, 140.0, 1e-4, 1.8
+    vt = float(phys.thermal_voltage(T))
+    e_na, e_ca = vt * np.log(na_o / na_i), vt / 2 * np.log(ca_o / ca_i)
+    args = (na_i, na_o, ca_i, ca_o, 2000.0, 87.5, 1.38, 0.1, 0.35, T)
+    scale = abs(float(ncx_current(-80.0, *args)))
+    assert abs(float(ncx_current(3 * e_na - 2 * e_ca, *args))) < 1e-12 * scale
+    # Above the reversal potential outward (3 Na+ out), below inward (Ca2+ extrusion).
+    assert float(ncx_current(3 * e_na - 2 * e_ca + 5.0, *args)) > 0
+    assert float(ncx_current(3 * e_na - 2 * e_ca - 5.0, *args)) < 0
+    assert float(pmca_current(5e-4, 1.15, 5e-4)) == pytest.approx(1.15 / 2)
+
+
+def test_calcium_gradients_match_central_differences() -> None:
+    pump = "kinetic"
+    p = _ca_batch()
+    on = np.ones(len(p["K_o"]), bool)
+    on[_ca_case("none")] = False
+    for name in ("I_NCX_max", "I_PMCA_max", "P_Ca", "Na_o", "Ca_o"):
+        x = np.asarray(p[name])
+        h = 1e-6 * np.where(x > 0, x, 1.0)
+        tangent = {k: jnp.zeros_like(v) for k, v in p.items()} | {name: jnp.asarray(h)}
+        _, d = JVPS[pump]((p,), (tangent,))
+        f = {s: SOLVERS[pump](p | {name: jnp.asarray(x + s * h)}) for s in (-1, 1)}
+        sel = on & (x > 0)
+        for k in ("V", "Ca_i", "Na_i", "volume"):
+            fd = (np.asarray(f[1][k]) - np.asarray(f[-1][k])) / 2
+            scale = np.abs(np.asarray(f[1][k])) + (1e-6 if k == "Ca_i" else 1.0)
+            got = np.asarray(d[k])
+            np.testing.assert_allclose(
+                got[sel] / scale[sel], fd[sel] / scale[sel], atol=2e-7, err_msg=f"d{k}/d{name}"
+            )
+
+
+@pytest.fixture(scope="module")
+def ca_simulated() -> tuple[dict, dict, object]:
+    """Cardiac cells with Ca2+ routes; at t = 1 s Na+ loading (P_Na tripled, pump halved)."""
+    base = {
+        k: float(np.asarray(v))
+        for k, v in fill_defaults(rpx.preset("cardiac_ventricular_myocyte"), CA_NAMES).items()
+    }
+    scale = base["I_pump_max"] / 1.5  # Luo–Rudy ratios to the preset's own Na/K pump
+    before = {k: np.full(4, v) for k, v in base.items()}
+    before |= {
+        "I_NCX_max": np.array([2000.0, 2000.0, 0.0, 2e4]) * scale,
+        "I_PMCA_max": np.array([1.15, 0.0, 1.15, 1.15]) * scale,
+        "P_Ca": np.array([1e-4, 1e-4, 1e-4, 1e-3]) * base["P_K"],
+        # P_Cl > 0: with P_Cl = 0 the ODE keeps the Cl amount, while the algebraic state
+        # takes the limit P_Cl -> 0 (Cl in equilibrium).
+        "P_Cl": np.array([0.1, 0.45, 0.1, 0.02]) * base["P_K"],
+    }
+    after = {"P_Na": 3.0 * before["P_Na"], "I_pump_max": 0.5 * before["I_pump_max"]}
+    event = rpx.Event(1.0, scale={"P_Na": 3.0, "I_pump_max": 0.5})
+    return before, after, rpx.simulate(before, SIM_T, [event])
+
+
+def test_ode_with_calcium_reaches_the_algebraic_steady_state(ca_simulated: tuple) -> None:
+    before, after, ds = ca_simulated
+    assert np.all(ds["status"].values == 0)
+    for p, i in ((before, 0), (before | after, -1)):
+        ref = pump_leak(rpx.prepare(p, "pump_leak"))
+        for k in ("V", "Na_i", "K_i", "Cl_i", "Ca_i", "volume", "I_NCX", "I_PMCA", "I_Ca"):
+            got, want = ds[k].values[:, i], np.asarray(ref[k])
+            tol = 1e-9 * np.max(np.abs(want)) if k.startswith("I_") else 1e-12
+            np.testing.assert_allclose(got, want, rtol=1e-6, atol=tol, err_msg=f"{k} at {i}")
+    # Na+ loading raises Ca_i wherever the exchanger is present (less Ca2+ extrusion).
+    ncx = before["I_NCX_max"] > 0
+    ca = ds["Ca_i"].values
+    assert np.all(ca[ncx, -1] > 1.5 * ca[ncx, 0])
+    for k in ("Ca_i", "E_Ca", "I_NCX", "I_PMCA", "I_Ca"):
+        assert ds[k].attrs["units"] in ("mM", "mV", "uA/cm^2") and ds[k].attrs["long_name"]
+
+
+def test_ode_with_calcium_conserves_charge(ca_simulated: tuple) -> None:
+    before, _, ds = ca_simulated
+    z = before["z_X"]
+    charge = ds["Na_i"] + ds["K_i"] - ds["Cl_i"] + 2 * ds["Ca_i"] + z[:, None] * ds["X_i"]
+    scale = ds["Na_i"] + ds["K_i"] + ds["Cl_i"] + ds["X_i"]
+    assert float(np.max(np.abs(charge / scale))) < 1e-9
+    # The Ca2+ term matters: its charge is far above the tolerance where Ca_i rose.
+    assert float(np.max(2 * ds["Ca_i"] / scale)) > 1e-6

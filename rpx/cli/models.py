@@ -48,12 +48,23 @@ def _pump_leak_outputs() -> dict[str, tuple[str, str]]:
                    "(cycle rate times F)"),
         "J_NKCC1": ("uA/cm^2", "NKCC1 outward transport at the pump-leak steady state (cycle "
                     "rate times F; one Na+, one K+, two Cl- per cycle)"),
+        "Ca_i": conc("Ca"),
+        "E_Ca": ("mV", "Nernst potential of Ca at the pump-leak steady state"),
+        "I_Ca": ("uA/cm^2", "Ca2+ leak current density (GHK, P_Ca) at the pump-leak steady "
+                 "state"),
+        "I_NCX": ("uA/cm^2", "Na/Ca exchanger current density at the pump-leak steady state "
+                  "(outward: 3 Na+ out, 1 Ca2+ in per cycle)"),
+        "I_PMCA": ("uA/cm^2", "plasma-membrane Ca2+ pump current density at the pump-leak "
+                   "steady state"),
         "status": ("1", "pump-leak steady-state status"),
     }
 
 
 _PUMP_LEAK = ("K_o", "Na_o", "Cl_o", "P_K", "P_Na", "T", "z_X", "X_content", "X_o")
-_TRANSPORTERS = ("P_Cl", "g_KCC2", "g_NKCC1")
+_TRANSPORTERS = (
+    "P_Cl", "g_KCC2", "g_NKCC1", "Ca_o", "P_Ca", "I_NCX_max", "I_PMCA_max", "Km_Na_NCX",
+    "Km_Ca_NCX", "k_sat_NCX", "eta_NCX", "Km_PMCA",
+)  # fmt: skip
 
 CATALOG: dict[str, ModelInfo] = {
     "ghk": ModelInfo(

@@ -84,6 +84,10 @@ LUO_RUDY_1994 = (
     "Luo & Rudy 1994, Circ. Res. 74:1071 (I_NaK: 1.5 uA/cm^2, Km_Na_i 10 mM, Km_K_o 1.5 mM)"
 )
 
+LR94_CELLML = (
+    "the CellML transcription in the pigreads package, docs/models/luo1994dynamic.rst"
+)
+
 PARAMS: dict[str, Param] = {
     p.name: p
     for p in [
@@ -223,6 +227,88 @@ PARAMS: dict[str, Param] = {
                 "0 = no NKCC1 (off by default). Flux law: the log-ratio law of KCC2 "
                 "(Duesterwald et al., bioRxiv 216150) applied to the 1:1:2 stoichiometry"
             ),
+        ),
+        # Na/Ca exchanger and plasma-membrane Ca2+ pump of the pump-leak cell
+        # (rpx/physics/transporters.py). Values: Luo & Rudy 1994, Circ. Res. 74:1071, read
+        # in the transcription of its CellML model in the pigreads package
+        # (docs/models/luo1994dynamic.rst: K_NaCa = 20 uA/mm^2, K_mNa 87.5 mM, K_mCa 1.38
+        # mM, K_sat 0.1, eta 0.35; I_pCa = 0.0115 uA/mm^2, K_mpCa = 0.0005 mM).
+        Param(
+            "I_NCX_max",
+            "uA/cm^2",
+            "Na/Ca exchanger (3 Na+ : 1 Ca2+) scale k_NaCa of the Luo-Rudy 1994 current "
+            "(cycle rate times F)",
+            0.0,
+            1e6,
+            lo_open=False,
+            default=0.0,
+            default_source=(
+                "0 = no exchanger (off by default). Luo & Rudy 1994 (Circ. Res. 74:1071) use "
+                f"2000 uA/cm^2 (K_NaCa = 20 uA/mm^2 in {LR94_CELLML})"
+            ),
+        ),
+        Param(
+            "Km_Na_NCX",
+            "mM",
+            "Na/Ca exchanger half-saturation by extracellular Na (K_m,Na)",
+            0.0,
+            1e4,
+            default=87.5,
+            default_source=f"Luo & Rudy 1994, Circ. Res. 74:1071 ({LR94_CELLML})",
+        ),
+        Param(
+            "Km_Ca_NCX",
+            "mM",
+            "Na/Ca exchanger half-saturation by extracellular Ca (K_m,Ca)",
+            0.0,
+            1e4,
+            default=1.38,
+            default_source=f"Luo & Rudy 1994, Circ. Res. 74:1071 ({LR94_CELLML})",
+        ),
+        Param(
+            "k_sat_NCX",
+            "1",
+            "Na/Ca exchanger saturation factor at negative potentials (k_sat)",
+            0.0,
+            1e3,
+            lo_open=False,
+            log_scale=False,
+            default=0.1,
+            default_source=f"Luo & Rudy 1994, Circ. Res. 74:1071 ({LR94_CELLML})",
+        ),
+        Param(
+            "eta_NCX",
+            "1",
+            "Na/Ca exchanger voltage-dependence position (eta)",
+            0.0,
+            1.0,
+            lo_open=False,
+            log_scale=False,
+            default=0.35,
+            default_source=f"Luo & Rudy 1994, Circ. Res. 74:1071 ({LR94_CELLML})",
+        ),
+        Param(
+            "I_PMCA_max",
+            "uA/cm^2",
+            "maximal plasma-membrane Ca2+ pump current density (Ca2+ charge out)",
+            0.0,
+            1e3,
+            lo_open=False,
+            default=0.0,
+            default_source=(
+                "0 = no Ca pump (off by default). Luo & Rudy 1994 (Circ. Res. 74:1071) use "
+                f"1.15 uA/cm^2 for the sarcolemmal Ca pump (I_pCa = 0.0115 uA/mm^2 in "
+                f"{LR94_CELLML})"
+            ),
+        ),
+        Param(
+            "Km_PMCA",
+            "mM",
+            "plasma-membrane Ca2+ pump half-activation by intracellular Ca",
+            0.0,
+            1e4,
+            default=5e-4,
+            default_source=f"Luo & Rudy 1994, Circ. Res. 74:1071: 0.5 uM ({LR94_CELLML})",
         ),
         Param(
             "P_f",

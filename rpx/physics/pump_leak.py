@@ -14,7 +14,8 @@ J. Physiol. 559:459):
 The outside is made electroneutral by a monovalent impermeant counter-ion (anion where
 Na_o + K_o > Cl_o, cation otherwise; it lumps bicarbonate, phosphate, Ca2+, Mg2+...),
 plus an optional uncharged osmolyte ``X_o``, so
-Osm_o = Na_o + K_o + Cl_o + |Na_o + K_o − Cl_o| + X_o. Ca2+ is not part of this model.
+Osm_o = Na_o + K_o + Cl_o + |Na_o + K_o − Cl_o| + X_o (Ca_o is counted in that lumped
+counter-ion; intracellular Ca2+ is optional, see below).
 
 Reduction. With u = FV/RT, the flux balances give each ion in closed form for a given V
 and pump current: Cl_i = Cl_o·e^u, Na_i = Na_o·e^(−u) − 3·I_p/(F·P_Na·g(u)),
@@ -55,6 +56,12 @@ Cotransporters. With KCC2 or NKCC1 (``g_KCC2``, ``g_NKCC1`` > 0) Cl is no longer
 and the reduction above does not hold; :func:`steady_state` then solves the full system
 of :mod:`rpx.physics.transporters`, started from the cotransporter-free state. With both
 strengths 0 every output is, bit for bit, the one of the reduction above.
+
+Ca2+. With a Ca2+ route (``P_Ca``, ``I_NCX_max`` or ``I_PMCA_max`` > 0: GHK leak, the
+Luo–Rudy 1994 Na/Ca exchanger, the plasma-membrane Ca pump) intracellular Ca2+ joins the
+state, the flux balances, electroneutrality and osmotic balance, and the full system of
+:mod:`rpx.physics.transporters` is solved. Without one the cell holds no Ca2+ (Ca_i =
+0, E_Ca = +inf) and every other output is, bit for bit, that of the cell without it.
 """
 
 from __future__ import annotations
@@ -262,7 +269,11 @@ def _transporter_state(
     y0 = jax.lax.stop_gradient(jnp.where(good, y0, guess))
     sol, status, swelling = transporters.solve(p, y0, kinetic)
     V = sol["u"] * vt
-    X_i = (osm - 2.0 * sol["Cl_i"]) / (1.0 - p["z_X"])
+    # Osmotic balance minus electroneutrality: 2·Cl_i − Ca_i + (1 − z_X)·X_i = Osm_o.
+    if "Ca_i" in sol:
+        X_i = (osm - 2.0 * sol["Cl_i"] + sol["Ca_i"]) / (1.0 - p["z_X"])
+    else:
+        X_i = (osm - 2.0 * sol["Cl_i"]) / (1.0 - p["z_X"])
     status = jnp.where(swelling | ((status == OK) & ~(X_i > 0)), UNBOUNDED_SWELLING, status)
     out = {
         "V": V,
@@ -273,6 +284,8 @@ def _transporter_state(
         "volume": p["X_content"] / X_i,
         "I_pump": transporters._pump(V, sol["Na_i"], p, kinetic),
     }
+    if "Ca_i" in sol:
+        out["Ca_i"] = sol["Ca_i"]
     return out, status.astype(jnp.int32)
 
 
@@ -283,14 +296,18 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
         p: the parameters of :data:`KINETIC` (kinetic Luo–Rudy pump) or :data:`FIXED`
             (fixed pump current), in the units of the parameter table. ``P_Cl``,
             ``g_KCC2`` and ``g_NKCC1`` (:data:`rpx.physics.transporters.EXTRA`) are
-            optional: without them the cell has no cotransporters.
+            optional: without them the cell has no cotransporters; so are, with them,
+            the Ca2+ parameters (:data:`rpx.physics.transporters.CALCIUM`).
         kinetic: which pump.
 
     Returns:
         ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
         volume at which the impermeant concentration equals ``X_content``), ``I_pump``
         (uA/cm^2), ``E_Na``, ``E_K``, ``E_Cl`` (mV, Nernst potentials at the state),
-        ``J_KCC2``, ``J_NKCC1`` (uA/cm^2, outward cotransport as F times the cycle rate)
+        ``J_KCC2``, ``J_NKCC1`` (uA/cm^2, outward cotransport as F times the cycle rate),
+        where ``p`` holds the Ca2+ parameters (:data:`rpx.physics.transporters.CALCIUM`,
+        as every registered model call does) also ``Ca_i`` (mM), ``E_Ca`` (mV), ``I_Ca``,
+        ``I_NCX``, ``I_PMCA`` (uA/cm^2, outward: Ca2+ leak, Na/Ca exchanger, Ca pump),
         and an int32 ``status`` (:data:`STATUS_MEANINGS`); every float output, and its
         derivative w.r.t. every input, is NaN where status is not 0; where it is 0 all
         but the Nernst potentials are finite (a value that would overflow the dtype
@@ -303,27 +320,38 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
     """
     names = KINETIC if kinetic else FIXED
     with_transporters = all(k in p for k in transporters.EXTRA)
+    calcium = with_transporters and all(k in p for k in transporters.CALCIUM)
     if with_transporters:
         names = (*names, *transporters.EXTRA)
+    if calcium:
+        names = (*names, *transporters.CALCIUM)
     shape = jnp.broadcast_shapes(*(jnp.shape(p[k]) for k in names))
     p = {k: jnp.broadcast_to(p[k], shape) for k in names}
+    ca_out: dict[str, Array] = {}
     if not with_transporters:
         out, status = _passive_state(p, kinetic)
         zero = jnp.zeros(shape, out["V"].dtype)
         j_kcc, j_nkcc = zero, zero
     else:
         on = (p["g_KCC2"] > 0) | (p["g_NKCC1"] > 0)
+        if calcium:
+            for k in transporters.CA_STRENGTHS:
+                on = on | (p[k] > 0)
         sg = jax.lax.stop_gradient
         # Each branch sees the parameters' derivatives only where it is taken, so that
         # NaNs of the branch not taken cannot leak into gradients.
         p_off = {k: jnp.where(on, sg(v), v) for k, v in p.items()}
         passive, status_off = _passive_state(p_off, kinetic)
+        if calcium:
+            # Without any Ca2+ route the cell holds no Ca2+ (its amount cannot change).
+            passive["Ca_i"] = jnp.zeros(shape, passive["V"].dtype)
         # Without cotransporters the passive state is also the root of the full system
         # (nonsingular where P_Cl, P_Na and P_K are > 0: with P_Na = 0 and no pump the
         # Na balance is identically 0), so its derivatives w.r.t. the strengths (and
         # P_Cl) come from the full system's implicit function theorem there: right
         # derivatives at g = 0, not the 0 of a state that ignores them. Elsewhere they
-        # are those of the passive state.
+        # are those of the passive state. (Not for the Ca2+ routes: at P_Ca = I_NCX_max
+        # = 0, Ca_i = 0 is not differentiable, its limit depends on their ratio.)
         leaks = (p["P_Cl"] > 0) & (p["P_Na"] > 0) & (p["P_K"] > 0)
         extend = ~on & leaks & (status_off == OK)
         flows = {k: on | extend if k in transporters.EXTRA else on for k in p}
@@ -336,12 +364,14 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
             delta = active[k] - sg(active[k])
             out[k] = out[k] + jnp.where(use & jnp.isfinite(delta), delta, 0.0)
         status = jnp.where(on, status_on, status_off)
-        c = {k: out[k] for k in ("Na_i", "K_i", "Cl_i")}
+        c = {k: out[k] for k in ("Na_i", "K_i", "Cl_i", "Ca_i") if k in out}
         f = transporters.fluxes(out["V"], c, p_on, kinetic)
         j_kcc = jnp.where(on | use, f["J_KCC2"], 0.0)
         j_nkcc = jnp.where(on | use, f["J_NKCC1"], 0.0)
+        if calcium:
+            ca_out = {k: jnp.where(on, f[k], 0.0) for k in ("I_Ca", "I_NCX", "I_PMCA")}
     finite = jnp.ones(shape, bool)
-    for v in out.values():
+    for v in (*out.values(), *ca_out.values()):
         finite = finite & jnp.isfinite(v)
     status = jnp.where((status == OK) & ~finite, OUT_OF_RANGE, status).astype(jnp.int32)
     out |= {
@@ -351,6 +381,8 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
         "J_KCC2": j_kcc,
         "J_NKCC1": j_nkcc,
     }
+    if calcium:
+        out |= ca_out | {"E_Ca": phys.nernst(p["Ca_o"], out["Ca_i"], 2, p["T"])}
     out = mask_outputs(status == OK, out, p)
     return out | {"status": status}
 
@@ -427,6 +459,19 @@ OUTPUTS: dict[str, Output] = {
         "NKCC1 outward transport at the pump-leak steady state (cycle rate times F; one Na+, "
         "one K+, two Cl- per cycle)",
     ),
+    "Ca_i": _conc_out("Ca"),
+    "E_Ca": Output("mV", "Nernst potential of Ca at the pump-leak steady state"),
+    "I_Ca": Output(
+        "uA/cm^2", "Ca2+ leak current density (GHK, P_Ca) at the pump-leak steady state"
+    ),
+    "I_NCX": Output(
+        "uA/cm^2",
+        "Na/Ca exchanger current density at the pump-leak steady state (outward: 3 Na+ out, "
+        "1 Ca2+ in per cycle)",
+    ),
+    "I_PMCA": Output(
+        "uA/cm^2", "plasma-membrane Ca2+ pump current density at the pump-leak steady state"
+    ),
     "status": Output(
         "1",
         "pump-leak steady-state status",
@@ -447,7 +492,7 @@ register(
     Model(
         "pump_leak",
         pump_leak,
-        (*KINETIC, *transporters.EXTRA),
+        (*KINETIC, *transporters.EXTRA, *transporters.CALCIUM),
         OUTPUTS,
         "pump-leak steady state (Luo–Rudy Na/K-ATPase): Na_i, K_i, Cl_i, V and cell volume",
         positive=DOMAIN,
@@ -457,7 +502,7 @@ register(
     Model(
         "pump_leak_fixed",
         pump_leak_fixed,
-        (*FIXED, *transporters.EXTRA),
+        (*FIXED, *transporters.EXTRA, *transporters.CALCIUM),
         OUTPUTS,
         "pump-leak steady state with a fixed pump current: Na_i, K_i, Cl_i, V, cell volume",
         positive=DOMAIN,

@@ -20,6 +20,16 @@ N_Cl + X_content)/v and Osm_o from :func:`rpx.physics.pump_leak.external_osmolar
 (Tosteson & Hoffman 1960, J. Gen. Physiol. 44:169; Kay 2017, Front. Cell Dev. Biol.
 5:41; Fraser & Huang 2004, J. Physiol. 559:459).
 
+With a Ca2+ route (``P_Ca``, ``I_NCX_max`` or ``I_PMCA_max`` > 0 in some interval) the
+state gains the Ca2+ amount N_Ca (integrated in nM, :data:`CA_SCALE`):
+
+    dN_Ca/dt = −(I_Ca + I_PMCA − 2·I_NCX)/(2·F·vol_area),   dN_Na/dt gains −3·I_NCX/(F·vol_area)
+
+(GHK Ca2+ leak, Luo–Rudy 1994 Na/Ca exchanger and Ca pump of
+:mod:`rpx.physics.transporters`), Osm_i gains Ca_i and the total current I_Ca + I_NCX +
+I_PMCA; the net charge is then N_Na + N_K − N_Cl + 2·N_Ca + z_X·X_content. Without one
+the state and the integrator are those of the cell without Ca2+.
+
 Voltage: quasi-electroneutral. V is the zero of the total membrane current,
 I_Na + I_K + I_Cl + I_p = 0 (a bracketed Newton solve in every right-hand-side
 evaluation, with implicit derivatives for the implicit ODE solver). This is the limit
@@ -63,13 +73,25 @@ from rpx.physics.params import attrs as param_attrs
 from rpx.physics.params import check_names, check_params
 from rpx.physics.pump_leak import FIXED, KINETIC, OUTPUTS, external_osmolarity, steady_state
 from rpx.physics.roots import increasing_root
-from rpx.physics.transporters import EXTRA, kcc2_flux, nkcc1_flux
+from rpx.physics.transporters import (
+    CA_STRENGTHS,
+    CALCIUM,
+    EXTRA,
+    kcc2_flux,
+    ncx_current,
+    nkcc1_flux,
+    pmca_current,
+)
 
 # Molar volume of water, cm^3/mol (18.015 g/mol / 0.99705 g/cm^3 at 25 C).
 V_W = 18.07
 CM3_PER_MOL_TO_PER_MM = 1e-6  # mM = 1e-6 mol/cm^3
 
 DYNAMIC = ("P_Cl", "P_f", "vol_area")
+
+# The Ca2+ amount is integrated in nM (at the reference volume), so that the step-size
+# controller's absolute tolerance resolves a resting Ca_i of ~1e-4 mM.
+CA_SCALE = 1e6
 
 # Status of a time course (one per parameter set).
 SIM_OK = 0
@@ -100,8 +122,25 @@ class Event:
 
 def _concentrations(y: Array, p: Mapping[str, Array]) -> dict[str, Array]:
     v = y[3]
-    return {
+    c = {
         "Na_i": y[0] / v, "K_i": y[1] / v, "Cl_i": y[2] / v, "X_i": p["X_content"] / v,
+    }  # fmt: skip
+    if y.shape[0] > 4:  # with Ca2+
+        c["Ca_i"] = y[4] / (CA_SCALE * v)
+    return c
+
+
+def _calcium_currents(
+    V: Array, c: Mapping[str, Array], p: Mapping[str, Array]
+) -> dict[str, Array]:
+    """Ca2+ leak (GHK, P_Ca), Na/Ca exchanger and Ca pump currents (uA/cm^2, outward +)."""
+    return {
+        "I_Ca": phys.ghk_current(V, p["P_Ca"], p["Ca_o"], c["Ca_i"], 2, p["T"]),
+        "I_NCX": ncx_current(
+            V, c["Na_i"], p["Na_o"], c["Ca_i"], p["Ca_o"], p["I_NCX_max"], p["Km_Na_NCX"],
+            p["Km_Ca_NCX"], p["k_sat_NCX"], p["eta_NCX"], p["T"],
+        ),
+        "I_PMCA": pmca_current(c["Ca_i"], p["I_PMCA_max"], p["Km_PMCA"]),
     }  # fmt: skip
 
 
@@ -141,15 +180,36 @@ def membrane_voltage(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
     c = _concentrations(y, p)
     theta = {"c": c, "p": p}
 
+    calcium = "Ca_i" in c
+
     def total(V: Array, th: dict) -> Array:
         cur = _currents(V, th["c"], th["p"])
-        return cur["Na"] + cur["K"] + cur["Cl"] + _pump(V, th["c"]["Na_i"], th["p"], kinetic)
+        I = cur["Na"] + cur["K"] + cur["Cl"] + _pump(V, th["c"]["Na_i"], th["p"], kinetic)
+        if calcium:
+            I = I + sum(_calcium_currents(V, th["c"], th["p"]).values())
+        return I
 
     one = jnp.ones_like(c["Na_i"])
-    hi = phys.ghk_voltage(
-        p["K_o"], c["K_i"], p["Na_o"], c["Na_i"], p["Cl_o"], c["Cl_i"], one, one,
-        p["P_K"], p["P_Na"], p["P_Cl"], 0.0 * one, p["T"],
-    )  # fmt: skip
+    if not calcium:
+        hi = phys.ghk_voltage(
+            p["K_o"], c["K_i"], p["Na_o"], c["Na_i"], p["Cl_o"], c["Cl_i"], one, one,
+            p["P_K"], p["P_Na"], p["P_Cl"], 0.0 * one, p["T"],
+        )  # fmt: skip
+    else:
+        # The passive currents (Ca2+ leak included) vanish at the GHK voltage and the
+        # exchanger at 3·E_Na − 2·E_Ca; above both every current is >= 0 (the pumps
+        # always are), so the larger of the two bounds the root from above.
+        sg = jax.lax.stop_gradient
+        cs = {k: sg(v) for k, v in c.items()}
+        ghk = phys.ghk_voltage(
+            p["K_o"], cs["K_i"], p["Na_o"], cs["Na_i"], p["Cl_o"], cs["Cl_i"], p["Ca_o"],
+            cs["Ca_i"], p["P_K"], p["P_Na"], p["P_Cl"], p["P_Ca"], p["T"],
+        )  # fmt: skip
+        vt = phys.thermal_voltage(p["T"])
+        ratio = (p["Na_o"] / cs["Na_i"]) ** 3 * jnp.where(cs["Ca_i"] > 0, cs["Ca_i"], 1.0)
+        e_ncx = vt * jnp.log(ratio / jnp.where(p["Ca_o"] > 0, p["Ca_o"], 1.0))
+        usable = (p["I_NCX_max"] > 0) & (cs["Ca_i"] > 0) & (p["Ca_o"] > 0)
+        hi = sg(jnp.where(usable, jnp.maximum(ghk, e_ncx), ghk))
     V, _ = increasing_root(total, theta, hi, 50.0)
     return V
 
@@ -163,23 +223,37 @@ def vector_field(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
     per_mm = 1.0 / (F * p["vol_area"])
     osm_i = c["Na_i"] + c["K_i"] + c["Cl_i"] + c["X_i"]
     osm_o = external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
-    water = p["P_f"] * V_W * CM3_PER_MOL_TO_PER_MM * (osm_i - osm_o) / p["vol_area"]
     j = _cotransport(c, p)
+    if "Ca_i" not in c:
+        water = p["P_f"] * V_W * CM3_PER_MOL_TO_PER_MM * (osm_i - osm_o) / p["vol_area"]
+        return jnp.stack([
+            -(cur["Na"] + 3.0 * I_p + j["J_NKCC1"]) * per_mm,
+            -(cur["K"] - 2.0 * I_p + j["J_KCC2"] + j["J_NKCC1"]) * per_mm,
+            (cur["Cl"] - j["J_KCC2"] - 2.0 * j["J_NKCC1"]) * per_mm,
+            water,
+        ])  # fmt: skip
+    ca = _calcium_currents(V, c, p)
+    water = p["P_f"] * V_W * CM3_PER_MOL_TO_PER_MM * (osm_i + c["Ca_i"] - osm_o) / p["vol_area"]
     return jnp.stack([
-        -(cur["Na"] + 3.0 * I_p + j["J_NKCC1"]) * per_mm,
+        -(cur["Na"] + 3.0 * I_p + j["J_NKCC1"] + 3.0 * ca["I_NCX"]) * per_mm,
         -(cur["K"] - 2.0 * I_p + j["J_KCC2"] + j["J_NKCC1"]) * per_mm,
         (cur["Cl"] - j["J_KCC2"] - 2.0 * j["J_NKCC1"]) * per_mm,
         water,
+        -CA_SCALE * (0.5 * (ca["I_Ca"] + ca["I_PMCA"]) - ca["I_NCX"]) * per_mm,
     ])  # fmt: skip
 
 
 def _observables(y: Array, p: Mapping[str, Array], kinetic: bool) -> dict[str, Array]:
     c = _concentrations(y, p)
     V = membrane_voltage(y, p, kinetic)
-    return {
+    out = {
         "V": V, **c, "volume": y[3], "I_pump": _pump(V, c["Na_i"], p, kinetic),
         "E_Cl": phys.nernst(p["Cl_o"], c["Cl_i"], -1, p["T"]), **_cotransport(c, p),
     }  # fmt: skip
+    if "Ca_i" in c:
+        out |= _calcium_currents(V, c, p)
+        out["E_Ca"] = phys.nernst(p["Ca_o"], c["Ca_i"], 2, p["T"])
+    return out
 
 
 def _segments(
@@ -224,7 +298,8 @@ def simulate(
             (osmotic water permeability, cm/s) and ``vol_area`` (reference volume per
             membrane area, cm), and the cotransporter strengths ``g_KCC2``, ``g_NKCC1``
             (0 by default; events may change them, e.g. ``scale={"g_NKCC1": 0.0}`` for
-            bumetanide).
+            bumetanide), and the Ca2+ parameters ``Ca_o``, ``P_Ca``, ``I_NCX_max``,
+            ``I_PMCA_max`` (0 by default) with the exchanger and pump constants.
         t: increasing output times (s); the run starts at ``t[0]``.
         events: :class:`Event` changes of parameters (K_o, pump, permeabilities...).
         pump: ``"kinetic"`` (Luo–Rudy Na/K-ATPase) or ``"fixed"`` (``I_pump_fixed``).
@@ -237,7 +312,9 @@ def simulate(
         ``xarray.Dataset`` over ``time`` (and ``set`` for 1-D parameters) with ``V``
         (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
         volume at which X_i = X_content), ``I_pump`` (uA/cm^2), ``E_Cl`` (mV),
-        ``J_KCC2``, ``J_NKCC1`` (uA/cm^2, outward cotransport) and a per-set ``status``
+        ``J_KCC2``, ``J_NKCC1`` (uA/cm^2, outward cotransport), where some interval
+        has a Ca2+ route also ``Ca_i`` (mM), ``E_Ca`` (mV), ``I_Ca``, ``I_NCX``,
+        ``I_PMCA`` (uA/cm^2), and a per-set ``status``
         (0 ok, 1 no initial steady state, 2 integration failed; NaN outputs then).
         Every variable carries ``units`` and ``long_name``.
 
@@ -251,7 +328,7 @@ def simulate(
     if pump not in _MODEL:
         raise ValueError(f"pump must be one of {', '.join(_MODEL)}, not {pump!r}")
     kinetic = pump == "kinetic"
-    names = (*(KINETIC if kinetic else FIXED), *EXTRA, *DYNAMIC)
+    names = (*(KINETIC if kinetic else FIXED), *EXTRA, *CALCIUM, *DYNAMIC)
     params = dict(params or {})
     t_host = np.asarray(t, dtype=np.float64)
     if t_host.ndim != 1 or t_host.size < 2 or not np.all(np.diff(t_host) > 0):
@@ -299,7 +376,12 @@ def simulate(
                     {k: np.asarray(v).astype(dtype) for k, v in current.items()}, model
                 )
             seg_params.append(dict(current))
-        run = _runner(kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1)
+        # Ca2+ is integrated only where some segment has a Ca2+ route (else the state and
+        # the program are those of the cell without Ca2+).
+        calcium = any(
+            bool(np.any(np.asarray(sp[k]) > 0)) for sp in seg_params for k in CA_STRENGTHS
+        )
+        run = _runner(kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1, calcium)
         stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
         with _host_checked_times():
             out, status = run(p0, stacked, jnp.asarray(bounds, work), jnp.asarray(t_host, work))
@@ -331,7 +413,13 @@ def _host_checked_times() -> object:
 
 @functools.lru_cache(maxsize=32)
 def _runner(
-    kinetic: bool, n_segments: int, rtol: float, atol: float, max_steps: int, batched: bool
+    kinetic: bool,
+    n_segments: int,
+    rtol: float,
+    atol: float,
+    max_steps: int,
+    batched: bool,
+    calcium: bool = False,
 ) -> Callable[..., tuple[dict[str, Array], Array]]:
     """Jitted integrator over ``n_segments`` intervals between events, ``vmap``-ed over
     parameter sets when ``batched`` (one set runs without ``vmap``).
@@ -362,7 +450,10 @@ def _runner(
     ) -> tuple[dict[str, Array], Array]:
         ss = steady_state(p_init, kinetic)
         v = ss["volume"]
-        y = jnp.stack([ss["Na_i"] * v, ss["K_i"] * v, ss["Cl_i"] * v, v])
+        y = [ss["Na_i"] * v, ss["K_i"] * v, ss["Cl_i"] * v, v]
+        if calcium:
+            y.append(CA_SCALE * ss["Ca_i"] * v)
+        y = jnp.stack(y)
         status = jnp.where(ss["status"] == 0, SIM_OK, NO_INITIAL_STATE)
         jumps = bounds[1:-1]
         controller = (

@@ -25,16 +25,38 @@ with outward GHK leak currents I_ion and the Na/K pump current I_p:
   (as in :mod:`rpx.physics.pump_leak`; the transporters are electroneutral and the three
   balances sum to zero total membrane current).
 
-Chloride is no longer passive, so the state is not closed-form in Cl and depends on
-P_Cl. The four equations are solved together in y = (u, ln Na_i, ln K_i, w), u = FV/RT,
-w = logit(2·Cl_i/Osm_o) (so that every iterate has X_i > 0, a finite volume), by
-Newton's method with a backtracking line search on the scaled residual (Armijo
-condition; Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 3.1) and a cap of 2
-on each step component (so exponentials cannot overflow), starting from the
-transporter-free steady state. In the logarithms the cotransporter fluxes are linear,
-so strong transporters make the system more nearly linear, not stiffer. A set is
-``ok`` when the scaled residual is at most 1000 ulps; one whose iterates head to
-w → ∞ (X_i/Osm_o < 1e-12) is reported as unbounded swelling, any other failure as not
+Ca2+ (optional: present where ``p`` holds :data:`CALCIUM`; every strength 0 by default)
+enters through a GHK leak (``P_Ca``), the Na/Ca exchanger (:func:`ncx_current`, Luo &
+Rudy 1994: 3 Na+ : 1 Ca2+, one net charge per cycle) and the plasma-membrane Ca2+ pump
+(:func:`pmca_current`, the Luo–Rudy sarcolemmal Ca pump, a Ca2+ current). Then
+
+* Na:  I_Na + 3·I_p + J_NKCC1 + 3·I_NCX = 0
+* Ca:  I_Ca + I_PMCA − 2·I_NCX = 0     (Ca2+ charge; the exchanger moves one Ca2+ per
+  net charge, so its Ca2+ charge current is 2·I_NCX)
+* electroneutrality Na_i + K_i − Cl_i + 2·Ca_i + z_X·X_i = 0 and osmotic balance
+  Na_i + K_i + Cl_i + Ca_i + X_i = Osm_o: H gains (2 − z_X)·Ca_i and
+  X_i = (Osm_o − 2·Cl_i + Ca_i)/(1 − z_X).
+
+The Ca balance is linear in Ca_i for the leak and the exchanger and Michaelis–Menten for
+the pump, so for given V and Na_i its one root is a quadratic's (:func:`calcium_steady`)
+and Ca_i is eliminated from the Newton system (which stays 4 × 4). The bath's Ca2+
+stays inside its lumped monovalent counter-ion (Osm_o unchanged, as without Ca2+), so
+that a cell without Ca2+ routes is the cell of :mod:`rpx.physics.pump_leak` exactly. With
+no Ca2+ route at all the cell holds no Ca2+ (Ca_i = 0); with only the pump too.
+The sum of the balances, Na + K − Cl + 2·Ca, is the total membrane current
+I_Na + I_K + I_Cl + I_Ca + I_p + I_NCX + I_PMCA: zero at every steady state.
+
+Chloride is no longer passive, so the state is not closed-form in Cl and depends on P_Cl
+(where no Cl route exists at all, P_Cl = 0 without cotransporters, Cl_i takes its
+passive limit Cl_o·e^u). The four equations are solved together in y = (u, ln Na_i, ln
+K_i, w), u = FV/RT, w = logit(2·Cl_i/Osm_o) (so that every iterate has X_i > 0, a finite
+volume), by Newton's method with a backtracking line search on the scaled residual
+(Armijo condition; Nocedal & Wright, Numerical Optimization, 2nd ed., Alg. 3.1) and a
+cap of 2 on each step component (so exponentials cannot overflow), starting from the
+transporter-free steady state. In the logarithms the cotransporter fluxes are linear, so
+strong transporters make the system more nearly linear, not stiffer. A set is ``ok``
+when the scaled residual is at most 1000 ulps; one whose iterates head to w → ∞
+(X_i/Osm_o < 1e-12) is reported as unbounded swelling, any other failure as not
 converged. Gradients follow from the implicit function theorem (dy/dθ = −J_y⁻¹·J_θ),
 never from the iterations. Uniqueness with transporters is not proven, and
 :func:`rpx.physics.pump_leak.residual_sign_changes` does not cover them.
@@ -60,8 +82,12 @@ Params = Mapping[str, Array]
 STRENGTHS = ("g_KCC2", "g_NKCC1")
 # The parameters the transporter steady state reads in addition to the pump–leak ones.
 EXTRA = ("P_Cl", *STRENGTHS)
+# The Ca2+ routes (GHK leak, Na/Ca exchanger, plasma-membrane Ca pump) and their constants;
+# the strengths P_Ca, I_NCX_max, I_PMCA_max are 0 = absent.
+CA_STRENGTHS = ("P_Ca", "I_NCX_max", "I_PMCA_max")
+CALCIUM = ("Ca_o", *CA_STRENGTHS, "Km_Na_NCX", "Km_Ca_NCX", "k_sat_NCX", "eta_NCX", "Km_PMCA")
 
-_MAX_ITER = 80
+_MAX_ITER = 300
 _HALVINGS = 24
 _MAX_STEP = 2.0
 
@@ -108,6 +134,105 @@ def nkcc1_flux(
     return g * phys.thermal_voltage(T) * log_ratio
 
 
+def _ncx_terms(
+    V: ArrayLike,
+    Na_i: ArrayLike,
+    Na_o: ArrayLike,
+    Ca_o: ArrayLike,
+    I_max: ArrayLike,
+    Km_Na: ArrayLike,
+    Km_Ca: ArrayLike,
+    k_sat: ArrayLike,
+    eta: ArrayLike,
+    T: ArrayLike,
+) -> tuple[Array, Array]:
+    """(A, B) with the Luo–Rudy exchanger current I_NCX = A − B·Ca_i (uA/cm^2, uA/cm^2/mM).
+
+    Both are >= 0; A is the forward term (3 Na+ out, Ca2+ in), B·Ca_i the reverse one.
+    """
+    u = V / phys.thermal_voltage(T)
+    denom = (Km_Na**3 + Na_o**3) * (Km_Ca + Ca_o) * (1.0 + k_sat * jnp.exp((eta - 1.0) * u))
+    scale = I_max / denom
+    return scale * jnp.exp(eta * u) * Na_i**3 * Ca_o, scale * jnp.exp((eta - 1.0) * u) * Na_o**3
+
+
+def ncx_current(
+    V: ArrayLike,
+    Na_i: ArrayLike,
+    Na_o: ArrayLike,
+    Ca_i: ArrayLike,
+    Ca_o: ArrayLike,
+    I_max: ArrayLike,
+    Km_Na: ArrayLike,
+    Km_Ca: ArrayLike,
+    k_sat: ArrayLike,
+    eta: ArrayLike,
+    T: ArrayLike,
+) -> Array:
+    """Na/Ca exchanger current (uA/cm^2, outward +; Luo & Rudy 1994, Circ. Res. 74:1071).
+
+        I_NCX = I_max/((Km_Na³ + Na_o³)(Km_Ca + Ca_o)(1 + k_sat·e^((η−1)u)))
+                · (e^(ηu)·Na_i³·Ca_o − e^((η−1)u)·Na_o³·Ca_i),     u = FV/RT
+
+    (the form and constants as in the CellML transcription of Luo & Rudy 1994 in the
+    pigreads package, docs/models/luo1994dynamic.rst). One cycle moves 3 Na+ out and
+    1 Ca2+ in when I_NCX > 0 (reverse mode), the opposite when I_NCX < 0 (forward mode,
+    Ca2+ extrusion), one net charge per cycle: I_NCX = F·cycle rate. It vanishes
+    exactly at V = 3·E_Na − 2·E_Ca. Arguments broadcast; concentrations in mM, V in mV,
+    ``I_max`` in uA/cm^2, ``k_sat`` and ``eta`` dimensionless, T in K.
+    """
+    A, B = _ncx_terms(V, Na_i, Na_o, Ca_o, I_max, Km_Na, Km_Ca, k_sat, eta, T)
+    return A - B * Ca_i
+
+
+def pmca_current(Ca_i: ArrayLike, I_max: ArrayLike, Km: ArrayLike) -> Array:
+    """Plasma-membrane Ca2+ pump current (uA/cm^2, outward +): I_max·Ca_i/(Km + Ca_i).
+
+    The sarcolemmal Ca pump of Luo & Rudy 1994 (Circ. Res. 74:1071; I_pCa = 1.15
+    uA/cm^2, K_m,pCa = 0.5 uM there). As in that model it is a Ca2+ current (two charges
+    out per Ca2+; the countertransported H+ are not modelled) and it does not depend on V.
+    ``Ca_i``, ``Km`` in mM (Km > 0), ``I_max`` in uA/cm^2.
+    """
+    return I_max * Ca_i / (Km + Ca_i)
+
+
+def _ca_terms(V: Array, Na_i: Array, p: Params) -> tuple[Array, ...]:
+    """Coefficients of the Ca balance in Ca_i: leak a·Ca_i − b, exchanger A − B·Ca_i."""
+    T = p["T"]
+    one = jnp.ones_like(Na_i)
+    a = phys.ghk_current(V, p["P_Ca"], 0.0 * one, one, 2, T)
+    b = -phys.ghk_current(V, p["P_Ca"], p["Ca_o"] * one, 0.0 * one, 2, T)
+    A, B = _ncx_terms(
+        V, Na_i, p["Na_o"], p["Ca_o"], p["I_NCX_max"], p["Km_Na_NCX"], p["Km_Ca_NCX"],
+        p["k_sat_NCX"], p["eta_NCX"], T,
+    )  # fmt: skip
+    return a, b, A, B
+
+
+def calcium_steady(V: Array, Na_i: Array, p: Params) -> Array:
+    """Ca_i (mM) that zeroes the Ca2+ flux at V (mV) and Na_i (mM): closed form.
+
+    The outward Ca2+ charge current I_Ca + I_PMCA − 2·I_NCX (GHK leak through ``P_Ca``,
+    pump, exchanger) is a·C − b + M·C/(K + C) − 2·(A − B·C) with C = Ca_i, every
+    coefficient >= 0, so it increases in C and its one root in C >= 0 is the positive
+    root of α·C² + (α·K − β + M)·C − β·K = 0, α = a + 2B, β = b + 2A, M = I_PMCA_max,
+    K = Km_PMCA (evaluated in the cancellation-free form for either sign of the linear
+    coefficient). Without any Ca2+ route it is 0 (a cell without Ca2+), and so is it
+    with the pump alone.
+    """
+    a, b, A, B = _ca_terms(V, Na_i, p)
+    alpha = a + 2.0 * B
+    beta = b + 2.0 * A
+    M, K = p["I_PMCA_max"], p["Km_PMCA"]
+    q = alpha * K - beta + M
+    disc = q * q + 4.0 * alpha * beta * K
+    root = jnp.where(disc > 0, jnp.sqrt(jnp.where(disc > 0, disc, 1.0)), 0.0)
+    den = q + root
+    c_pos = jnp.where(den > 0, 2.0 * beta * K / jnp.where(den > 0, den, 1.0), 0.0)
+    c_neg = (root - q) / (2.0 * jnp.where(alpha > 0, alpha, 1.0))
+    return jnp.where(q >= 0, c_pos, c_neg)
+
+
 def _pump(V: Array, Na_i: Array, p: Params, kinetic: bool) -> Array:
     if kinetic:
         return phys.nak_pump_current(
@@ -117,11 +242,14 @@ def _pump(V: Array, Na_i: Array, p: Params, kinetic: bool) -> Array:
 
 
 def fluxes(V: Array, c: Mapping[str, Array], p: Params, kinetic: bool) -> dict[str, Array]:
-    """Leak, pump and cotransporter rates (uA/cm^2, outward +) at V and concentrations ``c``.
+    """Leak, pump, cotransporter and Ca2+ rates (uA/cm^2, outward +) at V and concentrations ``c``.
 
-    ``c`` holds ``Na_i``, ``K_i``, ``Cl_i`` (mM); ``p`` the pump–leak parameters, ``P_Cl``
-    and the strengths. Returns ``I_Na``, ``I_K``, ``I_Cl``, ``I_pump``, ``J_KCC2``,
-    ``J_NKCC1`` and the net outward ion rates ``Na``, ``K``, ``Cl`` (F times mol/(cm^2 s)).
+    ``c`` holds ``Na_i``, ``K_i``, ``Cl_i`` and, where ``p`` has the Ca2+ parameters
+    (:data:`CALCIUM`), ``Ca_i`` (mM; the steady value :func:`calcium_steady` if absent);
+    ``p`` the pump–leak parameters, ``P_Cl`` and the strengths. Returns ``I_Na``, ``I_K``,
+    ``I_Cl``, ``I_pump``, ``J_KCC2``, ``J_NKCC1``, with Ca2+ also ``Ca_i``, ``I_Ca``,
+    ``I_NCX``, ``I_PMCA``, and the net outward ion rates ``Na``, ``K``, ``Cl`` (and
+    ``Ca``) (F times mol/(cm^2 s)).
     """
     T = p["T"]
     I_na = phys.ghk_current(V, p["P_Na"], p["Na_o"], c["Na_i"], 1, T)
@@ -132,13 +260,25 @@ def fluxes(V: Array, c: Mapping[str, Array], p: Params, kinetic: bool) -> dict[s
     j_nkcc = nkcc1_flux(
         p["g_NKCC1"], c["Na_i"], p["Na_o"], c["K_i"], p["K_o"], c["Cl_i"], p["Cl_o"], T
     )
-    return {
+    out = {
         "I_Na": I_na, "I_K": I_k, "I_Cl": I_cl, "I_pump": I_p,
         "J_KCC2": j_kcc, "J_NKCC1": j_nkcc,
         "Na": I_na + 3.0 * I_p + j_nkcc,
         "K": I_k - 2.0 * I_p + j_kcc + j_nkcc,
         "Cl": -I_cl + j_kcc + 2.0 * j_nkcc,
     }  # fmt: skip
+    if all(k in p for k in CALCIUM):
+        ca = c["Ca_i"] if "Ca_i" in c else calcium_steady(V, c["Na_i"], p)
+        a, b, A, B = _ca_terms(V, c["Na_i"], p)
+        I_ncx = A - B * ca
+        I_ca = a * ca - b
+        I_pmca = pmca_current(ca, p["I_PMCA_max"], p["Km_PMCA"])
+        out |= {
+            "Ca_i": ca, "I_Ca": I_ca, "I_NCX": I_ncx, "I_PMCA": I_pmca,
+            "Na": out["Na"] + 3.0 * I_ncx,
+            "Ca": 0.5 * (I_ca + I_pmca) - I_ncx,
+        }  # fmt: skip
+    return out
 
 
 def _osmolarity(p: Params) -> Array:
@@ -162,8 +302,21 @@ def _residual_and_scale(y: Array, p: Params, kinetic: bool) -> tuple[Array, Arra
     sodium = (1.0 - z) * (c["Na_i"] + c["K_i"])
     chloride = (1.0 + z) * c["Cl_i"]
     H = sodium - chloride + z * osm
-    r = jnp.stack([f["Na"], f["K"], f["Cl"], H])
+    calcium = "Ca" in f
+    if calcium:
+        # Electroneutrality Na + K − Cl + 2 Ca + z·X = 0 and osmotic balance
+        # Na + K + Cl + Ca + X = Osm_o, X eliminated: H gains (2 − z)·Ca_i.
+        divalent = (2.0 - z) * f["Ca_i"]
+        H = H + divalent
     a = {k: jnp.abs(v) for k, v in f.items()}
+    cl_row = f["Cl"]
+    # No Cl route at all (P_Cl = 0, no cotransporter; reached only with a Ca2+ route on):
+    # the Cl balance is 0 = 0, so Cl_i takes its limit P_Cl -> 0, Cl_i = Cl_o·e^u,
+    # as in the transporter-free reduction.
+    no_cl = (p["P_Cl"] == 0) & (p["g_KCC2"] == 0) & (p["g_NKCC1"] == 0)
+    passive_cl = log_cl - jnp.log(p["Cl_o"]) - y[0]
+    cl_row = jnp.where(no_cl, passive_cl, cl_row)
+    r = jnp.stack([f["Na"], f["K"], cl_row, H])
     # A GHK current is a difference of one-way fluxes: its rounding error scales with
     # them (they cancel where an ion is near equilibrium, e.g. passive Cl).
     V = y[0] * vt
@@ -182,11 +335,22 @@ def _residual_and_scale(y: Array, p: Params, kinetic: bool) -> tuple[Array, Arra
         jnp.abs(y[1]) + jnp.abs(y[2]) + 2.0 * jnp.abs(log_cl)
         + logs["Na_o"] + logs["K_o"] + 2.0 * logs["Cl_o"]
     )  # fmt: skip
+    na_scale = a["I_Na"] + 3.0 * a["I_pump"] + a["J_NKCC1"]
+    h_scale = jnp.abs(sodium) + jnp.abs(chloride) + jnp.abs(z * osm)
+    if calcium:
+        # The exchanger current is a difference of its two one-way terms.
+        _, _, A, B = _ca_terms(V, c["Na_i"], p)
+        na_scale = na_scale + 3.0 * (jnp.abs(A) + jnp.abs(B * f["Ca_i"]))
+        h_scale = h_scale + jnp.abs(divalent)
+    cl_scale = a["I_Cl"] + a["J_KCC2"] + 2.0 * a["J_NKCC1"]
+    cl_scale = jnp.where(
+        no_cl, jnp.abs(log_cl) + jnp.abs(jnp.log(p["Cl_o"])) + jnp.abs(y[0]), cl_scale
+    )
     scale = jnp.stack([
-        a["I_Na"] + 3.0 * a["I_pump"] + a["J_NKCC1"],
+        na_scale,
         a["I_K"] + 2.0 * a["I_pump"] + a["J_KCC2"] + a["J_NKCC1"],
-        a["I_Cl"] + a["J_KCC2"] + 2.0 * a["J_NKCC1"],
-        jnp.abs(sodium) + jnp.abs(chloride) + jnp.abs(z * osm),
+        cl_scale,
+        h_scale,
     ])  # fmt: skip
     return r, scale
 
@@ -296,4 +460,6 @@ def solve(p: Params, y0: Array, kinetic: bool) -> tuple[dict[str, Array], Array,
         "K_i": jnp.exp(y[..., 2]),
         "Cl_i": half_osm * jax.nn.sigmoid(y[..., 3]),
     }
+    if all(k in p for k in CALCIUM):
+        out["Ca_i"] = calcium_steady(out["u"] * phys.thermal_voltage(p["T"]), out["Na_i"], p)
     return out, jnp.reshape(status, shape), jnp.reshape(swelling, shape)
