@@ -11,20 +11,26 @@ literature values (no measured strength in these units was traced). E_GABA is E_
 
 Prints two tables (E_Cl and V, mV) and, at a few grid points, the derivatives of E_Cl
 with respect to log10 of each strength and to log10 P_Cl (implicit-function-theorem
-tangents), with the machine line.
+tangents), with the machine line, and writes the map of E_Cl and V over the grid to
+``experiments/out/chloride_egaba.png``.
 """
 
 from __future__ import annotations
 
 import sys
 import time
+from pathlib import Path
 
 import jax
 
 jax.config.update("jax_enable_x64", True)
 
 import jax.numpy as jnp  # noqa: E402
+import matplotlib  # noqa: E402
 import numpy as np  # noqa: E402
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
 
 sys.path.insert(0, __file__.rsplit("/", 1)[0])
 from _bench_util import host_info  # noqa: E402
@@ -87,6 +93,35 @@ def main() -> None:
           f"second {second * 1e3:.1f} ms")
     for line in host_info():
         print(f"# {line}")
+    path = save_map(out)
+    print(f"# wrote {path}")
+
+
+def save_map(out: dict[str, np.ndarray]) -> Path:
+    """E_Cl and V (mV) over the KCC2 × NKCC1 grid as two heat maps with values written in."""
+    here = Path(__file__).resolve().parent
+    labels = [f"{g:g}" for g in STRENGTHS]
+    fig, axes = plt.subplots(1, 2, figsize=(11, 4.6))
+    for ax, name in zip(axes, ("E_Cl", "V"), strict=True):
+        values = np.where(out["status"] == 0, out[name], np.nan)
+        im = ax.imshow(values, origin="lower", cmap="viridis")
+        for i in range(len(STRENGTHS)):
+            for j in range(len(STRENGTHS)):
+                text = f"{values[i, j]:.0f}" if np.isfinite(values[i, j]) else "n/a"
+                ax.text(j, i, text, ha="center", va="center", color="w", fontsize=8)
+        ax.set_xticks(range(len(STRENGTHS)), labels)
+        ax.set_yticks(range(len(STRENGTHS)), labels)
+        ax.set_xlabel("g_NKCC1 (mS/cm^2)")
+        ax.set_ylabel("g_KCC2 (mS/cm^2)")
+        title = "E_Cl = E_GABA" if name == "E_Cl" else "membrane potential V"
+        ax.set_title(f"{title} (mV)")
+        fig.colorbar(im, ax=ax, label=f"{name} (mV)")
+    fig.suptitle("Pump-leak neuron: KCC2 x NKCC1 (mammalian_neuron, P_Cl = 0.45 P_K)")
+    fig.tight_layout()
+    path = here / "out" / "chloride_egaba.png"
+    path.parent.mkdir(exist_ok=True)
+    fig.savefig(path, dpi=120)
+    return path.relative_to(here.parent)
 
 
 if __name__ == "__main__":
