@@ -236,6 +236,7 @@ def posterior_predictive(
     draws: int | None = None,
     max_evaluations: int = DEFAULT_MAX_EVALUATIONS,
     queue_size: int = 2,
+    quiet: bool = True,
 ) -> xr.Dataset:
     """Posterior predictive probability that V lies in a band, and quantiles of V, over
     every point of a sweep space, per cell or pooled over cells.
@@ -266,6 +267,7 @@ def posterior_predictive(
         draws: use this many draws per cell, evenly spread over the chains (default all).
         max_evaluations: model evaluations per compiled call (bounds device memory).
         queue_size: chunks in flight per device.
+        quiet: no progress bar (points x cells evaluated).
 
     Returns:
         xarray Dataset over ``(cell, *space dims)`` (no ``cell`` when pooled or when the
@@ -337,29 +339,37 @@ def posterior_predictive(
     in_n = np.zeros((rows, *plan.shape), np.int64) if band is not None else None
     q_v = np.full((len(qs), rows, *plan.shape), np.nan) if qs else None
 
+    from tqdm.auto import tqdm
+
     from rpx.sweep.reduce import _reduce_locally
 
     todo = list(plan.chunk_indices())
-    for start in range(0, n_cells, batch):
-        stop = min(start + batch, n_cells)
-        take = np.minimum(np.arange(start, start + batch), n_cells - 1)  # pad the last
-        inputs = (axes, table, {**fixed, **{k: jnp.asarray(v[take], dtype)
-                                             for k, v in theta.items()}})
-        r0, r1 = (0, 1) if pooled else (start, stop)
+    bar = tqdm(total=plan.size * n_cells, unit="pt", unit_scale=True, disable=quiet,
+               desc=f"{plan.model_name} predictive", dynamic_ncols=True)
+    try:
+        for start in range(0, n_cells, batch):
+            stop = min(start + batch, n_cells)
+            take = np.minimum(np.arange(start, start + batch), n_cells - 1)  # pad the last
+            inputs = (axes, table, {**fixed, **{k: jnp.asarray(v[take], dtype)
+                                                 for k, v in theta.items()}})
+            r0, r1 = (0, 1) if pooled else (start, stop)
 
-        def fold(index: tuple[int, ...], p: Mapping[str, Any], r0: int = r0, r1: int = r1
-                 ) -> None:
-            region = plan.chunk_slices(index)
-            trim = tuple(slice(0, s.stop - s.start) for s in region)
-            nrow = r1 - r0
-            nan_n[(slice(r0, r1), *region)] = np.asarray(p["nan"])[(slice(0, nrow), *trim)]
-            if in_n is not None:
-                in_n[(slice(r0, r1), *region)] = np.asarray(p["in"])[(slice(0, nrow), *trim)]
-            if q_v is not None:
-                q_v[(slice(None), slice(r0, r1), *region)] = np.asarray(p["q"])[
-                    (slice(None), slice(0, nrow), *trim)]
+            def fold(index: tuple[int, ...], p: Mapping[str, Any], r0: int = r0, r1: int = r1,
+                     cells_done: int = stop - start) -> None:
+                region = plan.chunk_slices(index)
+                trim = tuple(slice(0, s.stop - s.start) for s in region)
+                nrow = r1 - r0
+                nan_n[(slice(r0, r1), *region)] = np.asarray(p["nan"])[(slice(0, nrow), *trim)]
+                if in_n is not None:
+                    in_n[(slice(r0, r1), *region)] = np.asarray(p["in"])[(slice(0, nrow), *trim)]
+                if q_v is not None:
+                    q_v[(slice(None), slice(r0, r1), *region)] = np.asarray(p["q"])[
+                        (slice(None), slice(0, nrow), *trim)]
+                bar.update(plan.chunk_points(index) * cells_done)
 
-        _reduce_locally(plan, None, todo, int(queue_size), fold, fn=fn, inputs=inputs)
+            _reduce_locally(plan, None, todo, int(queue_size), fold, fn=fn, inputs=inputs)
+    finally:
+        bar.close()
 
     per = n_draws * (n_cells if pooled else 1)
     return _dataset(ds, spec, plan, free, band, qs, pooled, has_cells, per,

@@ -41,6 +41,7 @@ def register(sub: argparse._SubParsersAction) -> None:
         "--max-evaluations", type=int, default=1 << 22, metavar="N",
         help="model evaluations per compiled call (default 4194304)",
     )
+    p.add_argument("--quiet", action="store_true", help="no progress bar")
     p.add_argument("-o", "--output", help="write the result Dataset to this zarr store")
     p.add_argument("--overwrite", action="store_true", help="replace an existing store")
     add_debug_option(p)
@@ -100,6 +101,7 @@ def _predict(args: argparse.Namespace) -> int:
         ds = posterior_predictive(
             args.posterior, args.spec, band=args.band, quantiles=qs or None,
             pooled=args.pooled, draws=args.draws, max_evaluations=args.max_evaluations,
+            quiet=args.quiet,
         )
         if args.output:
             write_dataset_store(ds, args.output, KIND, options, overwrite=args.overwrite)
