@@ -166,3 +166,54 @@ def test_an_event_at_the_first_time_applies_from_the_start(relaxed: tuple) -> No
     assert np.all(ds["V"].values[:, 0] > np.asarray(start["V"]))  # half the pump current
     # the pump at half strength from t = 0 lets Na_i rise before the event at 1 s
     assert np.all(ds["Na_i"].values[:, 1] > ds["Na_i"].values[:, 0])
+
+
+# --------------------------------------------------- finite extracellular space
+@pytest.fixture(scope="module")
+def ecs_run() -> tuple[dict, xr.Dataset]:
+    """Neurons with an infinite bath, a huge and two small extracellular spaces; pump
+    reduced at t = 1 s (same 4 sets × 9 times × one event structure as above)."""
+    base = {k: float(np.asarray(v)) for k, v in rpx.preset("mammalian_neuron").items()}
+    cell = {k: np.full(N_SETS, v) for k, v in base.items()}
+    cell |= {"P_Cl": np.full(N_SETS, 0.45 * base["P_K"]),
+             "ecs_ratio": np.array([0.0, 1e6, 0.25, 0.25])}  # fmt: skip
+    t = np.concatenate([[0.0], np.geomspace(1.0, 1e6, 8)])
+    pump = np.array([0.5, 0.5, 0.5, 0.25])
+    ds = rpx.simulate(cell, t, [rpx.Event(1.0, scale={"I_pump_max": pump})])
+    return cell, ds
+
+
+def test_finite_space_conserves_total_amounts_and_volume(ecs_run: tuple) -> None:
+    cell, ds = ecs_run
+    assert np.all(ds["status"].values == 0)
+    v, w = ds["volume"].values[2:], ds["vol_ecs"].values[2:]
+    for ion in ("Na", "K", "Cl"):
+        total = ds[f"{ion}_i"].values[2:] * v + ds[f"{ion}_ecs"].values[2:] * w
+        np.testing.assert_allclose(total, total[:, :1] * np.ones_like(total), rtol=1e-8,
+                                   err_msg=ion)  # fmt: skip
+    np.testing.assert_allclose(v + w, (v + w)[:, :1] * np.ones_like(v), rtol=1e-10)
+    # The space starts with the bath's concentrations and ecs_ratio's volume.
+    np.testing.assert_allclose(ds["K_ecs"].values[2:, 0], cell["K_o"][2:], rtol=1e-12)
+    np.testing.assert_allclose(w[:, 0], cell["ecs_ratio"][2:], rtol=1e-12)
+    for k in ("K_ecs", "Na_ecs", "Cl_ecs", "vol_ecs"):
+        assert ds[k].attrs["units"] and ds[k].attrs["long_name"], k
+
+
+def test_large_space_approaches_the_infinite_bath(ecs_run: tuple) -> None:
+    _, ds = ecs_run
+    assert np.all(np.isinf(ds["vol_ecs"].values[0]))  # set 0: infinite bath
+    np.testing.assert_allclose(ds["V"].values[1], ds["V"].values[0], atol=1e-3)
+    for k in ("Na_i", "K_i", "Cl_i", "volume"):
+        np.testing.assert_allclose(ds[k].values[1], ds[k].values[0], rtol=1e-5, err_msg=k)
+    np.testing.assert_allclose(ds["K_ecs"].values[1], ds["K_ecs"].values[0], rtol=1e-5)
+    # ...while a small space accumulates K+ and depolarises the cell beyond the bath case.
+    assert np.all(ds["K_ecs"].values[2:, -1] > ds["K_ecs"].values[2:, 0] + 0.1)
+    assert ds["V"].values[2, -1] > ds["V"].values[0, -1] + 0.1
+
+
+def test_finite_space_refuses_bath_events_and_calcium() -> None:
+    cell = {"ecs_ratio": 0.2}
+    with pytest.raises(ValueError, match="events cannot change K_o"):
+        rpx.simulate(cell, [0.0, 10.0], [rpx.Event(1.0, set={"K_o": 10.0})])
+    with pytest.raises(ValueError, match="not supported"):
+        rpx.simulate(cell | {"I_PMCA_max": 1.0}, [0.0, 10.0])

@@ -323,6 +323,20 @@ PARAMS: dict[str, Param] = {
             ),
         ),
         Param(
+            "ecs_ratio",
+            "1",
+            "extracellular volume per reference cell volume (finite extracellular space of "
+            "rpx.simulate; 0 = infinite bath)",
+            0.0,
+            1e6,
+            lo_open=False,
+            default=0.0,
+            default_source=(
+                "0 = infinite bath (off by default, as before). A finite space holds its own "
+                "Na, K, Cl amounts; no default size is claimed"
+            ),
+        ),
+        Param(
             "vol_area",
             "cm",
             "reference cell volume per membrane area",

@@ -30,6 +30,16 @@ state gains the Ca2+ amount N_Ca (integrated in nM, :data:`CA_SCALE`):
 I_PMCA; the net charge is then N_Na + N_K − N_Cl + 2·N_Ca + z_X·X_content. Without one
 the state and the integrator are those of the cell without Ca2+.
 
+Finite extracellular space (optional; ``ecs_ratio`` > 0, 0 = the infinite bath): the
+cell shares a space of initial volume ``ecs_ratio`` reference cell volumes, starting
+with the bath's concentrations, with the state gaining its Na+, K+, Cl− amounts and
+volume w: every ion and the water leaving the cell enter it (dN_o/dt = −dN_i/dt,
+dw/dt = −dv/dt), so total amounts and volume are conserved, and the cell sees
+K_o = N_K,o/w etc. Its impermeant solutes (the bath's counter-ion and X_o) keep their
+amounts. As ``ecs_ratio`` → ∞ the infinite bath is recovered (tested). The bath's
+concentrations are then state: events may not change them, and Ca2+ routes are not
+supported with it (extracellular Ca2+ is not part of that state).
+
 Voltage: quasi-electroneutral. V is the zero of the total membrane current,
 I_Na + I_K + I_Cl + I_p = 0 (a bracketed Newton solve in every right-hand-side
 evaluation, with implicit derivatives for the implicit ODE solver). This is the limit
@@ -87,7 +97,16 @@ from rpx.physics.transporters import (
 V_W = 18.07
 CM3_PER_MOL_TO_PER_MM = 1e-6  # mM = 1e-6 mol/cm^3
 
-DYNAMIC = ("P_Cl", "P_f", "vol_area")
+DYNAMIC = ("P_Cl", "P_f", "vol_area", "ecs_ratio")
+# Bath parameters that become state with a finite extracellular space (events may not
+# change them there), and the extracellular outputs.
+BATH = ("Na_o", "K_o", "Cl_o", "X_o", "ecs_ratio")
+ECS_OUTPUTS = {
+    "Na_ecs": ("mM", "extracellular Na concentration (finite extracellular space)"),
+    "K_ecs": ("mM", "extracellular K concentration (finite extracellular space)"),
+    "Cl_ecs": ("mM", "extracellular Cl concentration (finite extracellular space)"),
+    "vol_ecs": ("1", "extracellular volume relative to the cell's reference volume"),
+}
 
 # The Ca2+ amount is integrated in nM (at the reference volume), so that the step-size
 # controller's absolute tolerance resolves a resting Ca_i of ~1e-4 mM.
@@ -299,7 +318,9 @@ def simulate(
             membrane area, cm), and the cotransporter strengths ``g_KCC2``, ``g_NKCC1``
             (0 by default; events may change them, e.g. ``scale={"g_NKCC1": 0.0}`` for
             bumetanide), and the Ca2+ parameters ``Ca_o``, ``P_Ca``, ``I_NCX_max``,
-            ``I_PMCA_max`` (0 by default) with the exchanger and pump constants.
+            ``I_PMCA_max`` (0 by default) with the exchanger and pump constants, and
+            ``ecs_ratio`` (0 = infinite bath; else the finite extracellular space of
+            the module docstring).
         t: increasing output times (s); the run starts at ``t[0]``.
         events: :class:`Event` changes of parameters (K_o, pump, permeabilities...).
         pump: ``"kinetic"`` (Luo–Rudy Na/K-ATPase) or ``"fixed"`` (``I_pump_fixed``).
@@ -314,7 +335,10 @@ def simulate(
         volume at which X_i = X_content), ``I_pump`` (uA/cm^2), ``E_Cl`` (mV),
         ``J_KCC2``, ``J_NKCC1`` (uA/cm^2, outward cotransport), where some interval
         has a Ca2+ route also ``Ca_i`` (mM), ``E_Ca`` (mV), ``I_Ca``, ``I_NCX``,
-        ``I_PMCA`` (uA/cm^2), and a per-set ``status``
+        ``I_PMCA`` (uA/cm^2), where some set has a finite extracellular space also
+        ``Na_ecs``, ``K_ecs``, ``Cl_ecs`` (mM; the bath's values in an infinite bath) and
+        ``vol_ecs`` (relative to the reference cell volume; inf in an infinite bath),
+        and a per-set ``status``
         (0 ok, 1 no initial steady state, 2 integration failed; NaN outputs then).
         Every variable carries ``units`` and ``long_name``.
 
@@ -381,7 +405,24 @@ def simulate(
         calcium = any(
             bool(np.any(np.asarray(sp[k]) > 0)) for sp in seg_params for k in CA_STRENGTHS
         )
-        run = _runner(kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1, calcium)
+        ecs = bool(np.any(np.asarray(p0["ecs_ratio"]) > 0))
+        if ecs and calcium:
+            raise ValueError(
+                "a finite extracellular space (ecs_ratio > 0) with Ca2+ routes (P_Ca, "
+                "I_NCX_max, I_PMCA_max > 0) is not supported: extracellular Ca2+ is not "
+                "part of the extracellular state"
+            )
+        if ecs:
+            for e in events:
+                fixed = sorted(set(BATH) & {*e.set, *e.scale})
+                if fixed:
+                    raise ValueError(
+                        f"with a finite extracellular space (ecs_ratio > 0) the bath is "
+                        f"state: events cannot change {', '.join(fixed)}"
+                    )
+        run = _runner(
+            kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1, calcium, ecs
+        )
         stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
         with _host_checked_times():
             out, status = run(p0, stacked, jnp.asarray(bounds, work), jnp.asarray(t_host, work))
@@ -411,6 +452,25 @@ def _host_checked_times() -> object:
         _errors.EQX_ON_ERROR = previous
 
 
+def _bath(e: Array, p: Mapping[str, Array]) -> dict[str, Array]:
+    """Parameters with the bath taken from the extracellular state ``e`` (finite space).
+
+    ``e`` = (N_Na_o, N_K_o, N_Cl_o, w): amounts and volume w of the extracellular space,
+    per reference cell volume. Its impermeant solutes (the counter-ion and X_o, amounts
+    fixed at their initial values) are diluted with w: the counter-ion stays equal to
+    |Na_o + K_o − Cl_o| (the extracellular space stays electroneutral, as the cell does)
+    and X_o becomes X_o·w_0/w. Where ``ecs_ratio`` is 0 (an infinite bath) ``p`` as is.
+    """
+    on = p["ecs_ratio"] > 0
+    w = jnp.where(on, e[3], 1.0)
+    conc = {"Na_o": e[0] / w, "K_o": e[1] / w, "Cl_o": e[2] / w}
+    out = dict(p)
+    for k, v in conc.items():
+        out[k] = jnp.where(on, v, p[k])
+    out["X_o"] = jnp.where(on, p["X_o"] * p["ecs_ratio"] / w, p["X_o"])
+    return out
+
+
 @functools.lru_cache(maxsize=32)
 def _runner(
     kinetic: bool,
@@ -420,6 +480,7 @@ def _runner(
     max_steps: int,
     batched: bool,
     calcium: bool = False,
+    ecs: bool = False,
 ) -> Callable[..., tuple[dict[str, Array], Array]]:
     """Jitted integrator over ``n_segments`` intervals between events, ``vmap``-ed over
     parameter sets when ``batched`` (one set runs without ``vmap``).
@@ -437,11 +498,28 @@ def _runner(
         i = jnp.searchsorted(jumps, tt, side="right")
         return {k: v[i] for k, v in segs.items()}
 
+    n_cell = 5 if calcium else 4
+
     def field(tt: Array, yy: Array, args: tuple) -> Array:
-        return vector_field(yy, params_at(tt, *args), kinetic)
+        p = params_at(tt, *args)
+        if not ecs:
+            return vector_field(yy, p, kinetic)
+        dy = vector_field(yy[:n_cell], _bath(yy[n_cell:], p), kinetic)
+        # What leaves the cell enters the extracellular space (amounts per reference
+        # cell volume; the total volume is fixed).
+        d_ecs = jnp.where(p["ecs_ratio"] > 0, -dy[jnp.array([0, 1, 2, 3])], 0.0)
+        return jnp.concatenate([dy, d_ecs])
 
     def save(tt: Array, yy: Array, args: tuple) -> dict[str, Array]:
-        return _observables(yy, params_at(tt, *args), kinetic)
+        p = params_at(tt, *args)
+        if not ecs:
+            return _observables(yy, p, kinetic)
+        bath = _bath(yy[n_cell:], p)
+        out = _observables(yy[:n_cell], bath, kinetic)
+        return out | {
+            "Na_ecs": bath["Na_o"], "K_ecs": bath["K_o"], "Cl_ecs": bath["Cl_o"],
+            "vol_ecs": jnp.where(p["ecs_ratio"] > 0, yy[-1], jnp.inf),
+        }  # fmt: skip
 
     pid = diffrax.PIDController(rtol=rtol, atol=atol)
 
@@ -453,6 +531,9 @@ def _runner(
         y = [ss["Na_i"] * v, ss["K_i"] * v, ss["Cl_i"] * v, v]
         if calcium:
             y.append(CA_SCALE * ss["Ca_i"] * v)
+        if ecs:
+            w = p_init["ecs_ratio"]
+            y += [p_init["Na_o"] * w, p_init["K_o"] * w, p_init["Cl_o"] * w, w]
         y = jnp.stack(y)
         status = jnp.where(ss["status"] == 0, SIM_OK, NO_INITIAL_STATE)
         jumps = bounds[1:-1]
@@ -506,9 +587,12 @@ def _dataset(
     data_vars = {}
     for k, v in out.items():
         arr = np.asarray(v) if shape else np.asarray(v)[0]
-        meta = OUTPUTS[k]
-        long_name = meta.long_name.replace(" at the pump-leak steady state", "")
-        data_vars[k] = xr.Variable(dims, arr, {"units": meta.units, "long_name": long_name})
+        if k in ECS_OUTPUTS:
+            units, long_name = ECS_OUTPUTS[k]
+        else:
+            units = OUTPUTS[k].units
+            long_name = OUTPUTS[k].long_name.replace(" at the pump-leak steady state", "")
+        data_vars[k] = xr.Variable(dims, arr, {"units": units, "long_name": long_name})
     st = np.asarray(status, dtype=np.int32)
     data_vars["status"] = xr.Variable(
         dims[:-1],
