@@ -238,3 +238,20 @@ def test_fsspec_url_store(tmp_path: Path) -> None:
     run_sweep(spec, local, quiet=True)
     np.testing.assert_array_equal(ds.V.values, xr.open_zarr(local).V.values)
     assert run_sweep(spec, url, quiet=True)["skipped"] == 9
+
+
+def test_spec_containers_may_be_lists_dicts_and_arrays() -> None:
+    """A spec built from numpy arrays, lists and a dict equals the tuple-built one."""
+    as_tuples = SweepSpec(
+        model="ghk", axes=(Axis("K_o", (2.0, 5.0, 10.0)),), fixed=(("P_Na", 2e-8),),
+        outputs=("V", "E_K"), gradients=("K_o",),
+        design=Design("sobol", 8, (Range("T", 280.0, 310.0),)),
+    )
+    as_given = SweepSpec(
+        model="ghk", axes=[Axis("K_o", np.array([2, 5, 10]))], fixed={"P_Na": 2e-8},
+        outputs=["V", "E_K"], gradients="K_o",
+        design=Design("sobol", 8, [Range("T", 280.0, 310.0)]),
+    )
+    assert as_given == as_tuples and hash(as_given) == hash(as_tuples)
+    assert as_given.hash() == as_tuples.hash()
+    assert make_plan(as_given).shape == (3, 8)

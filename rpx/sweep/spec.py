@@ -45,6 +45,11 @@ class Axis:
     name: str
     values: tuple[float, ...]
 
+    def __post_init__(self) -> None:
+        # Any sequence (a list, a numpy array) becomes a hashable tuple of floats, so
+        # that specs compare, hash and serialise alike however the values were given.
+        object.__setattr__(self, "values", _float_tuple(self.values))
+
     @classmethod
     def linspace(cls, name: str, start: float, stop: float, num: int) -> Axis:
         _check_num(name, num)
@@ -61,6 +66,35 @@ class Axis:
 
     def __len__(self) -> int:
         return len(self.values)
+
+
+def _float_tuple(values: object) -> object:
+    """``values`` as a tuple of Python floats where it is a sequence of numbers; left
+    as given otherwise, for the spec's validation to name."""
+    if isinstance(values, (str, bytes)) or not hasattr(values, "__iter__"):
+        return values
+    try:
+        return tuple(float(v) for v in np.asarray(values, dtype=np.float64).ravel())
+    except (TypeError, ValueError):
+        return tuple(values)  # type: ignore[call-overload]
+
+
+def _pairs(value: object) -> object:
+    """A mapping or a sequence of pairs as a tuple of ``(name, value)`` tuples."""
+    if isinstance(value, Mapping):
+        return tuple(value.items())
+    if isinstance(value, (str, bytes)) or not hasattr(value, "__iter__"):
+        return value
+    return tuple(tuple(p) if isinstance(p, (list, tuple)) else p for p in value)
+
+
+def _names(value: object) -> object:
+    """A single name or a sequence of names as a tuple."""
+    if isinstance(value, str):
+        return (value,)
+    if hasattr(value, "__iter__"):
+        return tuple(value)  # type: ignore[arg-type]
+    return value
 
 
 def _check_num(name: str, num: int) -> None:
@@ -94,6 +128,9 @@ class Design:
     n: int
     ranges: tuple[Range, ...]
     seed: int = 0
+
+    def __post_init__(self) -> None:
+        object.__setattr__(self, "ranges", _names(self.ranges))
 
     def unit_points(self) -> np.ndarray:
         """The design in the unit cube, shape (n, len(ranges)), float64."""
@@ -148,6 +185,15 @@ class SweepSpec:
     log_gradients: bool = False
     dtype: str = "float32"
     chunks: tuple[tuple[str, int], ...] = ()
+
+    def __post_init__(self) -> None:
+        # Lists, dicts and numpy arrays become tuples: a spec is hashable and compares
+        # equal however its containers were written.
+        object.__setattr__(self, "axes", _names(self.axes))
+        object.__setattr__(self, "fixed", _pairs(self.fixed))
+        object.__setattr__(self, "outputs", _names(self.outputs))
+        object.__setattr__(self, "gradients", _names(self.gradients))
+        object.__setattr__(self, "chunks", _pairs(self.chunks))
 
     # ------------------------------------------------------------------ derived views
     @property
