@@ -370,3 +370,25 @@ def test_truncated_cache_entries_do_not_crash_a_new_process(tmp_path: Path) -> N
     assert second["cache_hits"] == 0  # every damaged entry was dropped and rebuilt
     third, _ = run()
     assert third["V"] == first["V"] and third["cache_hits"] == third["programs"] >= 1
+
+
+def test_ctrl_c_ends_calc_at_once_while_its_models_compile(tmp_path: Path) -> None:
+    import signal
+    import time
+
+    env = {**os.environ, "RPX_CACHE_DIR": str(tmp_path)}
+    env.pop("JAX_COMPILATION_CACHE_DIR", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "rpx", "calc", "--preset", "mammalian_neuron", "--K_o", "10"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
+        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    )
+    assert proc.stdout is not None
+    assert proc.stdout.readline().startswith("preset mammalian_neuron")  # models started
+    time.sleep(1.0)  # inside tracing or XLA on the worker threads
+    start = time.monotonic()
+    proc.send_signal(signal.SIGINT)
+    _, err = proc.communicate(timeout=120)
+    assert proc.returncode == 130, err[-2000:]
+    assert time.monotonic() - start < 10
+    assert "terminate called" not in err and "Traceback" not in err

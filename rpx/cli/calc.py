@@ -10,6 +10,7 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import sys
 import threading
 
 import numpy as np
@@ -52,7 +53,7 @@ def _evaluate_all(
 
     The models run on up to ``os.cpu_count()`` daemon threads: loading (or compiling)
     their programs is mostly XLA's work outside the interpreter lock, so the two
-    pump-leak programs load side by side; daemon threads never delay Ctrl-C.
+    pump-leak programs load side by side; Ctrl-C ends the process at once (exit 130).
     """
     from rpx.physics.api import evaluate
 
@@ -75,9 +76,20 @@ def _evaluate_all(
                for _ in range(max(1, min(len(names), os.cpu_count() or 1)))]
     for t in threads:
         t.start()
-    for t in threads:
-        while t.is_alive():
-            t.join(0.2)
+    try:
+        for t in threads:
+            while t.is_alive():
+                t.join(0.2)
+    except KeyboardInterrupt:
+        # The workers may be inside XLA, which cannot be interrupted: end the process
+        # here with the command line's Ctrl-C status, without finalizing the interpreter
+        # under running threads (which aborts). Cache entries are written atomically.
+        for stream in (sys.stdout, sys.stderr):
+            try:
+                stream.flush()
+            except (OSError, ValueError):
+                pass
+        os._exit(130)
     for _, err in results:
         if err is not None and not isinstance(err, ValueError):
             raise err
