@@ -169,6 +169,23 @@ def atomic_write(path: Path, data: bytes) -> None:
         raise
 
 
+def remove_stale_temporaries(folder: Path, older_than_s: float = 3600.0) -> None:
+    """Delete temporary files of :func:`atomic_write` older than ``older_than_s`` (left
+    by a process that ended mid-write; never read as entries)."""
+    import time
+
+    now = time.time()
+    try:
+        for tmp in folder.glob(".*.tmp"):
+            try:
+                if now - tmp.stat().st_mtime > older_than_s:
+                    tmp.unlink()
+            except OSError:
+                pass
+    except OSError:
+        pass
+
+
 def read_sealed(path: Path) -> bytes | None:
     """The sealed value stored at ``path``; None when absent; an unreadable, truncated or
     altered file is deleted (best effort) and None returned."""
@@ -196,6 +213,7 @@ def _safe_cache_class(interface: type) -> type:
         def __init__(self, path: str | Path) -> None:
             self._path = Path(path)
             self._path.mkdir(parents=True, exist_ok=True)
+            remove_stale_temporaries(self._path)
 
         def _file(self, key: str) -> Path:
             if not key:

@@ -313,7 +313,13 @@ def test_the_cache_file_class_writes_whole_entries_and_drops_damaged_ones(
 
     from rpx import _config
 
+    stale, fresh = tmp_path / ".k0-cache.a1.tmp", tmp_path / ".k2-cache.b2.tmp"
+    for tmp in (stale, fresh):
+        tmp.write_bytes(b"half an entry")
+    os.utime(stale, (1.0, 1.0))
     cache = _config._safe_cache_class(CacheInterface)(tmp_path)
+    assert not stale.exists() and fresh.exists()  # another process may be writing `fresh`
+    fresh.unlink()
     assert cache.get("k1") is None
     cache.put("k1", b"compiled program")
     assert cache.get("k1") == b"compiled program"

@@ -43,6 +43,7 @@ _LOADED: dict[str, Callable] = {}
 _UNEXPORTABLE: set[str] = set()
 _LOCK = threading.Lock()
 _STORE_OVERRIDE: list[Path | None] = []
+_SWEPT: set[Path] = set()
 
 
 @functools.cache
@@ -163,6 +164,9 @@ def _remove(path: Path) -> None:
 
 
 def _store(path: Path, text: str, exp: object) -> None:
+    if path.parent not in _SWEPT:  # once per process and folder
+        _SWEPT.add(path.parent)
+        _config.remove_stale_temporaries(path.parent)
     head = text.encode()
     try:
         blob = bytes(exp.serialize())  # type: ignore[attr-defined]
