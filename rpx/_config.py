@@ -11,7 +11,7 @@ per-user cache directory:
 * unset: ``$XDG_CACHE_HOME/rpx/jax`` (else ``~/.cache/rpx/jax``; ``%LOCALAPPDATA%`` on
   Windows, ``~/Library/Caches`` on macOS).
 
-Inside that directory every (rpx, JAX, jaxlib, machine) combination has its own
+Inside that directory every (rpx, JAX, jaxlib, machine, CPU features) combination has its own
 subdirectory (:func:`versioned_dir`): ``xla/`` holds JAX's compiled programs,
 ``exported/`` the traced programs of :mod:`rpx.physics.exported`. A new JAX or rpx
 version therefore never reads entries an older one wrote.
@@ -105,11 +105,30 @@ def _rpx_version() -> str:
         return "0.0.0"
 
 
+def _cpu_features() -> str:
+    """A short digest of the CPU's feature flags (Linux ``/proc/cpuinfo``; "" elsewhere):
+    XLA compiles for the host's instruction set, so a cache shared by machines of one
+    architecture but different features (a home directory on a network disk) must not
+    hand one machine's programs to another."""
+    try:
+        with open("/proc/cpuinfo", encoding="ascii", errors="replace") as f:
+            for line in f:
+                if line.startswith(("flags", "Features")):
+                    flags = " ".join(sorted(line.split(":", 1)[1].split()))
+                    return hashlib.blake2b(flags.encode(), digest_size=4).hexdigest()
+    except OSError:
+        pass
+    return ""
+
+
 def versioned_name() -> str:
-    """``rpx-<v>-jax-<v>-jaxlib-<v>-<machine>``: the subdirectory of this combination."""
+    """``rpx-<v>-jax-<v>-jaxlib-<v>-<machine>[-<cpu features>]``: the subdirectory of
+    this combination."""
+    features = _cpu_features()
     parts = (
         f"rpx-{_rpx_version()}", f"jax-{_package_version('jax')}",
         f"jaxlib-{_package_version('jaxlib')}", platform.machine() or "machine",
+        *([f"cpu{features}"] if features else []),
     )  # fmt: skip
     return re.sub(r"[^A-Za-z0-9._+-]", "_", "-".join(parts))
 
