@@ -25,6 +25,12 @@ cells >= 20x scipy, simulate warm <= 5 s.
 
     .venv/bin/python experiments/bench_at_hand.py            # the full table
     .venv/bin/python experiments/bench_at_hand.py --quick    # small sizes, fewer repeats
+    .venv/bin/python experiments/bench_at_hand.py --skip eager gradients fit simulate
+                                                  # the command-line rows only
+
+The command-line rows run with their own cache directory (``RPX_CACHE_DIR``): "cold" is
+an empty one (nothing compiled, nothing traced), "warm" one that a first run filled
+(compiled programs in ``xla/``, traced ones in ``exported/``; see ``rpx._config``).
 """
 
 from __future__ import annotations
