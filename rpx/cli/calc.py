@@ -51,9 +51,10 @@ def _evaluate_all(
 ) -> list[tuple[dict | None, ValueError | None]]:
     """``evaluate`` of every model, (outputs, None) or (None, the ValueError), in order.
 
-    The models run on up to ``os.cpu_count()`` daemon threads: loading (or compiling)
-    their programs is mostly XLA's work outside the interpreter lock, so the two
-    pump-leak programs load side by side; Ctrl-C ends the process at once (exit 130).
+    The models run on one daemon thread each: loading (or compiling) their programs is
+    mostly XLA's work outside the interpreter lock, so the pump-leak programs load side
+    by side while the others are traced or read; Ctrl-C ends the process at once (exit
+    130).
     """
     from rpx.physics.api import evaluate
 
@@ -72,8 +73,7 @@ def _evaluate_all(
             except BaseException as err:  # noqa: BLE001 - re-raised in the main thread
                 results[i] = (None, err)
 
-    threads = [threading.Thread(target=work, daemon=True)
-               for _ in range(max(1, min(len(names), os.cpu_count() or 1)))]
+    threads = [threading.Thread(target=work, daemon=True) for _ in names]
     for t in threads:
         t.start()
     try:
