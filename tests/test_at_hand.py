@@ -6,7 +6,11 @@
   compiling them (counted with JAX's monitoring events), and ``RPX_CACHE_DIR=off``
   turns the cache off;
 * ``rpx calc`` compiles at most one program per model it prints (plus one for the
-  Nernst potentials).
+  Nernst potentials), and Ctrl-C ends it at once;
+* programs kept traced on disk (``rpx.physics.exported``) give bit for bit the results
+  of the jitted ones, and a damaged or mismatched file is traced again;
+* cache entries are written whole and checked: truncated entries (a process killed
+  mid-write) do not crash or mislead a new process.
 """
 
 from __future__ import annotations
