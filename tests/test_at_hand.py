@@ -388,11 +388,15 @@ def test_ctrl_c_ends_calc_at_once_while_its_models_compile(tmp_path: Path) -> No
 
     env = {**os.environ, "RPX_CACHE_DIR": str(tmp_path)}
     env.pop("JAX_COMPILATION_CACHE_DIR", None)
-    proc = subprocess.Popen(
-        [sys.executable, "-m", "rpx", "calc", "--preset", "mammalian_neuron", "--K_o", "10"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env=env,
-        preexec_fn=lambda: signal.signal(signal.SIGINT, signal.SIG_DFL),
+    # Ctrl-C handling even where this runs as a background job (SIGINT ignored at start)
+    code = (
+        "import runpy, signal, sys\n"
+        "signal.signal(signal.SIGINT, signal.default_int_handler)\n"
+        "sys.argv = ['rpx', 'calc', '--preset', 'mammalian_neuron', '--K_o', '10']\n"
+        "runpy.run_module('rpx', run_name='__main__')\n"
     )
+    proc = subprocess.Popen([sys.executable, "-c", code], stdout=subprocess.PIPE,
+                            stderr=subprocess.PIPE, text=True, env=env)
     assert proc.stdout is not None
     assert proc.stdout.readline().startswith("preset mammalian_neuron")  # models started
     time.sleep(1.0)  # inside tracing or XLA on the worker threads
