@@ -6,15 +6,28 @@ precision by casting its inputs (the ``cast`` fixture), never by flipping the fl
 
 from __future__ import annotations
 
+import atexit
 import gc
 import os
+import shutil
+import tempfile
 from collections.abc import Callable, Mapping
 
-# The suite runs without the persistent compilation cache (the tests of the cache set
-# RPX_CACHE_DIR themselves): a shared per-user cache would make runs depend on what
-# earlier processes left there, and JAX writes its entries non-atomically, so a process
-# killed by the crash tests can leave an entry that a later load trips over.
-os.environ["RPX_CACHE_DIR"] = "off"
+# The suite shares one persistent compilation cache among its own processes (the
+# pytest workers and every subprocess a test starts: CLI runs, crash harnesses,
+# notebook kernels), in a fresh directory made for this run and removed after it.
+# Nothing depends on what earlier runs or the user's own cache hold, and a program
+# compiled by one test is loaded by the next process that needs it. The cache writes
+# entries atomically (rpx._config), so processes killed by the crash tests leave
+# nothing half-written behind. The tests of the cache itself set RPX_CACHE_DIR
+# themselves. ``RPX_TEST_CACHE=off`` runs the suite with no cache at all.
+if os.environ.get("RPX_TEST_CACHE", "").lower() == "off":
+    os.environ["RPX_CACHE_DIR"] = "off"
+else:
+    if not os.environ.get("RPX_TEST_CACHE_DIR"):  # the first process of this run
+        os.environ["RPX_TEST_CACHE_DIR"] = tempfile.mkdtemp(prefix="rpx-test-cache-")
+        atexit.register(shutil.rmtree, os.environ["RPX_TEST_CACHE_DIR"], True)
+    os.environ["RPX_CACHE_DIR"] = os.environ["RPX_TEST_CACHE_DIR"]
 
 import jax  # noqa: E402
 
