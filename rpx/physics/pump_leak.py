@@ -66,6 +66,7 @@ state, the flux balances, electroneutrality and osmotic balance, and the full sy
 
 from __future__ import annotations
 
+import math
 from collections.abc import Mapping
 
 import jax
@@ -508,3 +509,152 @@ register(
         positive=DOMAIN,
     )
 )
+
+
+def transporter_sign_changes(
+    p: Params,
+    kinetic: bool,
+    n: int = 1024,
+    u_lo: float = -16.0,
+    u_hi: float = 6.0,
+    tol: float = 1e-8,
+) -> dict[str, Array]:
+    """Steady states of the cell with cotransporters and Ca2+ routes, counted along u.
+
+    The uniqueness diagnostic of :func:`residual_sign_changes` for the full system of
+    :mod:`rpx.physics.transporters` (``P_Cl``, ``g_KCC2``, ``g_NKCC1`` and, optionally,
+    the Ca2+ parameters). Reduction to one equation in u = FV/RT: at fixed u the Na, K
+    and Cl balances (Ca_i eliminated in closed form) are three equations in
+    x = (ln Na_i, ln K_i, ln Cl_i) with at most one solution, and the steady states are
+    the zeros of the remaining equation H(u) (electroneutrality with osmotic balance) along
+    the curve x(u). Why at most one: the balances' Jacobian in x is J = D + C + v·e₁ᵀ,
+    with D = diag of the GHK leaks' derivatives (> 0 where P_Na, P_K, P_Cl > 0), C =
+    (RT/F)·(g_NKCC1·n·nᵀ + g_KCC2·m·mᵀ), n = (1, 1, 2), m = (0, 1, 1) (symmetric,
+    positive semidefinite: the cotransporter rates are linear in x), and v = (3·(∂I_p +
+    ∂I_NCX), −2·∂I_p, 0) the pump's and the exchanger's derivatives w.r.t. ln Na_i (both
+    >= 0: the Luo–Rudy pump increases with Na_i, and at the Ca2+ steady state I_NCX =
+    (I_Ca + I_PMCA)/2 increases with Ca_i, which increases with Na_i). Every principal
+    minor of J is positive (with M = D + C: the 1×1 and 2×2 ones gain only nonnegative
+    terms, as M₁₂ >= 0; det J = det M·(1 + v·M⁻¹e₁-term) with
+    3·(M⁻¹)₁₁ − 2·(M⁻¹)₁₂ ∝ 3·(D_K·D_Cl + D_K·(4g_N + g_K) + D_Cl·(g_N + g_K) + g_N·g_K)
+    + g_N·g_K + 2·g_N·D_Cl > 0, g in units of F/RT), so J is a P-matrix on all of R³ and the
+    map is injective (Gale & Nikaido 1965, Math. Ann. 159:81, Thm. 4). The same holds in
+    the solver's w = logit(2·Cl_i/Osm_o), a monotone change of one coordinate.
+
+    At each of ``n`` grid points u in [``u_lo``, ``u_hi``] (defaults: about −430 to
+    +160 mV at 37 C, 0.02 in u or ~0.6 mV apart at n = 1024; a choice of range, not a
+    bound proven to hold every steady state) the balances are solved by Newton's method
+    (:func:`rpx.physics.transporters._balances_at`) from the transporter-free ions at
+    that u, and the sign changes of H between neighbouring solved points are counted. A
+    point counts as solved where the balances' scaled residual (each balance over the sum
+    of the magnitudes of its terms) is at most ``tol``: looser than the steady-state
+    solver's 1000 ulps because at strongly negative u the concentrations reach ~e^30 and
+    rounding alone leaves ~1e-9 there, while the sign of H, not its digits, is counted.
+
+    Args:
+        p: parameters as for :func:`steady_state` with ``P_Cl``, ``g_KCC2`` and
+            ``g_NKCC1`` (Ca2+ parameters optional), broadcasting to one shape S.
+        kinetic: Luo–Rudy pump (else the fixed ``I_pump_fixed``).
+        n, u_lo, u_hi: the grid (static).
+        tol: the largest scaled residual of a solved grid point.
+
+    Returns:
+        A dict of arrays of shape S: ``roots`` (int32, sign changes of H between
+        neighbouring grid points where the balances were solved: the number of steady
+        states resolved by the grid), ``gaps`` (int32, sign changes across runs of
+        unsolved points: possible steady states the grid could not resolve),
+        ``unsolved`` (int32, grid points where the Newton solve of the balances failed,
+        including those whose solution would need X_i <= 0), ``interior`` (int32, the
+        unsolved points between the first and the last solved one), ``mismatch`` (int32,
+        points solved on both passes with opposite signs of H; 0 unless the balances are
+        solved inaccurately there), ``u_first``, ``u_last``
+        (the midpoints, in u, of the first and last resolved sign change; NaN if none).
+
+    Raises:
+        KeyError: if ``p`` lacks a parameter of the model.
+    """
+    names = (*(KINETIC if kinetic else FIXED), *transporters.EXTRA)
+    if all(k in p for k in transporters.CALCIUM):
+        names = (*names, *transporters.CALCIUM)
+    shape = jnp.broadcast_shapes(*(jnp.shape(p[k]) for k in names))
+    p = {k: jnp.broadcast_to(jnp.asarray(p[k]), shape)[..., None] for k in names}
+    dtype = p["K_o"].dtype
+    u = jnp.broadcast_to(jnp.linspace(u_lo, u_hi, n, dtype=dtype), (*shape, n))
+    p = {k: jnp.broadcast_to(v, u.shape) for k, v in p.items()}
+    # Start: the transporter-free ions at u (Cl_i capped below Osm_o/2, Na_i at its
+    # passive value where the pump depletes it).
+    ions = _ions(u, p, kinetic)
+    half = 0.5 * external_osmolarity(p["Na_o"], p["K_o"], p["Cl_o"], p["X_o"])
+    na = jnp.where((ions["Na_i"] > 0) & jnp.isfinite(ions["Na_i"]), ions["Na_i"],
+                   p["Na_o"] * jnp.exp(-u))  # fmt: skip
+    cl = jnp.clip(ions["Cl_i"], 1e-12 * half, (1.0 - 1e-6) * half)
+    k_i = jnp.where(jnp.isfinite(ions["K_i"]), ions["K_i"], p["K_o"] * jnp.exp(-u))
+    x0 = jnp.stack([jnp.log(na), jnp.log(k_i), jnp.log(cl) - jnp.log(half - cl)], axis=-1)
+    x0 = jnp.clip(x0, -80.0, 80.0)
+    # Continuation along the grid, once downwards and once upwards in one scan: each
+    # point is solved from the last solved point's x and from the transporter-free ions
+    # at its u, the first that converges is kept. Where both directions solve a point, H
+    # has one sign (the balances' solution at fixed u is unique, as proven above).
+    m = math.prod(shape)
+    flat = {k: jnp.reshape(v[..., 0], (m,)) for k, v in p.items()}
+    grid_u = jnp.linspace(u_lo, u_hi, n, dtype=dtype)
+    x0 = jnp.reshape(x0, (m, n, 3))
+    lanes = {k: jnp.tile(v, 4) for k, v in flat.items()}
+    solve = jax.vmap(
+        lambda uu, pp, xx: transporters._balances_at(uu, pp, xx, kinetic, tol), (0, 0, 0)
+    )
+
+    def step(carry: tuple, k: Array) -> tuple:
+        x_prev, have = carry  # (2, m, 3), (2, m): downwards, upwards
+        j = jnp.stack([n - 1 - k, k])
+        passive = jnp.stack([x0[:, j[0]], x0[:, j[1]]])
+        cont = jnp.where(have[..., None], x_prev, passive)
+        uu = jnp.repeat(grid_u[j], m)
+        x, ok, H = solve(
+            jnp.tile(uu, 2), lanes, jnp.concatenate([cont, passive]).reshape(4 * m, 3)
+        )
+        x, ok, H = x.reshape(2, 2, m, 3), ok.reshape(2, 2, m), H.reshape(2, 2, m)
+        use_c = ok[0]
+        x = jnp.where(use_c[..., None], x[0], x[1])
+        H = jnp.where(use_c, H[0], H[1])
+        ok = ok[0] | ok[1]
+        return (jnp.where(ok[..., None], x, x_prev), have | ok), (ok, H)
+
+    init = (jnp.zeros((2, m, 3), dtype), jnp.zeros((2, m), bool))
+    _, (ok_s, H_s) = jax.lax.scan(step, init, jnp.arange(n))  # (n, 2, m)
+    ok_dn, H_dn = ok_s[::-1, 0], H_s[::-1, 0]
+    ok_up, H_up = ok_s[:, 1], H_s[:, 1]
+    ok = ok_dn | ok_up
+    H = jnp.where(ok_dn, H_dn, H_up)
+    differ = ok_dn & ok_up & (jnp.sign(H_dn) != jnp.sign(H_up))
+    to_s = lambda a: jnp.reshape(jnp.moveaxis(a, 0, 1), u.shape)  # noqa: E731
+    ok, H, differ = to_s(ok), to_s(H), to_s(differ)
+    sign = jnp.sign(H)
+    valid = ok & jnp.isfinite(H) & (sign != 0)
+    both = valid[..., 1:] & valid[..., :-1]
+    resolved = both & (sign[..., 1:] != sign[..., :-1])
+    # Sign changes between valid points separated by unsolved ones (forward-filled signs).
+    idx = jnp.where(valid, jnp.arange(n), -1)
+    last = jax.lax.cummax(idx, axis=idx.ndim - 1)
+    prev = jnp.concatenate([jnp.full((*shape, 1), -1), last[..., :-1]], axis=-1)
+    prev_sign = jnp.take_along_axis(sign, jnp.maximum(prev, 0), axis=-1)
+    across = valid & (prev >= 0) & (prev_sign != sign)
+    gaps = jnp.sum(across, axis=-1) - jnp.sum(resolved, axis=-1)
+    mid = 0.5 * (u[..., 1:] + u[..., :-1])
+    first = jnp.argmax(resolved, axis=-1)
+    last_i = n - 2 - jnp.argmax(resolved[..., ::-1], axis=-1)
+    anyr = jnp.any(resolved, axis=-1)
+    lo_ok = jnp.argmax(valid, axis=-1)
+    hi_ok = n - 1 - jnp.argmax(valid[..., ::-1], axis=-1)
+    grid = jnp.arange(n)
+    inside = (grid >= lo_ok[..., None]) & (grid <= hi_ok[..., None]) & ~valid
+    pick = lambda i: jnp.take_along_axis(mid, i[..., None], axis=-1)[..., 0]  # noqa: E731
+    return {
+        "roots": jnp.sum(resolved, axis=-1).astype(jnp.int32),
+        "gaps": gaps.astype(jnp.int32),
+        "unsolved": jnp.sum(~valid, axis=-1).astype(jnp.int32),
+        "interior": jnp.sum(inside, axis=-1).astype(jnp.int32),
+        "mismatch": jnp.sum(differ, axis=-1).astype(jnp.int32),
+        "u_first": jnp.where(anyr, pick(first), jnp.nan),
+        "u_last": jnp.where(anyr, pick(last_i), jnp.nan),
+    }

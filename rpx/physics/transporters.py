@@ -463,3 +463,66 @@ def solve(p: Params, y0: Array, kinetic: bool) -> tuple[dict[str, Array], Array,
     if all(k in p for k in CALCIUM):
         out["Ca_i"] = calcium_steady(out["u"] * phys.thermal_voltage(p["T"]), out["Na_i"], p)
     return out, jnp.reshape(status, shape), jnp.reshape(swelling, shape)
+
+
+def _balances_at(
+    u: Array, p: Params, x0: Array, kinetic: bool, tol: float | None = None, max_iter: int = 60
+) -> tuple[Array, Array, Array]:
+    """The Na, K and Cl balances solved at a fixed u = FV/RT for one parameter set (scalars).
+
+    Unknowns x = (ln Na_i, ln K_i, w), w = logit(2·Cl_i/Osm_o), from ``x0`` (shape (3,));
+    Ca_i is the closed form :func:`calcium_steady`. At fixed u the balances have at most
+    one solution (their Jacobian is a P-matrix everywhere; see
+    :func:`rpx.physics.pump_leak.transporter_sign_changes`), found by Newton's method
+    (rows scaled, at most ``max_iter`` steps) with the backtracking line search and step
+    cap of :func:`_solve_point`. Returns (x, ok, H):
+    ``ok`` where the scaled residual is at most ``tol`` (default 1000 ulps), and H (mM)
+    the remaining equation (electroneutrality with osmotic balance, the fourth row of the
+    full system) at x, so that the steady states are the zeros of H along u.
+    """
+    p_c = jax.lax.stop_gradient(p)
+    eps = jnp.finfo(x0.dtype).eps
+
+    def full(x: Array) -> tuple[Array, Array]:
+        return _residual_and_scale(jnp.concatenate([u[None], x]), p_c, kinetic)
+
+    def f(x: Array) -> Array:
+        return full(x)[0][:3]
+
+    def merit(x: Array, s: Array) -> Array:
+        m = jnp.max(jnp.abs(f(x)) / s)
+        return jnp.where(jnp.isfinite(m), m, jnp.inf)
+
+    def scaled(x: Array) -> tuple[Array, Array]:
+        r, s = full(x)
+        s = jnp.maximum(s[:3], jnp.finfo(x.dtype).tiny)
+        return jnp.max(jnp.abs(r[:3]) / s), s
+
+    tol_stop = 8.0 * eps
+
+    def cond(c: tuple) -> Array:
+        it, _, res, step = c
+        return (it < max_iter) & (res > tol_stop) & (step > tol_stop) & jnp.isfinite(res)
+
+    def body(c: tuple) -> tuple:
+        it, x, _, _ = c
+        m0, s = scaled(x)
+        # Rows scaled by their term magnitudes (they span many decades at strongly
+        # negative u, where the concentrations reach ~e^30).
+        d = -jnp.linalg.solve(jax.jacfwd(f)(x) / s[:, None], f(x) / s)
+        big = jnp.max(jnp.abs(d))
+        d = jnp.where(big > _MAX_STEP, d * (_MAX_STEP / big), d)
+        lams = 0.5 ** jnp.arange(_HALVINGS, dtype=x.dtype)
+        trial = jax.vmap(lambda lam: merit(x + lam * d, s))(lams)
+        accept = trial <= (1.0 - 1e-4 * lams) * m0
+        lam = lams[jnp.where(jnp.any(accept), jnp.argmax(accept), _HALVINGS - 1)]
+        x_new = x + lam * d
+        res_new, _ = scaled(x_new)
+        step = jnp.max(jnp.abs(lam * d) / (1.0 + jnp.abs(x_new)))
+        return it + 1, x_new, res_new, jnp.where(jnp.isfinite(step), step, 0.0)
+
+    res0, _ = scaled(x0)
+    _, x, res, _ = jax.lax.while_loop(cond, body, (0, x0, res0, jnp.asarray(jnp.inf, x0.dtype)))
+    limit = 1000.0 * eps if tol is None else tol
+    ok = jnp.isfinite(res) & (res <= limit) & jnp.all(jnp.isfinite(x))
+    return x, ok, full(x)[0][3]
