@@ -549,3 +549,52 @@ def test_ode_with_calcium_conserves_charge(ca_simulated: tuple) -> None:
     assert float(np.max(np.abs(charge / scale))) < 1e-9
     # The Ca2+ term matters: its charge is far above the tolerance where Ca_i rose.
     assert float(np.max(2 * ds["Ca_i"] / scale)) > 1e-6
+
+
+# Moderate strengths (g_KCC2, g_NKCC1 in mS/cm^2; NCX, PMCA as fractions of the Luo–Rudy
+# ratios of CA_CASES; P_Ca/P_K): five per preset, so that the batch has the Ca2+ batch's
+# shape and its compiled steady-state program is reused.
+MODERATE = (
+    (1e-2, 1e-3, 1.0, 1.0, 1e-4),
+    (1e-3, 0.0, 1.0, 1.0, 1e-4),
+    (0.0, 1e-2, 1.0, 1.0, 1e-4),
+    (1e-2, 1e-2, 0.1, 1.0, 1e-4),
+    (1e-3, 1e-3, 1.0, 0.0, 1e-5),
+)
+
+
+def test_moderate_transporters_give_one_steady_state_where_the_solver_finds_it() -> None:
+    """Presets with moderate KCC2, NKCC1, exchanger and Ca pump (kinetic Na/K pump): the
+    balances solved at fixed V on a grid give exactly one sign change of the remaining
+    equation (one steady state, counted without the steady-state solver), every grid
+    point between solved, and the solver's V lies in that grid interval."""
+    from rpx.physics.pump_leak import transporter_sign_changes
+
+    rows = []
+    for name in PRESETS:
+        base = {
+            k: float(np.asarray(v)) for k, v in fill_defaults(rpx.preset(name), CA_NAMES).items()
+        }
+        if base["P_Cl"] == 0:
+            base["P_Cl"] = 0.1 * base["P_K"]
+        ncx, pmca = CA_CASES["lr94"][:2]
+        for g_k, g_n, f_ncx, f_pmca, p_ca in MODERATE:
+            rows.append(base | {
+                "g_KCC2": g_k, "g_NKCC1": g_n, "P_Ca": p_ca * base["P_K"],
+                "I_NCX_max": f_ncx * ncx * base["I_pump_max"],
+                "I_PMCA_max": f_pmca * pmca * base["I_pump_max"],
+            })  # fmt: skip
+    p = {k: jnp.asarray([r[k] for r in rows]) for k in CA_NAMES}
+    assert p["K_o"].shape == _ca_batch()["K_o"].shape
+    n, u_lo, u_hi = 96, -16.0, 6.0
+    c = jax.jit(lambda q: transporter_sign_changes(q, True, n=n, u_lo=u_lo, u_hi=u_hi))(p)
+    c = {k: np.asarray(v) for k, v in c.items()}
+    out = SOLVERS["kinetic"](p)
+    assert np.all(np.asarray(out["status"]) == 0)
+    np.testing.assert_array_equal(c["roots"], 1)
+    np.testing.assert_array_equal(c["gaps"], 0)
+    np.testing.assert_array_equal(c["interior"], 0)
+    np.testing.assert_array_equal(c["mismatch"], 0)
+    u_sol = np.asarray(out["V"] / phys.thermal_voltage(p["T"]))
+    half_step = 0.5 * (u_hi - u_lo) / (n - 1)
+    assert np.all(np.abs(c["u_first"] - u_sol) <= half_step), (c["u_first"], u_sol)

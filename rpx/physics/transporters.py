@@ -59,7 +59,9 @@ when the scaled residual is at most 1000 ulps; one whose iterates head to w → 
 (X_i/Osm_o < 1e-12) is reported as unbounded swelling, any other failure as not
 converged. Gradients follow from the implicit function theorem (dy/dθ = −J_y⁻¹·J_θ),
 never from the iterations. Uniqueness with transporters is not proven, and
-:func:`rpx.physics.pump_leak.residual_sign_changes` does not cover them.
+:func:`rpx.physics.pump_leak.residual_sign_changes` does not cover them;
+:func:`rpx.physics.pump_leak.transporter_sign_changes` counts their steady states
+numerically (``experiments/transporters_uniqueness.py``).
 """
 
 from __future__ import annotations
