@@ -534,22 +534,28 @@ def transporter_sign_changes(
     ∂I_NCX), −2·∂I_p, 0) the pump's and the exchanger's derivatives w.r.t. ln Na_i (both
     >= 0: the Luo–Rudy pump increases with Na_i, and at the Ca2+ steady state I_NCX =
     (I_Ca + I_PMCA)/2 increases with Ca_i, which increases with Na_i). Every principal
-    minor of J is positive (with M = D + C: the 1×1 and 2×2 ones gain only nonnegative
-    terms, as M₁₂ >= 0; det J = det M·(1 + v·M⁻¹e₁-term) with
-    3·(M⁻¹)₁₁ − 2·(M⁻¹)₁₂ ∝ 3·(D_K·D_Cl + D_K·(4g_N + g_K) + D_Cl·(g_N + g_K) + g_N·g_K)
-    + g_N·g_K + 2·g_N·D_Cl > 0, g in units of F/RT), so J is a P-matrix on all of R³ and the
-    map is injective (Gale & Nikaido 1965, Math. Ann. 159:81, Thm. 4). The same holds in
+    minor of J is positive. With M = D + C (symmetric positive definite): the 1×1 and 2×2
+    minors are those of M plus nonnegative terms (M₁₂ >= 0); det J = det M·(1 + e₁ᵀM⁻¹v)
+    and e₁ᵀM⁻¹v >= ∂I_p·(3·(M⁻¹)₁₁ − 2·(M⁻¹)₁₂), where det M·(3·(M⁻¹)₁₁ − 2·(M⁻¹)₁₂) =
+    3·(D_K·D_Cl + D_K·(4g_N + g_K) + D_Cl·(g_N + g_K)) + g_N·g_K + 2·g_N·D_Cl > 0 (g in
+    units of F/RT). So J is a P-matrix on all of R³ and the map is injective (the
+    Gale–Nikaidô theorem, 1965; see T. Parthasarathy, On Global Univalence Theorems,
+    Lecture Notes in Mathematics 977, Springer 1983). The same holds in
     the solver's w = logit(2·Cl_i/Osm_o), a monotone change of one coordinate.
 
     At each of ``n`` grid points u in [``u_lo``, ``u_hi``] (defaults: about −430 to
     +160 mV at 37 C, 0.02 in u or ~0.6 mV apart at n = 1024; a choice of range, not a
     bound proven to hold every steady state) the balances are solved by Newton's method
-    (:func:`rpx.physics.transporters._balances_at`) from the transporter-free ions at
-    that u, and the sign changes of H between neighbouring solved points are counted. A
-    point counts as solved where the balances' scaled residual (each balance over the sum
-    of the magnitudes of its terms) is at most ``tol``: looser than the steady-state
-    solver's 1000 ulps because at strongly negative u the concentrations reach ~e^30 and
-    rounding alone leaves ~1e-9 there, while the sign of H, not its digits, is counted.
+    (:func:`rpx.physics.transporters._balances_at`), by continuation along the grid in
+    both directions (each point from the last solved point's x and from the
+    transporter-free ions at its u; the first that converges is kept), and the sign
+    changes of H between neighbouring solved points are counted. A point counts as
+    solved where the balances' scaled residual (each balance over the sum of the
+    magnitudes of its terms) is at most ``tol``: looser than the steady-state solver's
+    1000 ulps because at strongly negative u, where the balances put Na_i and K_i far
+    above any physical value (~1e6 mM at u = −12 in a set of the experiment), their
+    Jacobian is ill-conditioned (condition numbers ~1e13 seen) and Newton stalls above
+    it, while the sign of H there (+, of order 1e9 mM), not its digits, is counted.
 
     Args:
         p: parameters as for :func:`steady_state` with ``P_Cl``, ``g_KCC2`` and
