@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check rpx tests experiments
 
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist loadfile
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_core.py

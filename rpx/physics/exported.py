@@ -235,6 +235,9 @@ class use_store:  # noqa: N801 - used as a context manager
 
     def __enter__(self) -> None:
         _STORE_OVERRIDE.append(self.path)
+        with _LOCK:  # programs loaded from another store are not this store's
+            _LOADED.clear()
+            _UNEXPORTABLE.clear()
 
     def __exit__(self, *exc: object) -> None:
         _STORE_OVERRIDE.pop()
