@@ -56,6 +56,9 @@ Cotransporters. With KCC2 or NKCC1 (``g_KCC2``, ``g_NKCC1`` > 0) Cl is no longer
 and the reduction above does not hold; :func:`steady_state` then solves the full system
 of :mod:`rpx.physics.transporters`, started from the cotransporter-free state. With both
 strengths 0 every output is, bit for bit, the one of the reduction above.
+:func:`transporter_sign_changes` counts the steady states of that system numerically (at
+fixed V its Na, K and Cl balances have at most one solution; the steady states are the
+sign changes of H along V).
 
 Ca2+. With a Ca2+ route (``P_Ca``, ``I_NCX_max`` or ``I_PMCA_max`` > 0: GHK leak, the
 Luo–Rudy 1994 Na/Ca exchanger, the plasma-membrane Ca pump) intracellular Ca2+ joins the
