@@ -103,6 +103,15 @@ def test_all_permeabilities_free_flags_them_and_bounds_the_ratios() -> None:
         lo, hi = ds[f"{name}_over_P_K_ci_lo"].values, ds[f"{name}_over_P_K_ci_hi"].values
         assert np.all((lo < truth[name] / P_K) & (truth[name] / P_K < hi)), name
         assert ds[f"{name}_over_P_K_ci_lo"].attrs["units"] == "1"
+    # what `rpx fit --uncertainty profile` prints for this result: the ratios with their
+    # profile intervals, and no profile limit taken for an estimate of its own
+    from rpx.cli.fit import table
+
+    text = table(ds)
+    for name in ("P_Na", "P_Cl"):
+        lines = [ln for ln in text.splitlines() if ln.strip().startswith(f"{name}_over_P_K ")]
+        assert len(lines) == 3 and all("% profile CI [" in ln for ln in lines), text
+    assert "_ci_lo" not in text and "_ci_hi" not in text, text
 
 
 @pytest.mark.parametrize(

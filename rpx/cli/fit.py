@@ -97,7 +97,9 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
     are identifiable.
     """
     estimates = list(ds.attrs["free"])
-    estimates += [n for n in ds.data_vars if "_over_" in n and not n.endswith("_se")]
+    # a derived ratio is an estimate where it has a standard error (its profile
+    # limits ``_ci_lo``/``_ci_hi`` and profile curves are not)
+    estimates += [n for n in ds.data_vars if "_over_" in n and f"{n}_se" in ds.data_vars]
     cells = ds["cell"].values if "cell" in ds.dims else [None]
     lines = [f"model {ds.attrs['model']}  preset {ds.attrs['preset']}  ({ds.attrs['sd']})"]
     width = max(len(n) for n in estimates)
