@@ -304,3 +304,16 @@ def test_cli_bad_files_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture) -> 
 
 def test_posterior_predictive_is_public_and_lazy() -> None:
     assert rpx.posterior_predictive is posterior_predictive
+
+
+@pytest.mark.parametrize("pooled", [False, True])
+def test_convergence_flags_are_kept_without_a_cell_dimension(pooled: bool) -> None:
+    """A posterior without cells, or cells pooled: the result still says whether the
+    posterior converged (all pooled cells) and its largest R-hat."""
+    ds = synthetic_posterior(cells=None if not pooled else 2)
+    ds["converged"] = ds["converged"].copy(data=np.zeros(ds["converged"].shape, bool))
+    ds["max_rhat"] = ds["converged"].copy(data=np.full(ds["converged"].shape, 1.3))
+    ds["max_rhat"].attrs = {"units": "1", "long_name": "largest R-hat"}
+    out = posterior_predictive(ds, grid_spec(), band=BAND, pooled=pooled)
+    assert out["converged"].dims == () and not bool(out["converged"])
+    assert out["max_rhat"].dims == () and float(out["max_rhat"]) == 1.3

@@ -418,11 +418,17 @@ def _dataset(
                       f"({who} draws with a defined V)"))
     v["V_nan_fraction"] = xr.Variable(dims, shaped(nan_n / per), _attrs(
         "1", "fraction of posterior draws with no valid V (model status != 0)"))
-    if has_cells:
-        for name in ("converged", "max_rhat"):
-            if name in ds.data_vars and ds[name].dims == (CELL,):
-                v[name] = xr.Variable((CELL,), np.asarray(ds[name].values),
-                                      dict(ds[name].attrs))
+    for name in ("converged", "max_rhat"):
+        if name not in ds.data_vars or ds[name].dims not in ((), (CELL,)):
+            continue
+        x = np.asarray(ds[name].values)
+        if has_cells:
+            v[name] = xr.Variable(ds[name].dims, x, dict(ds[name].attrs))
+        else:  # one posterior, or cells pooled: all converged, the largest R-hat
+            attrs = dict(ds[name].attrs)
+            if x.ndim:
+                attrs["long_name"] = f"{attrs.get('long_name', name)} (over the pooled cells)"
+            v[name] = xr.Variable((), np.all(x) if name == "converged" else np.nanmax(x), attrs)
     coords: dict[str, xr.Variable] = {}
     for c in plan.coords:
         if c.dims == () and c.name in free:
