@@ -214,6 +214,13 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
             data = pd.read_csv(path, comment="#", skipinitialspace=True)
         except FileNotFoundError:
             raise ValueError(f"no data file {os.fspath(path)!r}") from None
+        except IsADirectoryError:
+            raise ValueError(
+                f"data file {os.fspath(path)!r} is a directory (a store?): give a CSV "
+                "file of measurements"
+            ) from None
+        except UnicodeDecodeError:
+            raise ValueError(f"data file {os.fspath(path)!r} is not a text (CSV) file") from None
         except pd.errors.EmptyDataError:
             raise ValueError(
                 f"data file {os.fspath(path)!r} is empty: it needs a header line with the "
