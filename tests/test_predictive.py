@@ -195,6 +195,7 @@ def test_a_differing_fixed_value_is_named() -> None:
         ({"band": (1.0,)}, r"band must be \(lo, hi\)"),
         ({"quantiles": (0.5, 1.5)}, r"quantiles must lie in \[0, 1\], got 1.5"),
         ({"quantiles": (0.5, 0.5)}, "quantiles must be distinct"),
+        ({"quantiles": (0.95, 0.05)}, "quantiles must be in increasing order"),
         ({"band": BAND, "draws": 61}, r"draws must be an integer in 1..60"),
         ({"band": BAND, "max_evaluations": 0}, "max_evaluations must be a positive integer"),
         ({"band": BAND, "spec": grid_spec().__class__(model="mullins_noda", axes=(

@@ -147,6 +147,8 @@ def _quantiles(quantiles: Any) -> tuple[float, ...]:
             raise ValueError(f"quantiles must lie in [0, 1], got {q:g}")
     if len(set(qs)) != len(qs):
         raise ValueError(f"quantiles must be distinct, got {list(qs)}")
+    if list(qs) != sorted(qs):
+        raise ValueError(f"quantiles must be in increasing order, got {list(qs)}")
     return qs
 
 
