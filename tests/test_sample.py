@@ -302,3 +302,13 @@ def test_failed_convergence_names_the_failed_check(well: tuple) -> None:
     text = table(bad)
     assert "NOT converged: bulk ESS 138 < 400 (100 per chain x 4 chains)" in text
     assert text.count("NOT converged") == 1
+
+
+def test_too_few_draws_for_the_convergence_check_warn_before_sampling() -> None:
+    """draws < 100 per chain can never pass the ESS check: said before any sampling
+    (the warning raised as an error here, so nothing is sampled)."""
+    df, _ = synthetic_cells(1, seed=3)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", UserWarning)
+        with pytest.raises(UserWarning, match=r"draws=50 per chain is below the 100"):
+            sample(df, free=["P_Na"], draws=50, warmup=50, chains=2)

@@ -545,6 +545,14 @@ def sample(
             raise ValueError(f"fixed parameter {name!r} is not read by model {m.name!r}")
     draws = _positive_int("draws", draws, 4)
     chains = _positive_int("chains", chains, 2)
+    if draws < ESS_PER_CHAIN_MIN:
+        warnings.warn(
+            f"draws={draws} per chain is below the {ESS_PER_CHAIN_MIN:g} effective draws per "
+            "chain that the convergence check needs: no cell can be reported converged; "
+            f"use draws >= {4 * ESS_PER_CHAIN_MIN:g} for a posterior you report",
+            UserWarning,
+            stacklevel=2,
+        )
     warmup = _positive_int("warmup", warmup, 10)
     max_tree_depth = _positive_int("max_tree_depth", max_tree_depth, 1)
     if cell_batch is None:
