@@ -165,6 +165,7 @@ class _Problem:
         return (
             kind,
             self.model.fn,
+            self.model.off,
             self.names,
             self.logs,
             tuple(self.fixed),
@@ -230,6 +231,8 @@ def _problem(
             raise ValueError("dtype float64 needs jax_enable_x64 (set JAX_ENABLE_X64=1)")
     else:
         raise ValueError(f"dtype must be float32 or float64, got {dtype!r}")
+    # Features inactive at every point (strengths fixed at 0) are left out of the program.
+    m = m.specialise(values, tuple(parsed))
     return _Problem(m, tuple(parsed), tuple(parsed.values()), values, outs, dt, preset)
 
 

@@ -142,19 +142,22 @@ def program(key: Hashable, build: Callable[[], Callable]) -> Callable:
 
 
 def model_key(m: Model) -> Hashable:
-    """What identifies a model's program: its name, function, parameters and checks."""
-    return (m.name, m.fn, m.params, m.nonzero, getattr(m, "positive", ()))
+    """What identifies a model's program: its name, function, parameters, checks and the
+    features its variant leaves out."""
+    return (m.name, m.base_fn, m.params, m.nonzero, getattr(m, "positive", ()), m.off)
 
 
 def stored_model_key(m: Model) -> Hashable | None:
     """:func:`model_key` with the function named by module and qualified name, the same
     in every process; None for a function outside ``rpx.physics`` (a user's model,
     or of another layer, whose source the store's key does not cover: never stored)."""
-    fn = m.fn
+    fn = m.base_fn
     module, qualname = getattr(fn, "__module__", None), getattr(fn, "__qualname__", "")
     if not isinstance(module, str) or not module.startswith("rpx.physics.") or "<" in qualname:
         return None
-    return (m.name, f"{module}.{qualname}", m.params, m.nonzero, getattr(m, "positive", ()))
+    return (
+        m.name, f"{module}.{qualname}", m.params, m.nonzero, getattr(m, "positive", ()), m.off
+    )
 
 
 def _stable(kind: Hashable) -> bool:
@@ -167,19 +170,23 @@ def _stable(kind: Hashable) -> bool:
 def run_checked(
     m: Model,
     kind: Hashable,
-    body: Callable[[dict[str, Array]], object],
+    body: Callable[[Model, dict[str, Array]], object],
     params: Mapping[str, ArrayLike],
     base: str,
+    wrt: tuple[str, ...] = (),
 ) -> object:
-    """Fill, cast and check ``params`` for model ``m`` and return ``body(cast values)``,
-    all in one compiled program cached under ``(kind, model_key(m))``.
+    """Fill, cast and check ``params`` for model ``m`` and return ``body(model, cast
+    values)``, all in one compiled program cached under ``(kind, model_key(model))``.
 
-    ``body`` must be a pure function of the cast parameter dict that depends on nothing
-    but ``kind`` and the model: it is compiled the first time the key is seen and reused
-    afterwards.
+    ``model`` is ``m`` without the features the filled values show to be inactive
+    (:meth:`rpx.Model.specialise`; ``wrt``: the parameters ``body`` differentiates
+    with respect to). ``body`` must be a pure function of the model and the cast
+    parameter dict that depends on nothing but ``kind``: it is compiled the first time
+    the key is seen and reused afterwards.
     """
     check_names(params)
     values = fill_defaults(params, m.params, base)
+    m = m.specialise(values, wrt)
     dtype = _float_dtype([params[k] for k in m.params if k in params])
 
     def run(
@@ -190,7 +197,7 @@ def run_checked(
         # folded into the program, whose checks would otherwise be constant-folded
         # element by element over whole arrays at compile time
         p = _cast(jax.lax.optimization_barrier(v), dtype)
-        return body(p), first_failed_check(m, p)
+        return body(m, p), first_failed_check(m, p)
 
     def build() -> Callable:
         return jax.jit(run, static_argnames=("names", "dtype"))
@@ -265,7 +272,7 @@ def prepare(
         ValueError: unknown parameter or model name, or a value outside its domain.
     """
     m = get_model(model)
-    return run_checked(m, "prepare", lambda p: p, params, base)
+    return run_checked(m, "prepare", lambda _, p: p, params, base)
 
 
 def evaluate(
@@ -290,7 +297,7 @@ def evaluate(
         ['I_pump', 'V', 'status']
     """
     m = get_model(model)
-    return run_checked(m, "evaluate", m.fn, params, base)
+    return run_checked(m, "evaluate", _evaluate_body, params, base)
 
 
 def resting_potential(
@@ -322,11 +329,15 @@ def resting_potential(
         (3,)
     """
     m = get_model(model)
+    return run_checked(m, "resting_potential", _voltage_body, params or {}, "default")
 
-    def voltage(p: dict[str, Array]) -> Array:
-        return m.fn(p)["V"]
 
-    return run_checked(m, "resting_potential", voltage, params or {}, "default")
+def _evaluate_body(m: Model, p: dict[str, Array]) -> dict[str, Array]:
+    return m.fn(p)
+
+
+def _voltage_body(m: Model, p: dict[str, Array]) -> Array:
+    return m.fn(p)["V"]
 
 
 # --------------------------------------------------------------- formula edges

@@ -235,9 +235,9 @@ def gradients(
     _check(m, dict.fromkeys(m.params), names, None)
     log10 = bool(log10)
 
-    def body(p: dict[str, Array]) -> dict[str, Array]:
-        return model_gradients(m, p, list(names), log10)
+    def body(mv: Model, p: dict[str, Array]) -> dict[str, Array]:
+        return model_gradients(mv, p, list(names), log10)
 
     # one compiled program per (model, wrt, log10, input shapes and dtypes): fill, cast,
     # one fused domain check and the forward-mode derivatives
-    return run_checked(m, ("gradients", names, log10), body, params or {}, base)
+    return run_checked(m, ("gradients", names, log10), body, params or {}, base, names)

@@ -80,7 +80,7 @@ from rpx.physics import formulas as phys
 from rpx.physics import transporters
 from rpx.physics.constants import F
 from rpx.physics.params import Positive
-from rpx.physics.registry import V_OUT, Model, Output, register
+from rpx.physics.registry import V_OUT, Feature, Model, Output, register
 from rpx.physics.roots import NOT_BRACKETED, NOT_CONVERGED, OK, increasing_root, mask_outputs
 
 Params = Mapping[str, Array]
@@ -293,7 +293,7 @@ def _transporter_state(
     return out, status.astype(jnp.int32)
 
 
-def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
+def steady_state(p: Params, kinetic: bool, off: tuple[str, ...] = ()) -> dict[str, Array]:
     """Pump–leak steady state for parameters ``p`` (arrays that broadcast together).
 
     Args:
@@ -303,6 +303,11 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
             optional: without them the cell has no cotransporters; so are, with them,
             the Ca2+ parameters (:data:`rpx.physics.transporters.CALCIUM`).
         kinetic: which pump.
+        off: features known to be inactive, left out of the traced program (see
+            :data:`FEATURES`): ``"calcium"`` (every Ca2+ route 0: the cell holds no
+            Ca2+; the Ca2+ outputs are still returned, as without routes) and
+            ``"cotransport"`` (``g_KCC2`` = ``g_NKCC1`` = 0; needs ``"calcium"``).
+            The values are those of the full program with those strengths at 0.
 
     Returns:
         ``V`` (mV), ``Na_i``, ``K_i``, ``Cl_i``, ``X_i`` (mM), ``volume`` (relative to the
@@ -323,12 +328,19 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
     elsewhere it is the Newton solve of :mod:`rpx.physics.transporters`, started from it.
     """
     names = KINETIC if kinetic else FIXED
-    with_transporters = all(k in p for k in transporters.EXTRA)
-    calcium = with_transporters and all(k in p for k in transporters.CALCIUM)
+    with_transporters = "cotransport" not in off and all(k in p for k in transporters.EXTRA)
+    calcium = (
+        with_transporters and "calcium" not in off
+        and all(k in p for k in transporters.CALCIUM)
+    )
+    # Ca2+ routes known to be absent: the outputs of a cell holding no Ca2+.
+    no_calcium = not calcium and "calcium" in off
     if with_transporters:
         names = (*names, *transporters.EXTRA)
     if calcium:
         names = (*names, *transporters.CALCIUM)
+    elif no_calcium:
+        names = (*names, "Ca_o")
     shape = jnp.broadcast_shapes(*(jnp.shape(p[k]) for k in names))
     p = {k: jnp.broadcast_to(p[k], shape) for k in names}
     ca_out: dict[str, Array] = {}
@@ -385,7 +397,14 @@ def steady_state(p: Params, kinetic: bool) -> dict[str, Array]:
         "J_KCC2": j_kcc,
         "J_NKCC1": j_nkcc,
     }
-    if calcium:
+    if no_calcium:
+        zero = jnp.zeros(shape, out["V"].dtype)
+        # Ca_i = 0 with a zero tangent, not an absent one, as in the full program: the
+        # derivatives of E_Ca (+inf) are then NaN as there, not 0.
+        v = out["V"]
+        out["Ca_i"] = zero + 0.0 * (v - jax.lax.stop_gradient(v))
+        ca_out = {"I_Ca": zero, "I_NCX": zero, "I_PMCA": zero}
+    if calcium or no_calcium:
         out |= ca_out | {"E_Ca": phys.nernst(p["Ca_o"], out["Ca_i"], 2, p["T"])}
     out = mask_outputs(status == OK, out, p)
     return out | {"status": status}
@@ -425,14 +444,26 @@ def residual_sign_changes(
     return jnp.sum(change, axis=-1).astype(jnp.int32)
 
 
-def pump_leak(p: Params) -> dict[str, Array]:
+def pump_leak(p: Params, off: tuple[str, ...] = ()) -> dict[str, Array]:
     """Pump–leak steady state with the kinetic (Luo–Rudy) Na/K-ATPase."""
-    return steady_state(p, kinetic=True)
+    return steady_state(p, kinetic=True, off=off)
 
 
-def pump_leak_fixed(p: Params) -> dict[str, Array]:
+def pump_leak_fixed(p: Params, off: tuple[str, ...] = ()) -> dict[str, Array]:
     """Pump–leak steady state with a fixed Na/K pump current ``I_pump_fixed``."""
-    return steady_state(p, kinetic=False)
+    return steady_state(p, kinetic=False, off=off)
+
+
+# Parts of the cell left out of a traced program where their strengths are known to be
+# 0 (concrete inputs, a sweep's fixed values and axes, a fit's data): about a third of
+# the program each, in compile time.
+FEATURES = (
+    Feature(
+        "calcium", transporters.CA_STRENGTHS,
+        tuple(k for k in transporters.CALCIUM if k != "Ca_o"),
+    ),
+    Feature("cotransport", transporters.STRENGTHS, transporters.EXTRA, ("calcium",)),
+)
 
 
 def _conc_out(ion: str) -> Output:
@@ -500,6 +531,7 @@ register(
         OUTPUTS,
         "pump-leak steady state (Luo–Rudy Na/K-ATPase): Na_i, K_i, Cl_i, V and cell volume",
         positive=DOMAIN,
+        features=FEATURES,
     )
 )
 register(
@@ -510,6 +542,7 @@ register(
         OUTPUTS,
         "pump-leak steady state with a fixed pump current: Na_i, K_i, Cl_i, V, cell volume",
         positive=DOMAIN,
+        features=FEATURES,
     )
 )
 

@@ -8,9 +8,11 @@ models register themselves from :mod:`rpx.physics.models` (closed forms) and
 from __future__ import annotations
 
 import dataclasses
-from collections.abc import Callable, Mapping
+import functools
+from collections.abc import Callable, Collection, Mapping
 
-from jax import Array
+import numpy as np
+from jax import Array, core
 
 from rpx.physics.params import Positive
 from rpx.physics.roots import STATUS_MEANINGS
@@ -32,6 +34,30 @@ class Output:
 
 
 @dataclasses.dataclass(frozen=True)
+class Feature:
+    """A part of a model that is inactive wherever all its strengths are exactly 0.
+
+    Where the values are known before tracing (concrete inputs of an entry point, the
+    fixed values and axes of a sweep plan, the data and fixed values of a fit), an
+    inactive feature is left out of the traced program: :meth:`Model.variant`. Its
+    outputs are then those the model gives with the strengths at 0, so the variant
+    agrees with the full model there, in values and in the derivatives w.r.t. every
+    parameter outside ``params`` (derivatives w.r.t. ``params`` keep the feature).
+
+    Attributes:
+        name: the feature's key (``"calcium"``, ``"cotransport"``...).
+        strengths: the feature is inactive where every one of these is 0.
+        params: the parameters only the feature reads.
+        needs_off: features that must be left out before this one can be.
+    """
+
+    name: str
+    strengths: tuple[str, ...]
+    params: tuple[str, ...]
+    needs_off: tuple[str, ...] = ()
+
+
+@dataclasses.dataclass(frozen=True)
 class Model:
     """A registered model.
 
@@ -47,6 +73,10 @@ class Model:
             needs a positive numerator and denominator, so a concentration may be 0
             where another permeant ion keeps the sum positive). Checked by
             :func:`rpx.physics.params.check_params`.
+        features: parts of the model that can be left out of a traced program where
+            they are known to be inactive (:class:`Feature`); ``fn`` then takes the
+            keyword ``off``, the names of the features left out.
+        off: the features this variant leaves out (see :meth:`variant`).
     """
 
     name: str
@@ -56,6 +86,76 @@ class Model:
     description: str
     nonzero: tuple[tuple[str, ...], ...] = ()
     positive: tuple[Positive, ...] = ()
+    features: tuple[Feature, ...] = ()
+    off: tuple[str, ...] = ()
+
+    @property
+    def base_fn(self) -> Callable:
+        """The registered function (without a variant's ``off`` bound)."""
+        fn = self.fn
+        return fn.func if isinstance(fn, functools.partial) else fn
+
+    def variant(self, off: Collection[str]) -> Model:
+        """This model with the features ``off`` left out of its traced program.
+
+        The same object for the same ``off`` (so compiled programs keyed on the model
+        are reused); ``self`` when ``off`` is empty.
+        """
+        return _variant(self, tuple(sorted(off)))
+
+    def inactive(
+        self, known: Mapping[str, object], wrt: Collection[str] = ()
+    ) -> tuple[str, ...]:
+        """Features known to be inactive at every point: every strength's value in
+        ``known`` is concrete (not traced) and exactly 0, no derivative w.r.t. the
+        feature's parameters is asked for (``wrt``), and its ``needs_off`` are inactive.
+
+        ``known`` maps parameter names to values (numbers, numpy or JAX arrays, or
+        tracers); a missing name or a traced value counts as unknown (active).
+        """
+        off: list[str] = []
+        wrt = set(wrt)
+        for f in self.features:
+            if wrt & set(f.params) or not all(n in off for n in f.needs_off):
+                continue
+            if all(_known_zero(known.get(s)) for s in f.strengths):
+                off.append(f.name)
+        return tuple(off)
+
+    def specialise(self, known: Mapping[str, object], wrt: Collection[str] = ()) -> Model:
+        """:meth:`variant` leaving out the features :meth:`inactive` finds."""
+        if not self.features or self.off:
+            return self
+        return self.variant(self.inactive(known, wrt))
+
+
+def _known_zero(v: object) -> bool:
+    """Whether ``v`` is a concrete value that is exactly 0 everywhere."""
+    if v is None or isinstance(v, core.Tracer):
+        return False
+    try:
+        a = np.asarray(v)
+    except Exception:  # noqa: BLE001  (anything not convertible counts as unknown)
+        return False
+    return a.dtype.kind in "biuf" and a.size > 0 and not np.any(a)
+
+
+# (id of the full model, off) -> (the full model, kept alive so its id stays unique; variant)
+_VARIANTS: dict[tuple[int, tuple[str, ...]], tuple[Model, Model]] = {}
+
+
+def _variant(m: Model, off: tuple[str, ...]) -> Model:
+    if not off:
+        return m
+    hit = _VARIANTS.get((id(m), off))
+    if hit is not None:
+        return hit[1]
+    unknown = set(off) - {f.name for f in m.features}
+    if unknown:
+        raise ValueError(f"model {m.name!r} has no feature {sorted(unknown)[0]!r}")
+    v = dataclasses.replace(m, fn=functools.partial(m.base_fn, off=off), off=off)
+    _VARIANTS[(id(m), off)] = (m, v)
+    return v
 
 
 _REGISTRY: dict[str, Model] = {}

@@ -67,7 +67,8 @@ class Plan:
 
     Attributes:
         spec: the spec it was resolved from (for serialisation into stores).
-        model: the registered :class:`rpx.Model`.
+        model: the registered :class:`rpx.Model`, without the features that are
+            inactive at every point (:meth:`rpx.Model.specialise`).
         outputs: model and derived outputs stored, in storage order (``status`` last).
         gradients: the stored derivatives, in storage order.
         variables: every stored data variable by name (outputs, then derivatives).
@@ -198,6 +199,13 @@ def make_plan(spec: SweepSpec) -> Plan:
         variables[g.var] = Variable(g.var, gradient_attrs(m, g.output, g.param, g.per_decade))
     fixed = spec.fixed_values()
     pts = spec.design.points() if spec.design is not None else None
+    # Features whose strengths are 0 at every point of the space are left out of the
+    # traced kernel (same values; derivatives w.r.t. them keep them in).
+    known: dict[str, object] = dict(fixed)
+    known |= {a.name: np.asarray(a.values) for a in spec.axes}
+    if spec.design is not None:
+        known |= {r.name: pts[:, j] for j, r in enumerate(spec.design.ranges)}
+    m = m.specialise(known, spec.gradients)
     coords: list[Coordinate] = [
         Coordinate(a.name, (a.name,), np.asarray(a.values), param_attrs(a.name))
         for a in spec.axes
