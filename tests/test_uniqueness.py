@@ -98,12 +98,11 @@ def test_count_is_conclusive_and_contains_the_solvers_root() -> None:
 
 
 def test_bounds_are_infinite_without_a_restoring_leak() -> None:
-    """No P_Cl, no fixed pump current, cotransporters on: L(u) < 0 for all u, so no
-    upper bound and the check cannot be conclusive."""
-    row = cell("mammalian_neuron", g_KCC2=1e-2, g_NKCC1=1e-3) | {"P_Cl": 0.0,
-                                                                 "I_pump_fixed": 0.0}
+    """No P_Cl and the kinetic pump (whose lower bound is 0), cotransporters on: L(u) < 0
+    for all u, so no upper bound, and the check cannot be conclusive."""
+    row = cell("mammalian_neuron", g_KCC2=1e-2, g_NKCC1=1e-3) | {"P_Cl": 0.0}
     p = batch([row])
-    lo, hi = voltage_bounds(p, False)
+    lo, hi = voltage_bounds(p, True)
     assert np.isfinite(lo[0]) and hi[0] == np.inf
-    r = count_steady_states(p, False, h_max=0.5)
+    r = count_steady_states(p, True, h_max=0.5)
     assert not r["conclusive"][0] and not r["covered"][0]

@@ -54,7 +54,9 @@ linearly from the last two points and corrects by Newton's method (rows scaled b
 magnitudes of their terms, step cap, backtracking); a failed step is halved (adaptive
 refinement where the balances are hard to solve) down to ``h_min``, where the lane gives
 up and the check is not conclusive. Steps are at most ``h_max`` in u. Every sign change
-of H between neighbouring points is refined by bisection to ``u_tol``, and the sign of
+of H between neighbouring points is refined by bisection to ``u_tol`` (with the balances
+solved to 1000 ulps there; where a midpoint's sign of H cannot be decided, within
+~1e-13 of the zero, the bracket reached must be below ``u_refined``), and the sign of
 X_i at the refined zero says whether it is a steady state. Near misses are refined too:
 where three neighbouring values of H have one sign but the parabola through them
 crosses zero between them, H is evaluated at the parabola's vertex (a pair of zeros
@@ -399,6 +401,7 @@ def count_steady_states(
     h_min: float = 1e-6,
     tol: float = 1e-10,
     u_tol: float = 1e-9,
+    u_refined: float = 1e-6,
     max_steps: int = 100_000,
 ) -> dict[str, np.ndarray]:
     """Steady states of the cell with transporters, counted along u with a verdict.
@@ -418,6 +421,8 @@ def count_steady_states(
         h_min: smallest step before a lane gives up (the check is then not conclusive).
         tol: largest scaled residual of the balances at an accepted point.
         u_tol: width (in u) to which each sign change is refined by bisection.
+        u_refined: width (in u) below which a sign change counts as refined where the
+            bisection had to stop early (the sign of H undecided at a midpoint).
         max_steps: safety cap on continuation steps per direction.
 
     Returns:
@@ -425,7 +430,7 @@ def count_steady_states(
         steady states), ``roots_unphysical`` (int, zeros with X_i <= 0: not steady
         states), ``u_lo``, ``u_hi`` (the proven bounds of :func:`voltage_bounds`),
         ``covered`` (bool, the curve followed over all of [u_lo, u_hi], or u_lo >
-        u_hi), ``refined`` (bool, every sign change refined to ``u_tol``),
+        u_hi), ``refined`` (bool, every sign change bracketed to ``u_refined`` or better),
         ``near_misses`` (int, parabola-vertex checks made; each found pair of zeros is in
         ``roots``), ``solver_root`` (bool, the solver's root is one of the zeros; True
         where no solver root was given), ``conclusive`` (bool), ``u_first``,
@@ -438,10 +443,12 @@ def count_steady_states(
         KeyError: if ``p`` lacks a parameter of the model.
     """
     with jax.enable_x64(True):
-        return _count(p, kinetic, start, h_max, h_min, tol, u_tol, max_steps)
+        return _count(p, kinetic, start, h_max, h_min, tol, u_tol, u_refined, max_steps)
 
 
-def _count(p, kinetic, start, h_max, h_min, tol, u_tol, max_steps) -> dict[str, np.ndarray]:
+def _count(
+    p, kinetic, start, h_max, h_min, tol, u_tol, u_refined, max_steps
+) -> dict[str, np.ndarray]:
     flat, shape = _flat(p, kinetic)
     m = flat["K_o"].shape[0]
     lo, hi = (np.asarray(a) for a in _bounds_fn(kinetic)(flat))
@@ -601,21 +608,27 @@ def _count(p, kinetic, start, h_max, h_min, tol, u_tol, max_steps) -> dict[str, 
         a, b = P_u[j].copy(), P_u[j + 1].copy()
         xa, xb = P_x[j].copy(), P_x[j + 1].copy()
         sa = sgn[j].copy()
-        ok_all = np.ones(len(j), bool)
+        going = np.ones(len(j), bool)  # False once a midpoint's sign cannot be decided
         xz_mid = np.where(np.abs(P_H[j]) < np.abs(P_H[j + 1]), P_xz[j], P_xz[j + 1])
-        while np.any((b - a > u_tol) & ok_all):
+        while np.any((b - a > u_tol) & going):
             mid = 0.5 * (a + b)
             xm, okm, _, Hm, xzm = fine(24, mid, sub, 0.5 * (xa + xb))
-            if not np.all(okm):
-                # Too ill-conditioned for 1000 ulps: the sign of H to first order will do.
+            # Where the balances are ill-conditioned (a dominant transporter's one-way
+            # terms in a row's scale) a start between the ends may stall: from either end,
+            # then, as a last resort, the sign of H to first order at a looser solve.
+            for start_x, sure_only in ((xa, False), (xb, False), (None, True)):
+                if np.all(okm):
+                    break
                 bad = np.flatnonzero(~okm)
-                xl, _, surel, Hl, xzl = solve(
-                    24, mid[bad], {k: v[bad] for k, v in sub.items()}, xm[bad]
-                )
-                xm[bad], Hm[bad], xzm[bad] = xl, Hl, xzl
-                okm[bad] = surel
-            go = (b - a > u_tol) & ok_all
-            ok_all &= okm | ~go
+                sub_b = {k: v[bad] for k, v in sub.items()}
+                if sure_only:
+                    xl, _, okl, Hl, xzl = solve(24, mid[bad], sub_b, xm[bad])
+                else:
+                    xl, okl, _, Hl, xzl = fine(24, mid[bad], sub_b, start_x[bad])
+                fix = bad[okl]
+                xm[fix], Hm[fix], xzm[fix], okm[fix] = xl[okl], Hl[okl], xzl[okl], True
+            go = (b - a > u_tol) & going
+            going &= okm | ~go
             left = go & okm & (np.sign(Hm) == sa)  # the zero is right of mid
             right = go & okm & ~left
             a = np.where(left, mid, a)
@@ -626,7 +639,9 @@ def _count(p, kinetic, start, h_max, h_min, tol, u_tol, max_steps) -> dict[str, 
         phys_root = xz_mid > 0
         np.add.at(roots, sets[phys_root], 1)
         np.add.at(roots_bad, sets[~phys_root], 1)
-        np.logical_and.at(refined, sets, ok_all)
+        # A bracket whose bisection stopped early (the sign of H undecided at a midpoint,
+        # within ~1e-13 of the zero where H is tiny) still places the zero to its width.
+        np.logical_and.at(refined, sets, b - a <= max(u_tol, u_refined))
         at = 0.5 * (a + b)
         hit = np.abs(at - u_sol[sets]) <= (b - a) + 1e-6 * (1.0 + np.abs(at))
         np.logical_or.at(solver_root, sets, hit & phys_root)
