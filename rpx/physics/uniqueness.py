@@ -63,7 +63,7 @@ crosses zero between them, H is evaluated at the parabola's vertex (a pair of ze
 closer than the step would show there).
 
 A set is ``conclusive`` when both bounds are finite, the curve was followed over all of
-[u_lo, u_hi] (or u_lo > u_hi: no steady state can exist), every sign change was refined,
+[u_lo, u_hi], every sign change was refined,
 and, where the solver's root is given, it is one of the refined zeros. What remains
 beyond proof: two zeros closer together than the continuation's step with no near-miss
 signal between them (H would have to turn back within one step), and the rounding of H
@@ -216,8 +216,8 @@ def voltage_bounds(p: Params, kinetic: bool) -> tuple[np.ndarray, np.ndarray]:
 
     Outside [u_lo, u_hi] the total membrane current cannot vanish at any state with
     intracellular concentrations in [0, Osm_o) (module docstring), so no steady state
-    (osmotic balance with X_i > 0) lies there. u_lo > u_hi: no steady state at all.
-    −inf/+inf where the bound was not found for |u| <= 4096.
+    (osmotic balance with X_i > 0) lies there (u_lo <= u_hi, since C >= L). −inf/+inf
+    where the bound was not found for |u| <= 4096.
 
     Args:
         p: parameters as for :func:`rpx.physics.pump_leak.steady_state` with ``P_Cl``,
@@ -429,8 +429,8 @@ def count_steady_states(
         A dict of numpy arrays of shape S: ``roots`` (int, zeros of H with X_i > 0: the
         steady states), ``roots_unphysical`` (int, zeros with X_i <= 0: not steady
         states), ``u_lo``, ``u_hi`` (the proven bounds of :func:`voltage_bounds`),
-        ``covered`` (bool, the curve followed over all of [u_lo, u_hi], or u_lo >
-        u_hi), ``refined`` (bool, every sign change bracketed to ``u_refined`` or better),
+        ``covered`` (bool, the curve followed over all of [u_lo, u_hi]), ``refined``
+        (bool, every sign change bracketed to ``u_refined`` or better),
         ``near_misses`` (int, parabola-vertex checks made; each found pair of zeros is in
         ``roots``), ``solver_root`` (bool, the solver's root is one of the zeros; True
         where no solver root was given), ``conclusive`` (bool), ``u_first``,
@@ -453,7 +453,7 @@ def _count(
     m = flat["K_o"].shape[0]
     lo, hi = (np.asarray(a) for a in _bounds_fn(kinetic)(flat))
     finite = np.isfinite(lo) & np.isfinite(hi)
-    empty = finite & (lo > hi)
+    empty = finite & (lo > hi)  # a guard: C >= L makes lo <= hi
     run = finite & ~empty
     host = {k: np.asarray(v) for k, v in flat.items()}
     vt = np.asarray(phys.thermal_voltage(flat["T"]))
