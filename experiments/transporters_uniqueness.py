@@ -3,11 +3,15 @@
 The cell of ``rpx.physics.transporters`` (KCC2, NKCC1, Na/Ca exchanger, Ca2+ pump and
 leak) is solved by Newton's method on a reduced 4 × 4 system. This script counts its
 steady states independently of that solver with
-``rpx.physics.pump_leak.transporter_sign_changes``: at each of ``--n`` grid points in
-u = FV/RT ∈ [−16, 6] (about −430 to +160 mV at 37 C) the Na, K and Cl balances (which
-have at most one solution at fixed u: their Jacobian is a P-matrix, see that function's
-docstring) are solved, and the sign changes of the remaining equation H(u) along the
-grid are the steady states. The count is compared with the solver's status and root.
+``rpx.physics.uniqueness.count_steady_states``: every steady state lies in proven
+bounds [u_lo, u_hi] of u = FV/RT (``voltage_bounds``: outside them the total membrane
+current cannot vanish at any state with intracellular concentrations below Osm_o); the
+Na, K and Cl balances (at most one solution at fixed u: their Jacobian is a P-matrix)
+are followed along u over all of [u_lo, u_hi] by continuation with adaptive steps (at
+most ``--h`` in u), and every sign change of the remaining equation H(u) is refined by
+bisection. Each set gets a verdict: ``conclusive`` when the bounds are finite, the curve
+was followed over all of them, every sign change was refined and the solver's root
+(where it has one) is among the zeros.
 
 Design: every preset × 2^LOG2 Sobol' points over the four transporter strengths,
 log-uniform over g_KCC2, g_NKCC1 in [1e-6, 1e3] mS/cm^2, I_NCX_max in [1e-2, 1e6]
@@ -21,8 +25,8 @@ P_Ca is 1e-4·P_K and, where a preset has no Cl leak, P_Cl = 0.1·P_K: test valu
 
 Usage::
 
-    .venv/bin/python experiments/transporters_uniqueness.py                 # 2^8 per preset
-    .venv/bin/python experiments/transporters_uniqueness.py --log2 4 --n 256  # quick
+    .venv/bin/python experiments/transporters_uniqueness.py            # 2^6 per preset
+    .venv/bin/python experiments/transporters_uniqueness.py --log2 3   # quick
 """
 
 from __future__ import annotations
@@ -41,14 +45,9 @@ from scipy.stats import qmc  # noqa: E402
 import rpx  # noqa: E402
 from rpx.physics.api import fill_defaults  # noqa: E402
 from rpx.physics.formulas import thermal_voltage  # noqa: E402
-from rpx.physics.pump_leak import (  # noqa: E402
-    FIXED,
-    KINETIC,
-    pump_leak,
-    pump_leak_fixed,
-    transporter_sign_changes,
-)
+from rpx.physics.pump_leak import FIXED, KINETIC, pump_leak, pump_leak_fixed  # noqa: E402
 from rpx.physics.transporters import CALCIUM, EXTRA  # noqa: E402
+from rpx.physics.uniqueness import count_steady_states  # noqa: E402
 
 NAMES = tuple(sorted(set(KINETIC) | set(FIXED) | set(EXTRA) | set(CALCIUM)))
 # name: (lo, hi), sampled log-uniformly
@@ -82,69 +81,56 @@ def design(log2: int, seed: int) -> dict[str, np.ndarray]:
 
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    ap.add_argument("--log2", type=int, default=8, help="2^LOG2 Sobol' strengths per preset")
-    ap.add_argument("--n", type=int, default=1024, help="grid points in u")
+    ap.add_argument("--log2", type=int, default=6, help="2^LOG2 Sobol' strengths per preset")
+    ap.add_argument("--h", type=float, default=0.02, help="largest continuation step in u")
     ap.add_argument("--seed", type=int, default=0)
-    ap.add_argument("--batch", type=int, default=64, help="sets per jitted call")
     args = ap.parse_args()
     sets = design(args.log2, args.seed)
     total = len(sets["K_o"])
-    step = 22.0 / (args.n - 1)
     print(
         f"{len(rpx.presets())} presets × 2^{args.log2} Sobol' strengths = {total:,} sets per "
-        f"pump (seed {args.seed}); grid {args.n} points over u in [-16, 6] (step {step:.3f})\n"
+        f"pump (seed {args.seed}); continuation steps <= {args.h} in u\n"
     )
     print(
-        "| pump | sets | 0 roots | 1 root | >1 roots | sign change across unsolved points "
-        "| status 0 | status 0, 1 root at the solver's V | status 0, 0 roots "
-        "| status ≠ 0, >= 1 root | s |"
+        "| pump | sets | u_lo .. u_hi (mV, widest) | conclusive | 0 steady states "
+        "| 1 | >1 | zeros with X_i <= 0 | status 0 | status 0, its root among the zeros "
+        "| status ≠ 0, >= 1 steady state | s |"
     )
-    print("|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
+    print("|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|")
     odd = []
     for pump, kinetic in (("kinetic", True), ("fixed", False)):
-        count = jax.jit(lambda p, k=kinetic: transporter_sign_changes(p, k, n=args.n))
-        solve = jax.jit(pump_leak if kinetic else pump_leak_fixed)
         t0 = time.perf_counter()
-        parts: dict[str, list] = {}
-        for b in range(0, total, args.batch):
-            p = {k: jnp.asarray(sets[k][b : b + args.batch]) for k in NAMES}
-            c = count(p)
-            out = solve(p)
-            u_sol = out["V"] / thermal_voltage(p["T"])
-            for k, v in (*c.items(), ("status", out["status"]), ("u_sol", u_sol)):
-                parts.setdefault(k, []).append(np.asarray(v))
+        p = {k: jnp.asarray(sets[k]) for k in NAMES}
+        out = {k: np.asarray(v) for k, v in
+               jax.jit(pump_leak if kinetic else pump_leak_fixed)(p).items()}  # fmt: skip
+        r = count_steady_states(p, kinetic, out, h_max=args.h)
         dt = time.perf_counter() - t0
-        r = {k: np.concatenate(v) for k, v in parts.items()}
-        roots, ok = r["roots"], r["status"] == 0
-        at_root = ok & (roots == 1) & (np.abs(r["u_first"] - r["u_sol"]) <= step)
+        vt = np.asarray(thermal_voltage(p["T"]))
+        roots, ok, fine = r["roots"], out["status"] == 0, r["conclusive"]
+        lo_mv, hi_mv = np.min(r["u_lo"] * vt), np.max(r["u_hi"] * vt)
         print(
-            f"| {pump} | {total:,} | {np.sum(roots == 0):,} | {np.sum(roots == 1):,} "
-            f"| {np.sum(roots > 1):,} | {np.sum(r['gaps'] > 0):,} | {np.sum(ok):,} "
-            f"| {np.sum(at_root):,} | {np.sum(ok & (roots == 0)):,} "
+            f"| {pump} | {total:,} | {lo_mv:.0f} .. {hi_mv:.0f} | {np.sum(fine):,} "
+            f"| {np.sum(fine & (roots == 0)):,} | {np.sum(fine & (roots == 1)):,} "
+            f"| {np.sum(fine & (roots > 1)):,} | {np.sum(r['roots_unphysical'] > 0):,} "
+            f"| {np.sum(ok):,} | {np.sum(ok & r['solver_root']):,} "
             f"| {np.sum(~ok & (roots >= 1)):,} | {dt:.0f} |"
         )
-        flag = (roots != 1) | (r["gaps"] > 0) | (ok != at_root) | (r["interior"] > 0)
-        flag = flag | (r["mismatch"] > 0)
-        for i in np.flatnonzero(flag):
-            odd.append((pump, i, r))
-    print(
-        "\nSets that are not 'one root, solved there, every point between solved' (first 12 "
-        "per pump):"
-    )
-    shown = {"kinetic": 0, "fixed": 0}
-    for pump, i, r in odd:
-        shown[pump] += 1
-        if shown[pump] > 12:
-            continue
+        for i in np.flatnonzero(~fine | (roots != 1) | (r["roots_unphysical"] > 0)):
+            odd.append((pump, i, r, out["status"][i], out["V"][i], vt[i]))
+    print("\nSets that are not 'conclusive, one steady state' or have a zero with X_i <= 0:")
+    for pump, i, r, status, V, vt in odd:
         print(
             f"  {pump} {sets['preset'][i]}",
             {k: float(f"{sets[k][i]:.3g}") for k in BOX},
+            {"status": int(status), "V_solver": float(f"{V:.4g}")},
             {
-                k: (float(f"{r[k][i]:.4g}") if r[k].dtype.kind == "f" else int(r[k][i]))
-                for k in ("roots", "gaps", "interior", "mismatch", "status", "u_first", "u_sol")
-            },
+                k: (float(f"{r[k][i] * (vt if k.startswith('u_') else 1):.4g}")
+                    if r[k].dtype.kind == "f" else int(r[k][i]))
+                for k in ("conclusive", "roots", "roots_unphysical", "covered", "refined",
+                          "u_lo", "u_hi", "u_down", "u_up", "u_first")
+            },  # fmt: skip
         )
-    print(f"  ({len(odd)} in all)")
+    print(f"  ({len(odd)} in all; u_* in mV)")
 
 
 if __name__ == "__main__":

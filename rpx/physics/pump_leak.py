@@ -593,6 +593,10 @@ def transporter_sign_changes(
     Jacobian is ill-conditioned (condition numbers ~1e13 seen) and Newton stalls above
     it, while the sign of H there (+, of order 1e9 mM), not its digits, is counted.
 
+    The fixed range and grid make this a diagnostic, not a proof: for proven bounds on
+    every steady state, continuation with adaptive steps over all of them and a verdict
+    per set, see :func:`rpx.physics.uniqueness.count_steady_states`.
+
     Args:
         p: parameters as for :func:`steady_state` with ``P_Cl``, ``g_KCC2`` and
             ``g_NKCC1`` (Ca2+ parameters optional), broadcasting to one shape S.

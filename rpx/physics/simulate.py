@@ -33,12 +33,16 @@ the state and the integrator are those of the cell without Ca2+.
 Finite extracellular space (optional; ``ecs_ratio`` > 0, 0 = the infinite bath): the
 cell shares a space of initial volume ``ecs_ratio`` reference cell volumes, starting
 with the bath's concentrations, with the state gaining its Na+, K+, Cl− amounts and
-volume w: every ion and the water leaving the cell enter it (dN_o/dt = −dN_i/dt,
-dw/dt = −dv/dt), so total amounts and volume are conserved, and the cell sees
-K_o = N_K,o/w etc. Its impermeant solutes (the bath's counter-ion and X_o) keep their
-amounts. As ``ecs_ratio`` → ∞ the infinite bath is recovered (tested). The bath's
-concentrations are then state: events may not change them, and Ca2+ routes are not
-supported with it (extracellular Ca2+ is not part of that state).
+volume w (and, with Ca2+ routes, its Ca2+ amount N_Ca,o, in mM at the reference cell
+volume): every ion and the water leaving the cell enter it (dN_o/dt = −dN_i/dt,
+dw/dt = −dv/dt; for Ca2+ dN_Ca,o/dt = −dN_Ca/dt/``CA_SCALE``), so total amounts and
+volume are conserved, and the cell sees K_o = N_K,o/w, Ca_o = N_Ca,o/w etc. Its
+impermeant solutes (the bath's counter-ion and X_o) keep their amounts. As in the
+steady state, extracellular Ca2+ counts towards the bath's lumped monovalent
+counter-ion, not separately in Osm_o (:mod:`rpx.physics.transporters`), so Ca2+ moving
+across the membrane changes the space's osmolarity only through Ca_i inside. As
+``ecs_ratio`` → ∞ the infinite bath is recovered (tested, with and without Ca2+). The
+bath's concentrations are then state: events may not change them.
 
 Voltage: quasi-electroneutral. V is the zero of the total membrane current,
 I_Na + I_K + I_Cl + I_p = 0 (a bracketed Newton solve in every right-hand-side
@@ -100,11 +104,12 @@ CM3_PER_MOL_TO_PER_MM = 1e-6  # mM = 1e-6 mol/cm^3
 DYNAMIC = ("P_Cl", "P_f", "vol_area", "ecs_ratio")
 # Bath parameters that become state with a finite extracellular space (events may not
 # change them there), and the extracellular outputs.
-BATH = ("Na_o", "K_o", "Cl_o", "X_o", "ecs_ratio")
+BATH = ("Na_o", "K_o", "Cl_o", "X_o", "ecs_ratio", "Ca_o")
 ECS_OUTPUTS = {
     "Na_ecs": ("mM", "extracellular Na concentration (finite extracellular space)"),
     "K_ecs": ("mM", "extracellular K concentration (finite extracellular space)"),
     "Cl_ecs": ("mM", "extracellular Cl concentration (finite extracellular space)"),
+    "Ca_ecs": ("mM", "extracellular Ca concentration (finite extracellular space)"),
     "vol_ecs": ("1", "extracellular volume relative to the cell's reference volume"),
 }
 
@@ -336,8 +341,9 @@ def simulate(
         ``J_KCC2``, ``J_NKCC1`` (uA/cm^2, outward cotransport), where some interval
         has a Ca2+ route also ``Ca_i`` (mM), ``E_Ca`` (mV), ``I_Ca``, ``I_NCX``,
         ``I_PMCA`` (uA/cm^2), where some set has a finite extracellular space also
-        ``Na_ecs``, ``K_ecs``, ``Cl_ecs`` (mM; the bath's values in an infinite bath) and
-        ``vol_ecs`` (relative to the reference cell volume; inf in an infinite bath),
+        ``Na_ecs``, ``K_ecs``, ``Cl_ecs`` (mM; the bath's values in an infinite bath),
+        with a Ca2+ route also ``Ca_ecs`` (mM), and ``vol_ecs`` (relative to the
+        reference cell volume; inf in an infinite bath),
         and a per-set ``status``
         (0 ok, 1 no initial steady state, 2 integration failed; NaN outputs then).
         Every variable carries ``units`` and ``long_name``.
@@ -406,12 +412,6 @@ def simulate(
             bool(np.any(np.asarray(sp[k]) > 0)) for sp in seg_params for k in CA_STRENGTHS
         )
         ecs = bool(np.any(np.asarray(p0["ecs_ratio"]) > 0))
-        if ecs and calcium:
-            raise ValueError(
-                "a finite extracellular space (ecs_ratio > 0) with Ca2+ routes (P_Ca, "
-                "I_NCX_max, I_PMCA_max > 0) is not supported: extracellular Ca2+ is not "
-                "part of the extracellular state"
-            )
         if ecs:
             for e in events:
                 fixed = sorted(set(BATH) & {*e.set, *e.scale})
@@ -455,15 +455,19 @@ def _host_checked_times() -> object:
 def _bath(e: Array, p: Mapping[str, Array]) -> dict[str, Array]:
     """Parameters with the bath taken from the extracellular state ``e`` (finite space).
 
-    ``e`` = (N_Na_o, N_K_o, N_Cl_o, w): amounts and volume w of the extracellular space,
-    per reference cell volume. Its impermeant solutes (the counter-ion and X_o, amounts
-    fixed at their initial values) are diluted with w: the counter-ion stays equal to
-    |Na_o + K_o − Cl_o| (the extracellular space stays electroneutral, as the cell does)
-    and X_o becomes X_o·w_0/w. Where ``ecs_ratio`` is 0 (an infinite bath) ``p`` as is.
+    ``e`` = (N_Na_o, N_K_o, N_Cl_o, w) or, with Ca2+, (N_Na_o, N_K_o, N_Cl_o, w, N_Ca_o):
+    amounts (mM) and volume w of the extracellular space, per reference cell volume. Its
+    impermeant solutes (the counter-ion and X_o, amounts fixed at their initial values)
+    are diluted with w: the counter-ion stays equal to |Na_o + K_o − Cl_o| (the
+    extracellular space stays electroneutral, as the cell does; Ca2+ is lumped into it
+    as in the steady state) and X_o becomes X_o·w_0/w. Where ``ecs_ratio`` is 0 (an
+    infinite bath) ``p`` as is.
     """
     on = p["ecs_ratio"] > 0
     w = jnp.where(on, e[3], 1.0)
     conc = {"Na_o": e[0] / w, "K_o": e[1] / w, "Cl_o": e[2] / w}
+    if e.shape[0] > 4:
+        conc["Ca_o"] = e[4] / w
     out = dict(p)
     for k, v in conc.items():
         out[k] = jnp.where(on, v, p[k])
@@ -506,8 +510,11 @@ def _runner(
             return vector_field(yy, p, kinetic)
         dy = vector_field(yy[:n_cell], _bath(yy[n_cell:], p), kinetic)
         # What leaves the cell enters the extracellular space (amounts per reference
-        # cell volume; the total volume is fixed).
-        d_ecs = jnp.where(p["ecs_ratio"] > 0, -dy[jnp.array([0, 1, 2, 3])], 0.0)
+        # cell volume; the total volume is fixed; Ca2+ from nM to mM).
+        d_ecs = -dy[jnp.array([0, 1, 2, 3])]
+        if calcium:
+            d_ecs = jnp.concatenate([d_ecs, -dy[4:5] / CA_SCALE])
+        d_ecs = jnp.where(p["ecs_ratio"] > 0, d_ecs, 0.0)
         return jnp.concatenate([dy, d_ecs])
 
     def save(tt: Array, yy: Array, args: tuple) -> dict[str, Array]:
@@ -516,10 +523,13 @@ def _runner(
             return _observables(yy, p, kinetic)
         bath = _bath(yy[n_cell:], p)
         out = _observables(yy[:n_cell], bath, kinetic)
-        return out | {
+        out |= {
             "Na_ecs": bath["Na_o"], "K_ecs": bath["K_o"], "Cl_ecs": bath["Cl_o"],
-            "vol_ecs": jnp.where(p["ecs_ratio"] > 0, yy[-1], jnp.inf),
+            "vol_ecs": jnp.where(p["ecs_ratio"] > 0, yy[n_cell + 3], jnp.inf),
         }  # fmt: skip
+        if calcium:
+            out["Ca_ecs"] = bath["Ca_o"]
+        return out
 
     pid = diffrax.PIDController(rtol=rtol, atol=atol)
 
@@ -534,6 +544,8 @@ def _runner(
         if ecs:
             w = p_init["ecs_ratio"]
             y += [p_init["Na_o"] * w, p_init["K_o"] * w, p_init["Cl_o"] * w, w]
+            if calcium:
+                y.append(p_init["Ca_o"] * w)
         y = jnp.stack(y)
         status = jnp.where(ss["status"] == 0, SIM_OK, NO_INITIAL_STATE)
         jumps = bounds[1:-1]
