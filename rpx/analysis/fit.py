@@ -214,7 +214,8 @@ def fit(
         model: registered model name (``"ghk"``, ``"mullins_noda"``, ``"ghk_pump"``...).
         free: names of the parameters to fit (a list, or ``"P_Na,P_Cl"``).
         fixed: a preset name, or overrides {name: value} of preset ``preset``, for the
-            parameters neither free nor in the data.
+            parameters neither free nor in the data (a value for a parameter the data
+            give, as a column or through a pipette/bath solution, is a ValueError).
         bounds: optional {name: (lo, hi)} for free parameters, in their units.
         preset: preset giving every value not in ``fixed`` (``rpx.presets()``).
         init: optional starting values of free parameters (default: preset values).
@@ -241,8 +242,8 @@ def fit(
 
     Raises:
         ValueError: unknown model, parameter, column or preset; a free parameter the
-            model does not read; bad bounds; missing, NaN or out-of-domain data; a cell
-            with fewer points than free parameters.
+            model does not read; a fixed value of a data column; bad bounds; missing,
+            NaN or out-of-domain data; a cell with fewer points than free parameters.
 
     Example:
         >>> import pandas as pd
@@ -278,7 +279,7 @@ def fit(
     if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
         raise ValueError(f"level must be in (0, 1), got {level!r}")
 
-    data_ = load_data(data, m.params, free)
+    data_ = load_data(data, m.params, free, fixed=overrides)
     other = tuple(n for n in m.params if n not in free and n not in data_.conditions)
     fixed_values = {k: float(v) for k, v in fill_defaults(overrides, other, preset).items()}
     for name, value in fixed_values.items():

@@ -486,7 +486,8 @@ def sample(
             and optional ``cell``; as for :func:`rpx.fit`.
         model: registered model name.
         free: names of the parameters to sample (a list, or ``"P_Na,P_Cl"``).
-        fixed: a preset name, or overrides {name: value} of preset ``preset``.
+        fixed: a preset name, or overrides {name: value} of preset ``preset`` (not for
+            a parameter the data give: ValueError, as :func:`rpx.fit`).
         bounds: {name: (lo, hi)} prior boxes of free parameters, in their units.
         preset: preset giving every value not in ``fixed``.
         center: {name: value} centres of the default boxes of free parameters.
@@ -517,7 +518,8 @@ def sample(
 
     Raises:
         ValueError: unknown model, parameter, column or preset; a free parameter the
-            model does not read; bad bounds, center or noise bounds; bad sampler
+            model does not read; a fixed value of a data column; bad bounds, center or
+            noise bounds; bad sampler
             settings; missing, NaN or out-of-domain data; a cell with fewer points than
             free parameters.
 
@@ -575,7 +577,7 @@ def sample(
     for name in set(bounds) & set(center):
         raise ValueError(f"give either bounds or center for {name}, not both")
 
-    data_ = load_data(data, m.params, free)
+    data_ = load_data(data, m.params, free, fixed=overrides)
     other = tuple(n for n in m.params if n not in free and n not in data_.conditions)
     fixed_values = {k: float(v) for k, v in fill_defaults(overrides, other, preset).items()}
     for name, value in fixed_values.items():
