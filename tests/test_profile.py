@@ -68,6 +68,21 @@ def test_profile_variables_have_units_and_the_profile(coverage: tuple) -> None:
         assert "units" in ds[key].attrs and "long_name" in ds[key].attrs, key
 
 
+def test_summary_over_many_cells_prints_the_profile_intervals(coverage: tuple) -> None:
+    """`rpx fit --uncertainty profile` on more cells than it lists: the summary over all
+    cells gives each parameter's median profile limits and how many are closed."""
+    from rpx.cli.fit import table
+
+    _, ds = coverage
+    text = table(ds, show_cells=2)
+    summary = text.split("all 200 cells:")[1].splitlines()
+    for name in FREE:
+        (line,) = [ln for ln in summary if ln.strip().startswith(f"{name} ")]
+        lo = np.median(ds[f"{name}_ci_lo"].values)
+        hi = np.median(ds[f"{name}_ci_hi"].values)
+        assert f"95 % profile CI median [{lo:.4g}, {hi:.4g}], closed in 200/200" in line, line
+
+
 def _weak_chloride() -> tuple[pd.DataFrame, float]:
     """One cell whose P_Cl is far too small to move V: only an upper limit is known."""
     rng = np.random.default_rng(2)
