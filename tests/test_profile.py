@@ -207,3 +207,18 @@ def test_estimate_on_a_bound_gives_a_bound_limited_side_and_a_data_limited_other
     # P_Cl, re-fitted along P_Na's walk from the optimum: a closed interval around it
     lo, hi, x = (float(ds[n]) for n in ("P_Cl_ci_lo", "P_Cl_ci_hi", "P_Cl"))
     assert lo < x < hi and hi / lo > 1.05
+
+
+def test_every_float_of_a_profile_fit_is_in_the_working_dtype(coverage: tuple) -> None:
+    """Estimates, data, fixed values and profile intervals alike: float64 by default
+    here (x64), float32 when asked for."""
+    _, ds = coverage
+    floats = {str(v.dtype) for v in ds.data_vars.values() if v.dtype.kind == "f"}
+    assert floats == {"float64"}
+    df, _ = synthetic_cells(2, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds32 = rpx.fit(df, free=FREE, starts=2, uncertainty="profile", dtype="float32")
+    floats = {n: str(v.dtype) for n, v in ds32.data_vars.items() if v.dtype.kind == "f"}
+    assert set(floats.values()) == {"float32"}, floats
+    assert {"P_Na_ci_lo", "V_obs", "rmse", "K_i", "P_Na_profile"} <= set(floats)

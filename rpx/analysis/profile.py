@@ -431,6 +431,8 @@ def add_profile(
         model_fn, free, tuple(transforms[n] for n in free), u_of(free), cells, fixed_free,
         absolute_sd, level, None if start is None else [start[n] for n in free],
     )
+    # every float in the fit's working precision, as the rest of its result
+    full = {k: a.astype(dtype) if a.dtype.kind == "f" else a for k, a in full.items()}
     pct = f"{100 * level:g} %"
     v: dict[str, xr.Variable] = {}
     C = ("cell",)
@@ -478,7 +480,7 @@ def add_profile(
                     units = ds[f"{n}_over_{h}"].attrs.get("units", "1")
                     for side in ("lo", "hi"):
                         v[f"{n}_over_{h}_ci_{side}"] = xr.Variable(
-                            C, red[side][:, k] / value,
+                            C, (red[side][:, k] / value).astype(dtype),
                             {"units": units,
                              "long_name": f"{'lower' if side == 'lo' else 'upper'} limit of "
                                           f"the {pct} profile-likelihood interval of {n}/{h}"},

@@ -514,7 +514,7 @@ def sample(
         ``convergence_failed`` (which check failed: CF flag bits, see
         :func:`convergence_failures`), ``converged``; the data
         (``V_obs``, conditions over ``point``) and every fixed value. Every variable has
-        ``units`` and ``long_name``.
+        ``units`` and ``long_name``; every floating-point one is in ``dtype``.
 
     Raises:
         ValueError: unknown model, parameter, column or preset; a free parameter the
@@ -848,6 +848,9 @@ def _to_dataset(
     }
     import blackjax
 
+    # every float in the working precision (the draws'), as rpx.fit's result
+    dtype = x.dtype
+    v = {k: var.astype(dtype) if var.dtype.kind == "f" else var for k, var in v.items()}
     ds = xr.Dataset(v, coords=coords)
     ds.attrs = {
         "title": f"rpx posterior sample of model {m.name}",
