@@ -211,7 +211,7 @@ def _on_bound_starts(
     value, grad = _build_gradient(model_fn, free, transforms)(u_hat.astype(dtype), cells, fixed)
     value = np.asarray(value, np.float64)
     grad = np.abs(np.asarray(grad, np.float64))
-    w = np.where(lo, u_hat, -u_hat)  # logit of the fraction from the bound
+    w = np.where(lo, u_hat, np.where(hi, -u_hat, 0.0))  # logit of the fraction from the bound
     f = 1.0 / (1.0 + np.exp(-w))
     slope = grad / np.maximum(f * (1.0 - f), np.finfo(np.float64).tiny)  # |dSSR/df|
     if not absolute_sd:
