@@ -9,8 +9,9 @@ and the interval at ``level`` is {t : Δ_k(t) ≤ χ²₁(level)}, with the devi
 Δ_k(t) = PL_k(t) - SSR_min when the data give ``V_sd`` (SSR weighted by 1/V_sd²), and
 Δ_k(t) = n·ln(PL_k(t)/SSR_min) otherwise (the noise variance profiled out as well).
 A side on which Δ never reaches the threshold leaves that limit open: 0 or +inf for a
-parameter fitted in ln x, the bound for a parameter with ``bounds``; the parameter is
-then flagged practically non-identifiable (Raue et al. 2009, Bioinformatics 25:1923,
+parameter fitted in ln x, the bound for a parameter with ``bounds`` (also the limit on
+the side of a bound that the estimate sits on); the parameter is then flagged
+practically non-identifiable (Raue et al. 2009, Bioinformatics 25:1923,
 who define practical non-identifiability by such an open profile).
 
 Computation (one jitted call for all cells, parameters and both sides): starting at the
@@ -301,9 +302,18 @@ def profile_intervals(
             begins its profile walk at that distance instead, so that the walk reaches
             the values the data do exclude.
 
+    An estimate of a parameter with bounds that sits on a bound (within the fraction
+    :data:`ON_BOUND` of its box) gets that bound as its limit on that side, open
+    (practically non-identifiable: the data would move it past the bound), and its
+    walk starts inside the box (see :func:`_on_bound_starts`), so that the other side's
+    limit is where the data exclude values, not the bound it sits on nor the far one.
+    A moved walk moves only the parameter's own coordinate: the others are re-fitted
+    from the optimum, and Δ is measured from the lowest SSR seen.
+
     Returns (numpy): ``lo``, ``hi`` (C, p) physical limits; ``lo_open``, ``hi_open``
-    (C, p) whether that side never crossed the threshold; ``x`` (C, p, 2G+1) the profile
-    points in physical units, ascending, with the optimum in the middle; ``deviance``
+    (C, p) whether that side never crossed the threshold (or the estimate sits on that
+    bound); ``x`` (C, p, 2G+1) the profile points in physical units, ascending, with the
+    walk's start (the optimum, or where it was moved to) in the middle; ``deviance``
     (C, p, 2G+1) Δ there.
     """
     free = tuple(free)
