@@ -293,10 +293,12 @@ def _space_lines(ds: object) -> list[str]:
     """The space of a posterior predictive map: its dims with sizes, as for a sweep
     (``dims``), then every coordinate over them (the sweep axes, or a design's columns)
     with its count of values, range and units."""
-    results = [v for v in ds.data_vars.values() if v.dims]  # type: ignore[attr-defined]
+    results = list(ds.data_vars.values())  # type: ignore[attr-defined]
     if not results:
         return []
-    space = [d for d in results[0].dims if d not in ("cell", "quantile")]
+    # V_nan_fraction spans (cell, *space); else the variable with the most dims
+    widest = max(results, key=lambda v: (v.name == "V_nan_fraction", v.ndim))
+    space = [d for d in widest.dims if d not in ("cell", "quantile")]
     sizes = ds.sizes  # type: ignore[attr-defined]
     size = math.prod(sizes[d] for d in space)
     lines = ["dims    " + "  ".join(f"{d}={sizes[d]}" for d in space) + f"  ({size:,} points)"]
