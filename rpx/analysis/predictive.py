@@ -438,8 +438,11 @@ def _dataset(
             continue
         coords[c.name] = xr.Variable(c.dims, c.values, dict(c.attrs))
     if has_cells:
+        labels = np.asarray(ds[CELL].values)
+        if labels.dtype.kind in "US":  # as rpx.fit: zarr 3 stores these as variable-length
+            labels = labels.astype(object)
         coords[CELL] = xr.Variable(
-            (CELL,), ds[CELL].values, dict(ds[CELL].attrs) or _attrs("1", "cell label"))
+            (CELL,), labels, dict(ds[CELL].attrs) or _attrs("1", "cell label"))
     if qs:
         coords[QUANTILE] = xr.Variable(
             (QUANTILE,), np.asarray(qs), _attrs("1", "probability level of the quantile"))
