@@ -330,15 +330,9 @@ def test_summary_over_many_cells_prints_the_intervals(well: tuple) -> None:
 
 
 def test_every_float_of_a_sample_is_in_the_working_dtype(well: tuple) -> None:
-    """Draws, diagnostics, data and fixed values alike: float64 here (x64), float32
-    when asked for (a tiny run: only the dtypes are checked)."""
+    """Draws, diagnostics, data and fixed values alike in the working precision (float64
+    here, x64)."""
     _, _, ds = well
-    assert {str(v.dtype) for v in ds.data_vars.values() if v.dtype.kind == "f"} == {"float64"}
-    df, _ = synthetic_cells(1, seed=3)
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        ds32 = sample(df, free=["P_Na"], draws=4, warmup=10, chains=2, max_tree_depth=3,
-                      dtype="float32")
-    floats = {n: str(v.dtype) for n, v in ds32.data_vars.items() if v.dtype.kind == "f"}
-    assert set(floats.values()) == {"float32"}, floats
+    floats = {n: str(v.dtype) for n, v in ds.data_vars.items() if v.dtype.kind == "f"}
+    assert set(floats.values()) == {"float64"}, floats
     assert {"P_Na", "rhat", "V_obs", "K_i", "P_Na_mean", "contraction"} <= set(floats)
