@@ -225,3 +225,36 @@ def test_info_summarises_a_saved_time_course(
     info = capsys.readouterr().out
     assert "(a time course" in info and "11 samples, 0..10 s" in info
     assert "V" in info and "min -70 max -60" in info
+
+
+def test_command_prints_each_warning_as_one_clean_line(capsys: pytest.CaptureFixture) -> None:
+    """The shared command wrapper: a warning (even a multi-line one) is one
+    ``rpx: warning:`` line on stderr, without file, line or category."""
+    import argparse
+    import warnings
+
+    from rpx.cli.common import command
+
+    def noisy(args: argparse.Namespace) -> int:
+        warnings.warn("first line\n   second   line", UserWarning, stacklevel=1)
+        warnings.warn("another", RuntimeWarning, stacklevel=1)
+        return 0
+
+    assert command(noisy)(argparse.Namespace()) == 0
+    captured = capsys.readouterr()
+    assert captured.err == "rpx: warning: first line second line\nrpx: warning: another\n"
+    assert captured.out == ""
+
+
+def test_sample_few_draws_warning_is_one_line(tmp_path: Path, capsys: pytest.CaptureFixture
+                                              ) -> None:
+    """`rpx sample --draws 10` warns in one line (then the bad --fixed stops it: exit 2)."""
+    csv = tmp_path / "d.csv"
+    csv.write_text("K_o,V\n2.5,-90\n10,-60\n50,-30\n")
+    code = main(["sample", str(csv), "--free", "P_Na", "--draws", "10", "--fixed", "K_o=5"])
+    err = capsys.readouterr().err.splitlines()
+    assert code == 2
+    assert len(err) == 2, err
+    assert err[0].startswith("rpx: warning: draws=10 per chain is below the 100 effective")
+    assert err[1].startswith("rpx: error: parameter 'K_o' is given as a fixed value")
+    assert not any(".py:" in line or "UserWarning" in line for line in err)

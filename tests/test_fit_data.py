@@ -11,6 +11,7 @@ import pytest
 import xarray as xr
 
 import rpx
+from rpx.analysis.fit_data import load_data
 from rpx.cli import main
 
 K_O = [2.5, 5.0, 10.0, 20.0, 50.0, 100.0]  # mM
@@ -207,3 +208,39 @@ def test_csv_errors_name_the_file_and_line(tmp_path: Path) -> None:
     empty.write_text("")
     with pytest.raises(ValueError, match=rf"data file '{re.escape(str(empty))}' is empty"):
         rpx.fit(empty, free=["P_Na"])
+
+
+# A fixed value of a parameter that the data also give would be silently ignored (the
+# data win): rpx.fit, rpx.sample and their commands refuse it in one line.
+@pytest.mark.parametrize("entry", ["fit", "sample"])
+def test_fixed_value_of_a_data_column_is_refused(entry: str) -> None:
+    fn = rpx.fit if entry == "fit" else rpx.sample
+    with pytest.raises(ValueError, match=r"^parameter 'K_o' is given as a fixed value but "
+                                         r"is also a column of the data"):
+        fn(frame(), free=["P_Na"], fixed={"K_o": 5.0})
+    ds = xr.Dataset({"V": ("k", frame()["V"].to_numpy())},
+                    coords={"K_o": ("k", np.asarray(K_O))})
+    with pytest.raises(ValueError, match="'K_o' is given as a fixed value"):
+        fn(ds, free=["P_Na"], fixed={"K_o": 5.0, "P_Cl": 0.0})
+
+
+def test_fixed_value_of_a_solution_condition_is_refused() -> None:
+    """K_i set by the pipette solution of every row cannot also be fixed."""
+    df = frame(pipette="KCl=140", ljp=0.0)
+    load_data(df, rpx.get_model("ghk").params, ["P_Na"])  # readable
+    with pytest.raises(ValueError, match="'K_i' is given as a fixed value but is also set "
+                                         "by the data's pipette/bath solutions"):
+        load_data(df, rpx.get_model("ghk").params, ["P_Na"],
+                  fixed={"K_i": 100.0})
+
+
+@pytest.mark.parametrize("command", ["fit", "sample"])
+def test_cli_fixed_value_of_a_data_column_exits_2(
+    command: str, tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    csv = tmp_path / "d.csv"
+    frame().to_csv(csv, index=False)
+    code = main([command, str(csv), "--free", "P_Na", "--fixed", "K_o=5"])
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.count("\n") == 1 and "'K_o' is given as a fixed value" in err, err

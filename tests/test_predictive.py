@@ -318,3 +318,56 @@ def test_convergence_flags_are_kept_without_a_cell_dimension(pooled: bool) -> No
     out = posterior_predictive(ds, grid_spec(), band=BAND, pooled=pooled)
     assert out["converged"].dims == () and not bool(out["converged"])
     assert out["max_rhat"].dims == () and float(out["max_rhat"]) == 1.3
+
+
+def test_info_on_a_predictive_store_lists_its_axes(
+    tmp_path: Path, capsys: pytest.CaptureFixture
+) -> None:
+    """`rpx info` on a posterior predictive store: its space's dims and every axis with
+    its number of values, range and units, as for a sweep."""
+    ds = posterior_predictive(synthetic_posterior(), grid_spec(), band=BAND, quantiles=QS)
+    out = tmp_path / "pred.zarr"
+    write_dataset_store(ds, out, "predictive", {})
+    assert main(["info", str(out)]) == 0
+    lines = capsys.readouterr().out.splitlines()
+    assert "dims    K_o=5  Na_o=2  (10 points)" in lines, lines
+    start = lines.index("axes:")
+    k_o, na_o = lines[start + 1].split(), lines[start + 2].split()
+    assert k_o[:5] == ["K_o", "[mM]", "5", "values", "2..20"], lines
+    assert na_o[:5] == ["Na_o", "[mM]", "2", "values", "100..145"], lines
+
+
+def test_a_real_posterior_through_the_predictive(tmp_path: Path) -> None:
+    """rpx.sample's own draws (2 cells, float64), written as `rpx sample -o` writes
+    them, give the band probabilities and quantiles of every draw evaluated directly."""
+    import pandas as pd
+
+    p = rpx.preset(PRESET)
+    K, Na = (a.ravel() for a in np.meshgrid(K_O, NA_O, indexing="ij"))
+    true = {"P_Na": p["P_Na"] * np.array([[0.7], [1.5]])}
+    V = np.asarray(rpx.evaluate({"K_o": K[None], "Na_o": Na[None], **true}, model="ghk",
+                                base=PRESET)["V"])
+    V = V + 0.5 * np.random.default_rng(0).standard_normal(V.shape)
+    df = pd.DataFrame({"cell": np.repeat(["a", "b"], K.size), "K_o": np.tile(K, 2),
+                       "Na_o": np.tile(Na, 2), "V": V.ravel(), "V_sd": 0.5})
+    post = rpx.sample(df, model="ghk", free=["P_Na"], preset=PRESET, draws=100, warmup=100,
+                      chains=2, seed=0, cell_batch=2, dtype="float64")
+    assert {str(v.dtype) for v in post.data_vars.values() if v.dtype.kind == "f"} == {
+        "float64"}
+    store = tmp_path / "post.zarr"
+    write_dataset_store(post, store, "posterior", {})
+    got = posterior_predictive(str(store), grid_spec(), band=BAND, quantiles=QS,
+                               max_evaluations=400)
+    theta = post["P_Na"].values.reshape(2, 1, 1, -1)
+    Kg, Nag = np.meshgrid(np.asarray(K_O), np.asarray(NA_O), indexing="ij")
+    ref = np.asarray(rpx.evaluate({"K_o": Kg[None, ..., None], "Na_o": Nag[None, ..., None],
+                                   "P_Na": theta}, model="ghk", base=PRESET)["V"])
+    inside = ((ref >= BAND[0]) & (ref <= BAND[1])).mean(axis=-1)
+    np.testing.assert_allclose(got["V_band_probability"].values, inside, atol=1e-12)
+    np.testing.assert_allclose(got["V_quantile"].values,
+                               np.moveaxis(np.quantile(ref, QS, axis=-1), 0, 0), rtol=1e-10)
+    assert list(got["cell"].values) == ["a", "b"]
+    np.testing.assert_array_equal(got["converged"].values, post["converged"].values)
+    # the cells' posteriors differ as their P_Na do: lower P_Na, more negative V
+    assert np.all(got["V_quantile"].sel(quantile=0.5).values[0]
+                  < got["V_quantile"].sel(quantile=0.5).values[1])

@@ -68,6 +68,21 @@ def test_profile_variables_have_units_and_the_profile(coverage: tuple) -> None:
         assert "units" in ds[key].attrs and "long_name" in ds[key].attrs, key
 
 
+def test_summary_over_many_cells_prints_the_profile_intervals(coverage: tuple) -> None:
+    """`rpx fit --uncertainty profile` on more cells than it lists: the summary over all
+    cells gives each parameter's median profile limits and how many are closed."""
+    from rpx.cli.fit import table
+
+    _, ds = coverage
+    text = table(ds, show_cells=2)
+    summary = text.split("all 200 cells:")[1].splitlines()
+    for name in FREE:
+        (line,) = [ln for ln in summary if ln.strip().startswith(f"{name} ")]
+        lo = np.median(ds[f"{name}_ci_lo"].values)
+        hi = np.median(ds[f"{name}_ci_hi"].values)
+        assert f"95 % profile CI median [{lo:.4g}, {hi:.4g}], closed in 200/200" in line, line
+
+
 def _weak_chloride() -> tuple[pd.DataFrame, float]:
     """One cell whose P_Cl is far too small to move V: only an upper limit is known."""
     rng = np.random.default_rng(2)
@@ -143,3 +158,67 @@ def test_cli_fit_prints_profile_intervals_and_bounds_close_an_open_side(
     ds = xr.open_zarr(out)
     assert float(ds["P_Cl_ci_lo"]) == 1e-12
     assert not bool(ds["practically_identifiable"].sel(profile_param="P_Cl"))
+
+
+@pytest.mark.parametrize(
+    ("bounds", "side"),
+    [((1e-10, 5e-9), "hi"), ((2.5e-8, 1e-7), "lo")],  # the truth (1.46e-8) above, below
+)
+def test_estimate_on_a_bound_gives_a_bound_limited_side_and_a_data_limited_other(
+    bounds: tuple[float, float], side: str
+) -> None:
+    """P_Na's box excludes its true value, so the estimate sits on a bound. That side's
+    limit is the bound (flagged non-identifiable); the other side is where the profile
+    deviance, P_Cl re-fitted, reaches chi2_1(0.95): checked against scipy re-fits. The
+    other parameter's interval does not collapse."""
+    from scipy.optimize import brentq, minimize_scalar
+    from scipy.stats import chi2
+
+    df, truth = synthetic_cells(1, seed=1)
+    df = df.drop(columns="cell")
+    assert not bounds[0] < truth["P_Na"][0] < bounds[1]
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = rpx.fit(df, free=FREE, starts=2, bounds={"P_Na": bounds}, uncertainty="profile")
+    edge = bounds[1] if side == "hi" else bounds[0]
+    other = "lo" if side == "hi" else "hi"
+    np.testing.assert_allclose(float(ds["P_Na"]), edge, rtol=1e-6)
+    assert float(ds[f"P_Na_ci_{side}"]) == edge
+    ident = ds["practically_identifiable"]
+    assert not bool(ident.sel(profile_param="P_Na")) and bool(ident.sel(profile_param="P_Cl"))
+
+    K_o, Cl_o, V = df["K_o"].to_numpy(), df["Cl_o"].to_numpy(), df["V"].to_numpy()
+
+    def profile(p_na: float) -> float:  # SSR with P_Cl re-fitted (in ln P_Cl)
+        def ssr(ln_cl: float) -> float:
+            model = rpx.resting_potential(
+                {"K_o": K_o, "Cl_o": Cl_o, "P_Na": p_na, "P_Cl": np.exp(ln_cl)})
+            return float(np.sum(((np.asarray(model) - V) / SD) ** 2))
+
+        return minimize_scalar(ssr, bounds=(np.log(1e-8), np.log(1e-6)), method="bounded",
+                               options={"xatol": 1e-9}).fun
+
+    floor = profile(edge)
+    far = bounds[0] if side == "hi" else bounds[1]
+    ref = brentq(lambda x: profile(x) - floor - chi2.ppf(0.95, 1), far, edge, rtol=1e-10)
+    limit = float(ds[f"P_Na_ci_{other}"])
+    assert abs(limit - ref) <= 0.03 * abs(edge - ref), (limit, ref)  # 3 % of the width
+    assert (limit < edge) if side == "hi" else (limit > edge)
+    # P_Cl, re-fitted along P_Na's walk from the optimum: a closed interval around it
+    lo, hi, x = (float(ds[n]) for n in ("P_Cl_ci_lo", "P_Cl_ci_hi", "P_Cl"))
+    assert lo < x < hi and hi / lo > 1.05
+
+
+def test_every_float_of_a_profile_fit_is_in_the_working_dtype(coverage: tuple) -> None:
+    """Estimates, data, fixed values and profile intervals alike: float64 by default
+    here (x64), float32 when asked for."""
+    _, ds = coverage
+    floats = {str(v.dtype) for v in ds.data_vars.values() if v.dtype.kind == "f"}
+    assert floats == {"float64"}
+    df, _ = synthetic_cells(2, seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds32 = rpx.fit(df, free=FREE, starts=2, uncertainty="profile", dtype="float32")
+    floats = {n: str(v.dtype) for n, v in ds32.data_vars.items() if v.dtype.kind == "f"}
+    assert set(floats.values()) == {"float32"}, floats
+    assert {"P_Na_ci_lo", "V_obs", "rmse", "K_i", "P_Na_profile"} <= set(floats)

@@ -312,3 +312,27 @@ def test_too_few_draws_for_the_convergence_check_warn_before_sampling() -> None:
         warnings.simplefilter("error", UserWarning)
         with pytest.raises(UserWarning, match=r"draws=50 per chain is below the 100"):
             sample(df, free=["P_Na"], draws=50, warmup=50, chains=2)
+
+
+def test_summary_over_many_cells_prints_the_intervals(well: tuple) -> None:
+    """`rpx sample` on more cells than it lists: the summary over all cells gives each
+    parameter's median 95 % interval limits, as the per-cell lines give the intervals."""
+    from rpx.cli.sample import table
+
+    _, _, ds = well
+    text = table(ds, show_cells=1)
+    summary = text.split("all 4 cells:")[1].splitlines()
+    for name in FREE:
+        (line,) = [ln for ln in summary if ln.strip().startswith(f"{name} ")]
+        x = ds[name].values.reshape(4, -1)
+        lo, hi = np.median(np.percentile(x, [2.5, 97.5], axis=1), axis=1)
+        assert f"[{lo:.4g}, {hi:.4g}] cm/s" in line, line
+
+
+def test_every_float_of_a_sample_is_in_the_working_dtype(well: tuple) -> None:
+    """Draws, diagnostics, data and fixed values alike in the working precision (float64
+    here, x64)."""
+    _, _, ds = well
+    floats = {n: str(v.dtype) for n, v in ds.data_vars.items() if v.dtype.kind == "f"}
+    assert set(floats.values()) == {"float64"}, floats
+    assert {"P_Na", "rhat", "V_obs", "K_i", "P_Na_mean", "contraction"} <= set(floats)

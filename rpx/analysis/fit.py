@@ -214,7 +214,8 @@ def fit(
         model: registered model name (``"ghk"``, ``"mullins_noda"``, ``"ghk_pump"``...).
         free: names of the parameters to fit (a list, or ``"P_Na,P_Cl"``).
         fixed: a preset name, or overrides {name: value} of preset ``preset``, for the
-            parameters neither free nor in the data.
+            parameters neither free nor in the data (a value for a parameter the data
+            give, as a column or through a pipette/bath solution, is a ValueError).
         bounds: optional {name: (lo, hi)} for free parameters, in their units.
         preset: preset giving every value not in ``fixed`` (``rpx.presets()``).
         init: optional starting values of free parameters (default: preset values).
@@ -237,12 +238,13 @@ def fit(
         ``best_start``, ``iterations``, ``loss_history`` (iteration; after an early stop
         it repeats the last loss), the data and fitted curve
         (``V_obs``, ``V_fit`` and the condition columns over ``point``) and every fixed
-        value as a scalar; all with ``units`` and ``long_name``.
+        value as a scalar; all with ``units`` and ``long_name``, every floating-point
+        variable (profile intervals included) in the working ``dtype``.
 
     Raises:
         ValueError: unknown model, parameter, column or preset; a free parameter the
-            model does not read; bad bounds; missing, NaN or out-of-domain data; a cell
-            with fewer points than free parameters.
+            model does not read; a fixed value of a data column; bad bounds; missing,
+            NaN or out-of-domain data; a cell with fewer points than free parameters.
 
     Example:
         >>> import pandas as pd
@@ -278,7 +280,7 @@ def fit(
     if not (isinstance(level, (int, float)) and 0.0 < level < 1.0):
         raise ValueError(f"level must be in (0, 1), got {level!r}")
 
-    data_ = load_data(data, m.params, free)
+    data_ = load_data(data, m.params, free, fixed=overrides)
     other = tuple(n for n in m.params if n not in free and n not in data_.conditions)
     fixed_values = {k: float(v) for k, v in fill_defaults(overrides, other, preset).items()}
     for name, value in fixed_values.items():
@@ -326,7 +328,7 @@ def fit(
         held[pick[0]] = (start[pick[0]], pick[1])
     out = _refit_failed(out, cfg, u0, cells, fixed_arrays)
     _warn_after(out, fit_free, cfg.transforms, data_)
-    ds = _to_dataset(out, m, cfg, data_, fixed_all, held, preset, int(starts))
+    ds = _to_dataset(out, m, cfg, data_, fixed_all, held, preset, int(starts), dt)
     if uncertainty == "profile":
         from rpx.analysis.profile import add_profile
 
@@ -456,13 +458,18 @@ def _to_dataset(
     held: dict[str, tuple[float, tuple[str, ...]]],
     preset: str,
     starts: int,
+    dtype: jnp.dtype,
 ) -> xr.Dataset:
     names = list(cfg.free)
 
-    def var(dims: tuple[str, ...], values: object, attrs: dict) -> xr.Variable:
+    def var(dims: tuple[str, ...], values: object, attrs: dict, cast: bool = True
+            ) -> xr.Variable:
+        values = np.asarray(values)
+        if cast and values.dtype.kind == "f":  # every float in the working precision
+            values = values.astype(dtype, copy=False)
         # Data without cells: the one cell's values, no cell dimension.
         if data.squeeze and dims[:1] == ("cell",):
-            return xr.Variable(dims[1:], np.asarray(values)[0], attrs)
+            return xr.Variable(dims[1:], values[0], attrs)
         return xr.Variable(dims, values, attrs)
 
     C = ("cell",)
@@ -564,7 +571,7 @@ def _to_dataset(
     labels = data.cells.astype(object) if data.cells.dtype.kind in "US" else data.cells
     names_obj = np.array(names, dtype=object)
     coords = {
-        "cell": var(C, labels, _attrs("1", "cell label")),
+        "cell": var(C, labels, _attrs("1", "cell label"), cast=False),
         "param": var(("param",), names_obj, _attrs("1", "free parameter")),
         "param2": var(("param2",), names_obj, _attrs("1", "free parameter")),
         "point": var(("point",), np.arange(data.V.shape[1]), _attrs("1", "data point")),

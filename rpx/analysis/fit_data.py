@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import dataclasses
 import os
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 
 import numpy as np
 import pandas as pd
@@ -198,16 +198,47 @@ def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, bo
     return out, labels, squeeze
 
 
-def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) -> FitData:
+def check_fixed(fixed: Iterable[str], conditions: Iterable[str], solutions: Iterable[str] = ()
+                ) -> None:
+    """A fixed value of a parameter that the data also give would be ignored (the data's
+    values win): refuse it.
+
+    Args:
+        fixed: names given as fixed values (``fixed=`` or ``--fixed``).
+        conditions: the data's condition names (columns, and those set by solutions).
+        solutions: those of ``conditions`` set by a ``pipette``/``bath`` solution.
+
+    Raises:
+        ValueError: one line naming the first such parameter.
+    """
+    conditions, solutions = set(conditions), set(solutions)
+    for name in fixed:
+        if name in conditions:
+            where = ("set by the data's pipette/bath solutions" if name in solutions
+                     else "a column of the data")
+            raise ValueError(
+                f"parameter {name!r} is given as a fixed value but is also {where}; the "
+                "data's values would be used: drop the fixed value or the column"
+            )
+
+
+def load_data(
+    data: DataLike, model_params: Sequence[str], free: Sequence[str],
+    fixed: Iterable[str] = (),
+) -> FitData:
     """Read and validate ``data`` for a model that reads ``model_params``.
+
+    ``fixed``: names of the parameters given fixed values; none may also be a condition
+    of the data (see :func:`check_fixed`).
 
     Raises:
         ValueError: missing ``V`` column, unknown or unusable column names, a column
-            that is also free, non-numeric or non-finite values, conditions outside
-            their parameter's domain, ``V_sd`` <= 0, or a cell with fewer points
+            that is also free or fixed, non-numeric or non-finite values, conditions
+            outside their parameter's domain, ``V_sd`` <= 0, or a cell with fewer points
             than free parameters.
     """
     labels: list[str] | None = None
+    solutions: set[str] = set()
     if isinstance(data, (str, os.PathLike)):
         path = data
         try:
@@ -238,7 +269,9 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
             data = data.rename(columns=lambda c: str(c).strip())
         if SOURCE_COL in data.columns:
             data = data.drop(columns=[SOURCE_COL])
+        before = set(data.columns)
         data = apply_recording_columns(data, model_params, free)
+        solutions = set(data.columns) - before
         _check_columns(list(data.columns), model_params, free)
         if len(data) != n_rows:
             labels = None
@@ -257,6 +290,7 @@ def load_data(data: DataLike, model_params: Sequence[str], free: Sequence[str]) 
         )
     mask = arrays.pop("__mask__")
     rows = arrays.pop("__row__", None)
+    check_fixed(fixed, [n for n in arrays if n not in (V_COL, SD_COL)], solutions)
 
     def where(c: int, i: int) -> str:
         return _where(c, i, cells, rows, labels, squeeze)

@@ -277,7 +277,8 @@ def posterior_predictive(
         ``V_quantile`` (mV, leading dim ``quantile``; with ``quantiles``),
         ``V_nan_fraction`` (1, draws whose V is undefined), per cell ``converged`` and
         ``max_rhat`` copied from the posterior; the space's coordinates with units.
-        Every variable and coordinate has ``units`` and ``long_name``; attributes
+        Every variable and coordinate has ``units`` and ``long_name``; floating-point
+        data variables are in the spec's dtype; attributes
         ``kind = "predictive"``, model, preset, the spec as JSON, free parameters,
         draws per cell, band, quantiles.
 
@@ -437,14 +438,19 @@ def _dataset(
             continue
         coords[c.name] = xr.Variable(c.dims, c.values, dict(c.attrs))
     if has_cells:
+        labels = np.asarray(ds[CELL].values)
+        if labels.dtype.kind in "US":  # as rpx.fit: zarr 3 stores these as variable-length
+            labels = labels.astype(object)
         coords[CELL] = xr.Variable(
-            (CELL,), ds[CELL].values, dict(ds[CELL].attrs) or _attrs("1", "cell label"))
+            (CELL,), labels, dict(ds[CELL].attrs) or _attrs("1", "cell label"))
     if qs:
         coords[QUANTILE] = xr.Variable(
             (QUANTILE,), np.asarray(qs), _attrs("1", "probability level of the quantile"))
     from rpx import __version__
     from rpx.sweep.store import now
 
+    dt = np.dtype(plan.dtype)  # every float in the spec's working precision
+    v = {k: var.astype(dt) if var.dtype.kind == "f" else var for k, var in v.items()}
     out = xr.Dataset(v, coords)
     out.attrs = {
         "title": f"rpx posterior predictive of model {plan.model_name} over a space of "

@@ -9,8 +9,9 @@ and the interval at ``level`` is {t : Δ_k(t) ≤ χ²₁(level)}, with the devi
 Δ_k(t) = PL_k(t) - SSR_min when the data give ``V_sd`` (SSR weighted by 1/V_sd²), and
 Δ_k(t) = n·ln(PL_k(t)/SSR_min) otherwise (the noise variance profiled out as well).
 A side on which Δ never reaches the threshold leaves that limit open: 0 or +inf for a
-parameter fitted in ln x, the bound for a parameter with ``bounds``; the parameter is
-then flagged practically non-identifiable (Raue et al. 2009, Bioinformatics 25:1923,
+parameter fitted in ln x, the bound for a parameter with ``bounds`` (also the limit on
+the side of a bound that the estimate sits on); the parameter is then flagged
+practically non-identifiable (Raue et al. 2009, Bioinformatics 25:1923,
 who define practical non-identifiability by such an open profile).
 
 Computation (one jitted call for all cells, parameters and both sides): starting at the
@@ -35,7 +36,7 @@ import xarray as xr
 from jax import Array, lax
 from scipy.stats import chi2
 
-from rpx.analysis.fit_solver import LOG, Transform
+from rpx.analysis.fit_solver import LOG, LOGIT, Transform
 from rpx.physics.params import PARAMS
 
 # Grid of one side, in multiples of the step scale (the Gauss–Newton SE in the
@@ -50,6 +51,16 @@ REACH = 10.0
 RUN_OFF = math.log(1e4)
 # Levenberg–Marquardt iterations at every grid point (warm-started from the previous).
 LM_STEPS = 12
+# An estimate that reached a bound in floating point is moved in to the fraction EDGE
+# of its box (in x, or in ln x for log_logit) before its coordinate is taken:
+# logit(EDGE) = -34.5.
+EDGE = 1e-15
+# An estimate of a parameter with bounds within the fraction ON_BOUND of its box from a
+# bound sits on that bound: its limit on that side is the bound (open, flagged), and
+# its profile walk starts ON_BOUND inside the box (|logit| = 6.9), from where the walk
+# towards the interior reaches the values the data exclude (from the estimate itself,
+# the logit of up to 34.5, :data:`REACH` would not leave the bound).
+ON_BOUND = 1e-3
 LAM_MAX = 1e12
 
 
@@ -73,17 +84,21 @@ def _residual(
 def build_profiler(
     model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...]
 ) -> Callable[..., dict[str, Array]]:
-    """Jitted ``run(u_hat, steps, cells, fixed)``.
+    """Jitted ``run(u_hat, u_walk, steps, cells, fixed)``.
 
     Args (of the returned function):
-        u_hat: (C, p) optimum per cell in unconstrained coordinates.
-        steps: (C, p, G) signed offsets of the grid of one side (the other side is
-            their negatives), in the unconstrained coordinate.
+        u_hat: (C, p) optimum per cell in unconstrained coordinates (where the re-fits
+            of the other parameters start).
+        u_walk: (C, p) where the walk of each parameter starts (its own coordinate;
+            the optimum, or a point moved from it, see :func:`profile_intervals`).
+        steps: (C, p, G) offsets >= 0 of the grid of one side (the other side is their
+            negatives), in the unconstrained coordinate; 0 first (the walk's start).
         cells: as for the fit solver: ``cond`` (name -> (C, N)), ``V``, ``w``, ``mask``.
         fixed: parameter name -> 0-d array.
 
-    Returns ``ssr_min`` (C,) and ``ssr`` (C, p, 2, G): the profile's weighted sum of
-    squared residuals at every grid point of each side (0: downward, 1: upward).
+    Returns ``ssr_min`` (C,) at ``u_hat`` and ``ssr`` (C, p, 2, G): the profile's
+    weighted sum of squared residuals at every grid point of each side (0: downward,
+    1: upward).
     """
     p = len(free)
 
@@ -121,31 +136,93 @@ def build_profiler(
         u, value, _ = lax.fori_loop(0, LM_STEPS, step, (u, ssr(u), lam0))
         return u, value
 
-    def side(u_hat: Array, k: Array, offsets: Array, cell: dict, fixed: dict) -> Array:
+    def side(
+        u_hat: Array, u0: Array, k: Array, offsets: Array, cell: dict, fixed: dict
+    ) -> Array:
         def walk(u: Array, off: Array) -> tuple[Array, Array]:
-            u = u.at[k].set(u_hat[k] + off)
+            u = u.at[k].set(u0 + off)
             u, value = refit(u, k, cell, fixed)
             return u, value
 
         _, values = lax.scan(walk, u_hat, offsets)
         return values
 
-    def per_cell(u_hat: Array, steps: Array, cell: dict, fixed: dict) -> dict:
+    def per_cell(
+        u_hat: Array, u_walk: Array, steps: Array, cell: dict, fixed: dict
+    ) -> dict:
         r = res(u_hat, cell, fixed)
         ssr_min = jnp.sum(r * r)
 
-        def per_param(k: Array, off: Array) -> Array:
-            down = side(u_hat, k, -off, cell, fixed)
-            up = side(u_hat, k, off, cell, fixed)
+        def per_param(k: Array, u0: Array, off: Array) -> Array:
+            down = side(u_hat, u0, k, -off, cell, fixed)
+            up = side(u_hat, u0, k, off, cell, fixed)
             return jnp.stack([down, up])
 
-        ssr = jax.vmap(per_param)(jnp.arange(p), steps)
+        ssr = jax.vmap(per_param)(jnp.arange(p), u_walk, steps)
         return {"ssr_min": ssr_min, "ssr": ssr}
 
-    def run(u_hat: Array, steps: Array, cells: dict, fixed: dict) -> dict:
-        return jax.vmap(per_cell, in_axes=(0, 0, 0, None))(u_hat, steps, cells, fixed)
+    def run(u_hat: Array, u_walk: Array, steps: Array, cells: dict, fixed: dict) -> dict:
+        return jax.vmap(per_cell, in_axes=(0, 0, 0, 0, None))(
+            u_hat, u_walk, steps, cells, fixed
+        )
 
     return jax.jit(run)
+
+
+def _logit(f: float) -> float:
+    return math.log(f) - math.log1p(-f)
+
+
+@functools.lru_cache(maxsize=16)
+def _build_gradient(
+    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...]
+) -> Callable[..., Array]:
+    """Jitted ``grad(u, cells, fixed)``: (SSR (C,), dSSR/du (C, p)) of every cell."""
+
+    def ssr(u: Array, cell: dict, fixed: dict) -> Array:
+        r = _residual(model_fn, free, transforms, u, cell, fixed)
+        return jnp.sum(r * r)
+
+    return jax.jit(jax.vmap(jax.value_and_grad(ssr), in_axes=(0, 0, None)))
+
+
+def _on_bound_starts(
+    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...],
+    u_hat: np.ndarray, u_walk: np.ndarray, cells: dict, fixed: dict, absolute_sd: bool,
+    thr: float,
+) -> None:
+    """Move the walk start (``u_walk``, in place) of every estimate on a bound inward.
+
+    At an optimum on a bound the profile deviance rises linearly with the fraction f of
+    the box from the bound (the gradient does not vanish there; the others re-fitted
+    change it only to second order): Δ ≈ f·|dΔ/df|, and f·(1 - f) = du-to-df. The walk
+    starts where that line gives Δ = thr/10, f* = thr / (10·|dΔ/df|), at most
+    :data:`ON_BOUND` and at least the estimate's own fraction, so that the threshold is
+    crossed where the grid is fine rather than between its coarse far points.
+    """
+    edge = _logit(ON_BOUND)
+    lo = u_hat < edge
+    hi = u_hat > -edge
+    for k, t in enumerate(transforms):
+        if t.kind == LOG:
+            lo[:, k] = hi[:, k] = False
+    if not (lo | hi).any():
+        return
+    dtype = np.asarray(cells["V"]).dtype
+    value, grad = _build_gradient(model_fn, free, transforms)(u_hat.astype(dtype), cells, fixed)
+    value = np.asarray(value, np.float64)
+    grad = np.abs(np.asarray(grad, np.float64))
+    w = np.where(lo, u_hat, np.where(hi, -u_hat, 0.0))  # logit of the fraction from the bound
+    f = 1.0 / (1.0 + np.exp(-w))
+    slope = grad / np.maximum(f * (1.0 - f), np.finfo(np.float64).tiny)  # |dSSR/df|
+    if not absolute_sd:
+        n = np.asarray(cells["mask"]).sum(axis=1).astype(np.float64)
+        slope = slope * (n / np.maximum(value, np.finfo(np.float64).tiny))[:, None]
+    with np.errstate(divide="ignore", invalid="ignore"):
+        target = np.where(slope > 0, thr / (10.0 * slope), ON_BOUND)
+    target = np.clip(np.nan_to_num(target, nan=ON_BOUND), f, ON_BOUND)
+    w0 = np.log(target) - np.log1p(-target)
+    u_walk[:] = np.where(lo, w0, np.where(hi, -w0, u_walk))
 
 
 def _from_phys(t: Transform, x: float) -> float:
@@ -155,8 +232,13 @@ def _from_phys(t: Transform, x: float) -> float:
         return math.nan
     if t.kind == LOG:
         return math.log(max(x, np.finfo(np.float64).tiny))
-    span = t.hi - t.lo
-    return t.from_phys(min(max(x, t.lo + 1e-15 * span), t.hi - 1e-15 * span))
+    # the fraction of the box (in x, or in ln x for log_logit), kept EDGE inside it
+    if t.kind == LOGIT:
+        f = (x - t.lo) / (t.hi - t.lo)
+    else:
+        f = (math.log(max(x, t.lo)) - math.log(t.lo)) / (math.log(t.hi) - math.log(t.lo))
+    f = min(max(f, EDGE), 1.0 - EDGE)
+    return math.log(f) - math.log1p(-f)
 
 
 @functools.lru_cache(maxsize=16)
@@ -220,29 +302,48 @@ def profile_intervals(
             begins its profile walk at that distance instead, so that the walk reaches
             the values the data do exclude.
 
+    An estimate of a parameter with bounds that sits on a bound (within the fraction
+    :data:`ON_BOUND` of its box) gets that bound as its limit on that side, open
+    (practically non-identifiable: the data would move it past the bound), and its
+    walk starts inside the box (see :func:`_on_bound_starts`), so that the other side's
+    limit is where the data exclude values, not the bound it sits on nor the far one.
+    A moved walk moves only the parameter's own coordinate: the others are re-fitted
+    from the optimum, and Δ is measured from the lowest SSR seen.
+
     Returns (numpy): ``lo``, ``hi`` (C, p) physical limits; ``lo_open``, ``hi_open``
-    (C, p) whether that side never crossed the threshold; ``x`` (C, p, 2G+1) the profile
-    points in physical units, ascending, with the optimum in the middle; ``deviance``
+    (C, p) whether that side never crossed the threshold (or the estimate sits on that
+    bound); ``x`` (C, p, 2G+1) the profile points in physical units, ascending, with the
+    walk's start (the optimum, or where it was moved to) in the middle; ``deviance``
     (C, p, 2G+1) Δ there.
     """
     free = tuple(free)
     transforms = tuple(transforms)
     dtype = np.asarray(cells["V"]).dtype
-    u_hat = np.asarray(u_hat, dtype=np.float64)
+    u_hat = np.array(u_hat, dtype=np.float64)
     se = _se_u(model_fn, free, transforms, u_hat.astype(dtype), cells, fixed)
+    u_walk = u_hat.copy()
     if start is not None:
         for k, (t, x0) in enumerate(zip(transforms, start, strict=True)):
             if t.kind == LOG and x0 > 0:
                 u0 = math.log(x0)
                 flat = ~(se[:, k] < REACH)
                 clamped = np.clip(u_hat[:, k], u0 - RUN_OFF, u0 + RUN_OFF)
-                u_hat[:, k] = np.where(flat, clamped, u_hat[:, k])
+                u_walk[:, k] = np.where(flat, clamped, u_hat[:, k])
+    thr = float(chi2.ppf(level, 1))
+    root = math.sqrt(thr)
+    _on_bound_starts(model_fn, free, transforms, u_hat, u_walk, cells, fixed, absolute_sd, thr)
+    bounded = np.array([t.kind != LOG for t in transforms])
+    # (where _on_bound_starts moved the walk inward)
+    on_lo = bounded[None, :] & (u_hat < _logit(ON_BOUND))
+    on_hi = bounded[None, :] & (u_hat > -_logit(ON_BOUND))
+    on = on_lo | on_hi
     scale = np.minimum(np.where(np.isfinite(se), se, np.inf), REACH / GRID[-1])
-    steps = scale[..., None] * np.asarray(GRID)[None, None, :]
+    scale = np.where(on, REACH / GRID[-1], scale)
+    steps = scale[..., None] * np.asarray((0.0, *GRID))[None, None, :]
     run = build_profiler(model_fn, free, transforms)
-    out = run(u_hat.astype(dtype), steps.astype(dtype), cells, fixed)
+    out = run(u_hat.astype(dtype), u_walk.astype(dtype), steps.astype(dtype), cells, fixed)
     ssr_min = np.asarray(out["ssr_min"], dtype=np.float64)
-    ssr = np.asarray(out["ssr"], dtype=np.float64)  # (C, p, 2, G)
+    ssr = np.asarray(out["ssr"], dtype=np.float64)  # (C, p, 2, G), G = len(GRID) + 1
     # A profile point below the optimum means the optimum was not the best: measure
     # from the lowest value seen (a conservative choice).
     best = np.minimum(ssr_min, np.nanmin(ssr.reshape(ssr.shape[0], -1), axis=1, initial=np.inf))
@@ -255,11 +356,6 @@ def profile_intervals(
             np.maximum(ssr, tiny) / np.maximum(best, tiny)[:, None, None, None]
         )
     dev = np.where(np.isfinite(dev), np.maximum(dev, 0.0), np.inf)
-    dev0 = np.zeros(ssr.shape[:2])
-    if absolute_sd:
-        dev0 = np.broadcast_to((ssr_min - best)[:, None], dev0.shape).copy()
-    thr = float(chi2.ppf(level, 1))
-    root = math.sqrt(thr)
     C, p, _, G = ssr.shape
     lo = np.empty((C, p))
     hi = np.empty((C, p))
@@ -267,34 +363,35 @@ def profile_intervals(
     hi_open = np.zeros((C, p), bool)
     for s, (lim, open_) in enumerate(((lo, lo_open), (hi, hi_open))):
         sign = -1.0 if s == 0 else 1.0
-        q = np.sqrt(np.concatenate([dev0[..., None], dev[:, :, s, :]], axis=-1))  # (C,p,G+1)
-        t = np.concatenate([np.zeros((C, p, 1)), steps], axis=-1)
+        q = np.sqrt(dev[:, :, s, :])  # (C, p, G), from the walk's start
         above = q >= root
         crossed = above.any(axis=-1)
-        j = np.where(crossed, np.argmax(above, axis=-1), G)  # first index at/above
+        j = np.where(crossed, np.argmax(above, axis=-1), G - 1)  # first index at/above
         j = np.maximum(j, 1)
         q1 = np.take_along_axis(q, j[..., None], -1)[..., 0]
         q0 = np.take_along_axis(q, (j - 1)[..., None], -1)[..., 0]
-        t1 = np.take_along_axis(t, j[..., None], -1)[..., 0]
-        t0 = np.take_along_axis(t, (j - 1)[..., None], -1)[..., 0]
+        t1 = np.take_along_axis(steps, j[..., None], -1)[..., 0]
+        t0 = np.take_along_axis(steps, (j - 1)[..., None], -1)[..., 0]
         frac = np.clip((root - q0) / np.where(q1 > q0, q1 - q0, 1.0), 0.0, 1.0)
-        u_lim = u_hat + sign * (t0 + frac * (t1 - t0))
+        u_lim = u_walk + sign * (t0 + frac * (t1 - t0))
+        side_on = on_lo if s == 0 else on_hi
         for k, tr in enumerate(transforms):
             x = np.asarray(tr.to_phys(jnp.asarray(u_lim[:, k])), dtype=np.float64)
             if tr.kind == LOG:
                 edge = 0.0 if s == 0 else math.inf
             else:
                 edge = tr.lo if s == 0 else tr.hi
-            lim[:, k] = np.where(crossed[:, k], x, edge)
-        open_[:] = ~crossed
-    offsets = np.concatenate([-steps[..., ::-1], np.zeros((C, p, 1)), steps], axis=-1)
-    u_grid = u_hat[..., None] + offsets
+            # an estimate on the bound of this side: the bound is its limit
+            lim[:, k] = np.where(crossed[:, k] & ~side_on[:, k], x, edge)
+        open_[:] = ~crossed | side_on
+    offsets = np.concatenate([-steps[..., :0:-1], steps], axis=-1)
+    u_grid = u_walk[..., None] + offsets
     x = np.stack(
         [np.asarray(tr.to_phys(jnp.asarray(u_grid[:, k])), dtype=np.float64)
          for k, tr in enumerate(transforms)],
         axis=1,
     )
-    deviance = np.concatenate([dev[:, :, 0, ::-1], dev0[..., None], dev[:, :, 1, :]], axis=-1)
+    deviance = np.concatenate([dev[:, :, 0, :0:-1], dev[:, :, 1, :]], axis=-1)
     return {"lo": lo, "hi": hi, "lo_open": lo_open, "hi_open": hi_open, "x": x,
             "deviance": deviance}
 
@@ -344,6 +441,8 @@ def add_profile(
         model_fn, free, tuple(transforms[n] for n in free), u_of(free), cells, fixed_free,
         absolute_sd, level, None if start is None else [start[n] for n in free],
     )
+    # every float in the fit's working precision, as the rest of its result
+    full = {k: a.astype(dtype) if a.dtype.kind == "f" else a for k, a in full.items()}
     pct = f"{100 * level:g} %"
     v: dict[str, xr.Variable] = {}
     C = ("cell",)
@@ -391,7 +490,7 @@ def add_profile(
                     units = ds[f"{n}_over_{h}"].attrs.get("units", "1")
                     for side in ("lo", "hi"):
                         v[f"{n}_over_{h}_ci_{side}"] = xr.Variable(
-                            C, red[side][:, k] / value,
+                            C, (red[side][:, k] / value).astype(dtype),
                             {"units": units,
                              "long_name": f"{'lower' if side == 'lo' else 'upper'} limit of "
                                           f"the {pct} profile-likelihood interval of {n}/{h}"},

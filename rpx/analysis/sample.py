@@ -486,7 +486,8 @@ def sample(
             and optional ``cell``; as for :func:`rpx.fit`.
         model: registered model name.
         free: names of the parameters to sample (a list, or ``"P_Na,P_Cl"``).
-        fixed: a preset name, or overrides {name: value} of preset ``preset``.
+        fixed: a preset name, or overrides {name: value} of preset ``preset`` (not for
+            a parameter the data give: ValueError, as :func:`rpx.fit`).
         bounds: {name: (lo, hi)} prior boxes of free parameters, in their units.
         preset: preset giving every value not in ``fixed``.
         center: {name: value} centres of the default boxes of free parameters.
@@ -513,11 +514,12 @@ def sample(
         ``convergence_failed`` (which check failed: CF flag bits, see
         :func:`convergence_failures`), ``converged``; the data
         (``V_obs``, conditions over ``point``) and every fixed value. Every variable has
-        ``units`` and ``long_name``.
+        ``units`` and ``long_name``; every floating-point one is in ``dtype``.
 
     Raises:
         ValueError: unknown model, parameter, column or preset; a free parameter the
-            model does not read; bad bounds, center or noise bounds; bad sampler
+            model does not read; a fixed value of a data column; bad bounds, center or
+            noise bounds; bad sampler
             settings; missing, NaN or out-of-domain data; a cell with fewer points than
             free parameters.
 
@@ -575,7 +577,7 @@ def sample(
     for name in set(bounds) & set(center):
         raise ValueError(f"give either bounds or center for {name}, not both")
 
-    data_ = load_data(data, m.params, free)
+    data_ = load_data(data, m.params, free, fixed=overrides)
     other = tuple(n for n in m.params if n not in free and n not in data_.conditions)
     fixed_values = {k: float(v) for k, v in fill_defaults(overrides, other, preset).items()}
     for name, value in fixed_values.items():
@@ -846,6 +848,9 @@ def _to_dataset(
     }
     import blackjax
 
+    # every float in the working precision (the draws'), as rpx.fit's result
+    dtype = x.dtype
+    v = {k: var.astype(dtype) if var.dtype.kind == "f" else var for k, var in v.items()}
     ds = xr.Dataset(v, coords=coords)
     ds.attrs = {
         "title": f"rpx posterior sample of model {m.name}",

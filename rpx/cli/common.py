@@ -4,7 +4,8 @@ cluster) and ``--debug``; :func:`command` gives them one way to fail and to stop
 
 Failures of the outside world (an unreachable scheduler or object-store endpoint, a
 missing bucket, a read-only directory, a full disk) print one line naming the cause and
-exit 1; ``--debug`` adds the traceback. Ctrl-C prints one line and exits 130.
+exit 1; ``--debug`` adds the traceback. Ctrl-C prints one line and exits 130. Python
+warnings print as one line each, ``rpx: warning: <message>``.
 """
 
 
@@ -19,6 +20,7 @@ import logging
 import sys
 import tomllib
 import traceback
+import warnings
 from collections.abc import Callable, Iterator
 from typing import Any
 
@@ -36,7 +38,7 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
     """Wrap a command: Ctrl-C → its one line and exit 130 (the run stops at a safe point
     within :data:`INTERRUPT_GRACE_S` seconds); failures other than bad input
     (``ValueError``, exit 2) → ``rpx: error: <cause>`` and exit 1, the traceback only
-    with ``--debug``."""
+    with ``--debug``; warnings → one line each (:func:`warning_lines`)."""
 
     @functools.wraps(fn)
     def run(args: argparse.Namespace) -> int:
@@ -44,7 +46,8 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
 
         interrupt.HARD_EXIT_S = INTERRUPT_GRACE_S
         try:
-            return fn(args)
+            with warning_lines():
+                return fn(args)
         except ValueError:
             if getattr(args, "debug", False):
                 traceback.print_exc()
@@ -58,6 +61,26 @@ def command(fn: Callable[[argparse.Namespace], int]) -> Callable[[argparse.Names
             return _fail(args, err)
 
     return run
+
+
+@contextlib.contextmanager
+def warning_lines() -> Iterator[None]:
+    """Within: every Python warning shown (the filters decide which, as usual) is
+    printed as one line ``rpx: warning: <message>`` on standard error, its whitespace
+    collapsed, without the file, line number, category and source line that the
+    default display adds. The previous display and filters are restored on exit."""
+
+    def show(message: Warning | str, category: type[Warning], filename: str, lineno: int,
+             file: Any = None, line: str | None = None) -> None:
+        text = " ".join(str(message).split()) or category.__name__
+        try:
+            print(f"rpx: warning: {text}", file=sys.stderr, flush=True)
+        except (OSError, ValueError):  # a closed standard error: nothing to tell
+            pass
+
+    with warnings.catch_warnings():
+        warnings.showwarning = show
+        yield
 
 
 def _fail(args: argparse.Namespace, err: BaseException) -> int:

@@ -93,8 +93,9 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
 
     With more than ``show_cells`` cells, the first ``show_cells`` are listed and a
     summary over all cells follows: per parameter the median estimate, its 2.5–97.5 %
-    spread over cells and the median standard error, then how many cells converged and
-    are identifiable.
+    spread over cells and the median standard error (with profile intervals: the
+    median lower and upper limits over cells and how many cells have both sides
+    closed), then how many cells converged and are identifiable.
     """
     estimates = list(ds.attrs["free"])
     # a derived ratio is an estimate where it has a standard error (its profile
@@ -129,15 +130,34 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
             x, se = ds[n].values, ds[f"{n}_se"].values
             lo, mid, hi = np.nanpercentile(x, [2.5, 50.0, 97.5])
             med_se = float(np.nanmedian(se)) if np.isfinite(se).any() else math.nan
+            ci = ""
+            if f"{n}_ci_lo" in ds:
+                ci_lo = np.asarray(ds[f"{n}_ci_lo"].values, np.float64)
+                ci_hi = np.asarray(ds[f"{n}_ci_hi"].values, np.float64)
+                closed = int(np.sum(np.isfinite(ci_lo) & np.isfinite(ci_hi)
+                                    & _closed(ds, n, ci_lo.shape)))
+                ci = (f"  {100 * ds.attrs['profile_level']:g} % profile CI median "
+                      f"[{np.nanmedian(ci_lo):.4g}, {np.nanmedian(ci_hi):.4g}], "
+                      f"closed in {closed:,}/{n_cells:,}")
             lines.append(
                 f"  {n:<{width}} = {mid:.4g} [{lo:.4g}, {hi:.4g}], SE {med_se:.2g}  "
-                f"{ds[n].attrs.get('units', '')}"
+                f"{ds[n].attrs.get('units', '')}{ci}"
             )
         lines.append(
             f"  converged {int(ds['converged'].sum()):,}/{n_cells:,}, "
             f"identifiable {int(ds['identifiable'].sum()):,}/{n_cells:,}"
         )
     return "\n".join(lines)
+
+
+def _closed(ds: xr.Dataset, name: str, shape: tuple[int, ...]) -> np.ndarray:
+    """Per cell, whether the profile interval of ``name`` is closed on both sides
+    (``practically_identifiable``; a ratio ``<n>_over_<held>`` by that of ``n`` profiled
+    with the held one fixed: its limits are finite and inside the range)."""
+    if "practically_identifiable" in ds and name in ds["profile_param"].values:
+        return np.asarray(ds["practically_identifiable"].sel(profile_param=name).values, bool)
+    lo = np.asarray(ds[f"{name}_ci_lo"].values, np.float64)
+    return np.broadcast_to(lo > 0, shape)
 
 
 def _fit(args: argparse.Namespace) -> int:

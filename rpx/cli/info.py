@@ -272,6 +272,7 @@ def _dataset_summary(url: str, store: object, attrs: dict, kind: str) -> str:
         lines.append(f"free    {', '.join(attrs.get('free', []))}; {attrs.get('cells', '?')} "
                      f"cell(s){' pooled' if attrs.get('pooled') else ''} x "
                      f"{attrs.get('draws_per_cell', '?')} draws")
+        lines += _space_lines(ds)
     else:
         cells = ds.sizes.get("cell", 1)
         lines = _header(url, attrs, "a fit" if kind == "fit" else "a posterior sample")
@@ -286,6 +287,33 @@ def _dataset_summary(url: str, store: object, attrs: dict, kind: str) -> str:
         if var.dtype.kind in "fiub":
             lines.append(_var_line(name, var))
     return "\n".join(lines)
+
+
+def _space_lines(ds: object) -> list[str]:
+    """The space of a posterior predictive map: its dims with sizes, as for a sweep
+    (``dims``), then every coordinate over them (the sweep axes, or a design's columns)
+    with its count of values, range and units."""
+    results = list(ds.data_vars.values())  # type: ignore[attr-defined]
+    if not results:
+        return []
+    # V_nan_fraction spans (cell, *space); else the variable with the most dims
+    widest = max(results, key=lambda v: (v.name == "V_nan_fraction", v.ndim))
+    space = [d for d in widest.dims if d not in ("cell", "quantile")]
+    sizes = ds.sizes  # type: ignore[attr-defined]
+    size = math.prod(sizes[d] for d in space)
+    lines = ["dims    " + "  ".join(f"{d}={sizes[d]}" for d in space) + f"  ({size:,} points)"]
+    axes = [(name, c) for name, c in ds.coords.items()  # type: ignore[attr-defined]
+            if c.dims and set(c.dims) <= set(space) and c.dtype.kind in "fiu"]
+    if axes:
+        lines.append("axes:")
+    for name, c in axes:
+        values = np.asarray(c.values, dtype=np.float64)
+        n = np.unique(values[np.isfinite(values)]).size
+        a = c.attrs
+        lines.append(f"  {name:<18} [{a.get('units', '')}] {n:,} values "
+                     f"{np.nanmin(values):.4g}..{np.nanmax(values):.4g}"
+                     f"  ({a.get('long_name', '')})")
+    return lines
 
 
 def _var_line(name: str, var: object) -> str:

@@ -105,8 +105,9 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
     """Posterior mean ± sd, 95 % interval, R-hat and bulk ESS per parameter (and cell).
 
     With more than ``show_cells`` cells, the first ``show_cells`` are listed, then per
-    parameter the median over cells of the posterior mean and sd, the largest R-hat, and
-    how many cells converged and have no divergences.
+    parameter the median over cells of the posterior mean and sd and of the limits of
+    the 95 % intervals, the largest R-hat, and how many cells converged and have no
+    divergences.
     """
     from rpx.analysis.sample import convergence_failures
 
@@ -139,14 +140,17 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
     if len(cells) > show_cells:
         n_cells = len(cells)
         lines.append(f"... {n_cells - show_cells:,} more cells (all in the result Dataset)")
-        lines.append(f"all {n_cells:,} cells: median posterior mean and sd, largest R-hat")
+        lines.append(f"all {n_cells:,} cells: median posterior mean ± sd [median 95 % "
+                     "interval], largest R-hat")
         for n in names:
             mean = float(np.nanmedian(ds[f"{n}_mean"].values))
             sd = float(np.nanmedian(ds[f"{n}_sd"].values))
             worst = float(np.nanmax(ds["rhat"].sel(param=n).values))
+            x = ds[n].transpose("cell", ...).values.reshape(n_cells, -1)
+            lo, hi = np.nanmedian(np.percentile(x, [2.5, 97.5], axis=1), axis=1)
             lines.append(
-                f"  {n:<{width}} = {mean:.4g} ± {sd:.2g} {ds[n].attrs.get('units', '')}  "
-                f"max R-hat {worst:.3f}"
+                f"  {n:<{width}} = {mean:.4g} ± {sd:.2g} [{lo:.4g}, {hi:.4g}] "
+                f"{ds[n].attrs.get('units', '')}  max R-hat {worst:.3f}"
             )
         lines.append(
             f"  converged {int(ds['converged'].sum()):,}/{n_cells:,}, with divergences "
