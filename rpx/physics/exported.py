@@ -11,7 +11,8 @@ A stored program is used only when everything it was built from matches, all of 
 goes into its key: the entry point and model (name, function, parameters and checks),
 the static options, the input tree, shapes, dtypes and weak types, the platform, the
 JAX settings that change tracing (``jax_enable_x64``, dtype and rank promotion, default
-matmul precision), the versions of rpx, JAX, jaxlib, equinox and numpy, and a digest of
+matmul precision), the versions of rpx, JAX, jaxlib, equinox, diffrax, lineax,
+optimistix and numpy, and a digest of
 every source file of ``rpx.physics`` (so an edited source is never served a stale
 program; only functions of ``rpx.physics`` are stored). Files are written atomically
 (temporary file, ``os.replace``) with a BLAKE2b digest that is checked before the
@@ -82,13 +83,16 @@ def source_digest() -> str:
 def _versions() -> tuple[str, ...]:
     from importlib.metadata import PackageNotFoundError, version
 
-    try:  # read from its metadata: importing equinox costs a quarter of a second
-        equinox = version("equinox")
-    except PackageNotFoundError:  # pragma: no cover - equinox is a dependency
-        equinox = "absent"
+    # Read from their metadata: importing equinox costs a quarter of a second. The
+    # solver libraries of rpx.simulate's stored program count too.
+    libs = []
+    for lib in ("equinox", "diffrax", "lineax", "optimistix"):
+        try:
+            libs.append(f"{lib}={version(lib)}")
+        except PackageNotFoundError:
+            libs.append(f"{lib}=absent")
     return (
-        _config.versioned_name(), f"jax={jax.__version__}", f"equinox={equinox}",
-        f"numpy={np.__version__}",
+        _config.versioned_name(), f"jax={jax.__version__}", *libs, f"numpy={np.__version__}",
     )  # fmt: skip
 
 

@@ -79,6 +79,7 @@ import xarray as xr
 from jax import Array
 from jax.typing import ArrayLike
 
+from rpx.physics import exported
 from rpx.physics import formulas as phys
 from rpx.physics.api import fill_defaults, prepare
 from rpx.physics.constants import F
@@ -420,12 +421,23 @@ def simulate(
                         f"with a finite extracellular space (ecs_ratio > 0) the bath is "
                         f"state: events cannot change {', '.join(fixed)}"
                     )
-        run = _runner(
-            kinetic, len(seg_params), rtol, atol, max_steps, n_sets > 1, calcium, ecs
+        # The initial steady state leaves out the features inactive in every set at t0
+        # (rpx.Model.features): the program is then that of the cell without them.
+        init_off = model.inactive(p0)
+        options = (
+            kinetic, len(seg_params), float(rtol), float(atol), int(max_steps), n_sets > 1,
+            calcium, ecs, init_off,
         )
+        run = _runner(*options)
         stacked = {k: jnp.stack([sp[k] for sp in seg_params], axis=1) for k in seg_params[0]}
+        args = (p0, stacked, jnp.asarray(bounds, work), jnp.asarray(t_host, work))
         with _host_checked_times():
-            out, status = run(p0, stacked, jnp.asarray(bounds, work), jnp.asarray(t_host, work))
+            # Kept traced on disk too (rpx.physics.exported): a new process with a warm
+            # cache neither traces nor compiles the solver.
+            stored = exported.program(
+                f"simulate-{pump}", ("simulate", *options), run, args
+            )
+            out, status = (stored or run)(*args)
         out = {k: np.asarray(v).astype(dtype) for k, v in out.items()}
         status = np.asarray(status)
         p0 = {k: np.asarray(v).astype(dtype) for k, v in p0.items()}
@@ -485,6 +497,7 @@ def _runner(
     batched: bool,
     calcium: bool = False,
     ecs: bool = False,
+    init_off: tuple[str, ...] = (),
 ) -> Callable[..., tuple[dict[str, Array], Array]]:
     """Jitted integrator over ``n_segments`` intervals between events, ``vmap``-ed over
     parameter sets when ``batched`` (one set runs without ``vmap``).
@@ -536,7 +549,7 @@ def _runner(
     def one_set(
         p_init: dict[str, Array], p_segs: dict[str, Array], bounds: Array, ts: Array
     ) -> tuple[dict[str, Array], Array]:
-        ss = steady_state(p_init, kinetic)
+        ss = steady_state(p_init, kinetic, off=init_off)
         v = ss["volume"]
         y = [ss["Na_i"] * v, ss["K_i"] * v, ss["Cl_i"] * v, v]
         if calcium:
