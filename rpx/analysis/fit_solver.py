@@ -566,7 +566,32 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
         out["J0"] = jax.vmap(jac0)(cells)
         return out
 
-    return jax.jit(solve)
+    return _packed(solve)
+
+
+def _packed(solve: Callable) -> Callable[..., dict[str, Array]]:
+    """Jit ``solve(starts, cells, fixed)`` with the fixed values passed as one vector.
+
+    Each array argument of a jitted call costs a host-to-device transfer of its own;
+    the fixed parameters (a dozen scalars) go over as one array and are unpacked in the
+    program. Compiled once per set of fixed names (and shapes and dtypes).
+    """
+
+    def unpack(starts: Array, cells: dict, names: tuple[str, ...], values: Array) -> dict:
+        return solve(starts, cells, {k: values[i] for i, k in enumerate(names)})
+
+    jitted = jax.jit(unpack, static_argnums=2)
+
+    def call(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+        names = tuple(fixed)
+        values = (
+            np.stack([np.asarray(fixed[k]) for k in names])
+            if names
+            else np.zeros(0, np.asarray(starts).dtype)
+        )
+        return jitted(starts, cells, names, values)
+
+    return call
 
 
 @functools.lru_cache(maxsize=32)
