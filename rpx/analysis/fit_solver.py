@@ -3,7 +3,10 @@
 Everything here is a pure function of arrays. :func:`build_lm_solver` builds the first
 program: for every cell (``vmap``) the loss at each start, then Levenberg–Marquardt
 from the best start, iterated by ``jax.lax.while_loop`` over the whole batch (no Python
-per iteration) until every cell has stopped or its budget is spent. :func:`build_solver`
+per iteration) until every cell has stopped or its budget is spent; the few cells still
+running at the end go on as a small batch of their own (:func:`_lm_loop`), and the
+fixed values travel as one array (one compiled program per model, free set, fixed
+names and shapes). :func:`build_solver`
 builds the refit for cells that fail: every start of every such cell, Adam then LM.
 
 The least-squares problem of one cell, in unconstrained coordinates u, is
@@ -525,7 +528,8 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
     each) and LM runs from the start that fits that cell's data best, for at most
     ``cfg.lm_steps`` steps; no Adam. A cell whose result does not pass the convergence
     test is refitted by the caller with :func:`build_solver` (Adam then LM from every
-    start). Arguments and returned keys as :func:`build_solver`, plus ``J0`` (C, N, p):
+    start). The loop over LM steps is :func:`_lm_loop`. Arguments and returned keys as
+    :func:`build_solver`, plus ``J0`` (C, N, p):
     the unweighted residual Jacobian of every cell at the first start, for the
     identifiability check before the fit. ``history`` holds the loss at the start for
     the Adam iterations (none ran) and then LM's.
