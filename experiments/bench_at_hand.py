@@ -262,7 +262,8 @@ def main() -> None:
 
     if "fit" not in args.skip:
         for n in args.fit_sizes:
-            code = FIT.format(here=str(_HERE), n=n, scipy_cells=min(n, 200 if n > 1 else 1))
+            code = FIT.format(here=str(_HERE), n=n, scipy_cells=min(n, 200 if n > 1 else 1),
+                              repeats=50 if n == 1 else 3)
             r = process_output(code, cache)
             row(f"fit {n:,} cells (max rel diff {r['diff']:.0e})",
                 "rpx.fit(df, free=['P_Na','P_Cl'])", f"{n / r['rpx']:,.0f} cells/s",
@@ -282,7 +283,8 @@ def main() -> None:
     print(format_table(["what", "command", "rpx", "reference (numpy/scipy)", "ratio"], rows))
 
 
-# The fit rows: bench_fit.py's cells and scipy reference, rpx.fit as it is.
+# The fit rows: bench_fit.py's cells and scipy reference, rpx.fit as it is; one untimed
+# call each, then the best of 3 timed calls (50 for one cell, as in bench_fit.py).
 FIT = """
 import sys, json, warnings
 sys.path.insert(0, {here!r})
@@ -293,10 +295,11 @@ import rpx
 df, K_o, Cl_o = bf.cells({n})
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    t, _, ds = best_time(lambda: rpx.fit(df, free=list(bf.FREE)), repeats=3, budget_s=20.0)
+    t, _, ds = best_time(lambda: rpx.fit(df, free=list(bf.FREE)), repeats={repeats},
+                         budget_s=20.0)
 m = {scipy_cells}
 sub = df[df["cell"] < m]
-ts, _, ref = best_time(lambda: bf.scipy_fit(sub, K_o, Cl_o), repeats=3, budget_s=20.0)
+ts, _, ref = best_time(lambda: bf.scipy_fit(sub, K_o, Cl_o), repeats={repeats}, budget_s=20.0)
 ours = np.stack([ds[k].values[:m] for k in bf.FREE], axis=1)
 print(json.dumps({{"rpx": t, "scipy": ts * {n} / m,
                   "diff": float(np.max(np.abs(ours / ref - 1.0)))}}))

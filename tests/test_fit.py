@@ -172,6 +172,33 @@ def test_adam_gradient_is_the_same_in_forward_and_reverse_mode(
     assert not np.allclose(forward["loss_history"][:, 0], forward["loss"])  # Adam moved
 
 
+def test_gathering_the_last_running_cells_changes_no_fit(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """The LM loop that iterates its last running cells as a small batch gives every cell
+    the fit (estimates, steps, loss history) of a loop over the whole batch."""
+    from rpx.analysis import fit_solver as _fit_solver
+
+    df, _ = synthetic_cells(32, seed=6)  # 32 cells: the last 2 running go on alone
+    # The last cell is far from the others (and the starts): it takes the most steps.
+    last = df["cell"] == 31
+    far = {"K_o": df.loc[last, "K_o"].values, "Cl_o": df.loc[last, "Cl_o"].values}
+    V = rpx.resting_potential({**far, "P_Na": 1.3e-7, "P_Cl": 5e-8})
+    df.loc[last, "V"] = np.asarray(V)
+    gathered = rpx.fit(df, free=FREE, starts=2)
+    assert not bool(gathered["restarted"].any())
+    steps = np.sort(gathered["iterations"].values)
+    assert steps[-1] > steps[-3]  # the small batch did run steps of its own
+    monkeypatch.setattr(_fit_solver, "COMPACT", 1 << 30)  # never gather
+    _fit_solver.build_lm_solver.cache_clear()
+    whole = rpx.fit(df, free=FREE, starts=2)
+    _fit_solver.build_lm_solver.cache_clear()
+    for name in ("iterations", "status", "best_start", "identifiable"):
+        np.testing.assert_array_equal(gathered[name], whole[name], err_msg=name)
+    for name in [*FREE, *(f"{n}_se" for n in FREE), "loss", "loss_history", "V_fit"]:
+        np.testing.assert_allclose(gathered[name], whole[name], rtol=1e-12, err_msg=name)
+
+
 def test_multistart_escapes_a_boundary_trap() -> None:
     """From P_Cl 2 decades too small, one start slides to P_Cl → 0; random starts do not."""
     K_o = np.geomspace(2.0, 200.0, 8)

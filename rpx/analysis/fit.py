@@ -7,6 +7,7 @@ Works for every registered model through the registry: the model's ``fn`` and
 from __future__ import annotations
 
 import dataclasses
+import functools
 import math
 import warnings
 from collections.abc import Mapping, Sequence
@@ -297,6 +298,8 @@ def fit(
     for name, value in start.items():
         check_values(name, value)
     check_known_domain(m, free, {**fixed_values, **data_.conditions})
+    # Features inactive in every cell (strengths fixed at 0) are left out of the program.
+    m = m.specialise({**fixed_values, **data_.conditions}, free)
 
     transforms = {n: Transform.for_param(PARAMS[n], bounds.get(n)) for n in free}
     cells = _cells_arrays(data_, dt)
@@ -464,13 +467,14 @@ def _to_dataset(
 
     def var(dims: tuple[str, ...], values: object, attrs: dict, cast: bool = True
             ) -> xr.Variable:
-        values = np.asarray(values)
-        if cast and values.dtype.kind == "f":  # every float in the working precision
-            values = values.astype(dtype, copy=False)
+        a = np.asarray(values)
+        if cast and a.dtype.kind == "f":  # every float in the working precision
+            a = a.astype(dtype, copy=False)
         # Data without cells: the one cell's values, no cell dimension.
         if data.squeeze and dims[:1] == ("cell",):
-            return xr.Variable(dims[1:], values[0], attrs)
-        return xr.Variable(dims, values, attrs)
+            dims, a = dims[1:], np.asarray(a[0])
+        # A numeric array is stored as it is, which is what xarray's checks would conclude.
+        return xr.Variable(dims, a, attrs, fastpath=a.dtype.kind not in "OMm")
 
     C = ("cell",)
     absolute = cfg.absolute_sd
@@ -566,24 +570,11 @@ def _to_dataset(
         p = PARAMS[n]
         note = "held fixed (not identifiable)" if n in held else "fixed"
         v[n] = var((), value, _attrs(p.units, f"{p.long_name} ({note})"))
-    stage = ["adam"] * cfg.adam_steps + ["levenberg_marquardt"] * cfg.lm_steps
     # Strings as object arrays: zarr 3 stores them as variable-length UTF-8.
     labels = data.cells.astype(object) if data.cells.dtype.kind in "US" else data.cells
-    names_obj = np.array(names, dtype=object)
-    coords = {
-        "cell": var(C, labels, _attrs("1", "cell label"), cast=False),
-        "param": var(("param",), names_obj, _attrs("1", "free parameter")),
-        "param2": var(("param2",), names_obj, _attrs("1", "free parameter")),
-        "point": var(("point",), np.arange(data.V.shape[1]), _attrs("1", "data point")),
-        "iteration": var(
-            ("iteration",), np.arange(len(stage)), _attrs("1", "optimizer iteration")
-        ),
-        "stage": var(
-            ("iteration",), np.array(stage, dtype=object), _attrs("1", "optimizer stage")
-        ),
-    }
-    if data.squeeze:
-        del coords["cell"]
+    coords = (
+        {} if data.squeeze else {"cell": var(C, labels, _attrs("1", "cell label"), cast=False)}
+    )
     attrs = {
         "title": f"rpx fit of model {m.name}",
         "model": m.name,
@@ -598,29 +589,60 @@ def _to_dataset(
         "cells that fail refitted from every start with optax Adam then "
         "Levenberg-Marquardt; Gauss-Newton standard errors",
     }
-    return _assemble(v, coords, attrs)
+    shared = _shared_coords(tuple(names), data.V.shape[1], cfg.adam_steps, cfg.lm_steps)
+    return _assemble(v, coords, attrs, shared)
+
+
+@functools.lru_cache(maxsize=64)
+def _shared_coords(
+    names: tuple[str, ...], n_points: int, adam_steps: int, lm_steps: int
+) -> xr.Coordinates:
+    """The coordinates that depend only on the free parameters and sizes (``param``,
+    ``param2``, ``point``, ``iteration``, ``stage``) with their indexes, built once per
+    process: their arrays are read-only and their (immutable) indexes shared by every
+    fit with the same arguments; :func:`_assemble` gives each Dataset its own
+    variables (and attributes)."""
+    stage = np.array(["adam"] * adam_steps + ["levenberg_marquardt"] * lm_steps, dtype=object)
+    names_obj = np.array(names, dtype=object)
+    coords = {
+        "param": xr.Variable(("param",), names_obj, _attrs("1", "free parameter")),
+        "param2": xr.Variable(("param2",), names_obj, _attrs("1", "free parameter")),
+        "point": xr.Variable(("point",), np.arange(n_points), _attrs("1", "data point")),
+        "iteration": xr.Variable(
+            ("iteration",), np.arange(stage.size), _attrs("1", "optimizer iteration")
+        ),
+        "stage": xr.Variable(("iteration",), stage, _attrs("1", "optimizer stage")),
+    }
+    stage.flags.writeable = names_obj.flags.writeable = False
+    return xr.Coordinates(coords)
 
 
 def _assemble(
-    data_vars: dict[str, xr.Variable], coords: dict[str, xr.Variable], attrs: dict
+    data_vars: dict[str, xr.Variable],
+    coords: dict[str, xr.Variable],
+    attrs: dict,
+    shared: xr.Coordinates,
 ) -> xr.Dataset:
-    """``xr.Dataset(data_vars, coords=coords, attrs=attrs)``, without its merge step.
+    """``xr.Dataset(data_vars, coords={**coords, **shared}, attrs=attrs)``, without its
+    merge step.
 
     The variables are built consistent by construction (shared dimensions of equal
     length, no conflicting names), so the general constructor's alignment and merge
     (~1 ms, most of a one-cell fit) are skipped: the coordinates and their indexes come
-    from ``xr.Coordinates``, and the Dataset is assembled from them directly. Where that
-    constructor is unavailable in an xarray version, the general one is used; tests
-    check that both give identical Datasets.
+    from ``xr.Coordinates`` (``shared``: built once, see :func:`_shared_coords`; each
+    Dataset gets shallow copies of its variables), and the Dataset is assembled from
+    them directly. Where that constructor is unavailable in an xarray version, the
+    general one is used; tests check that both give identical Datasets.
     """
+    shared_vars = {k: v.copy(deep=False) for k, v in shared.variables.items()}
     try:
         xcoords = xr.Coordinates(coords)
-        variables = {**xcoords.variables, **data_vars}
+        variables = {**xcoords.variables, **shared_vars, **data_vars}
         return xr.Dataset._construct_direct(
             variables,
-            set(xcoords.variables),
+            set(xcoords.variables) | set(shared_vars),
             attrs=attrs,
-            indexes=dict(xcoords.xindexes),
+            indexes={**xcoords.xindexes, **shared.xindexes},
         )
     except (AttributeError, TypeError):  # pragma: no cover - other xarray versions
-        return xr.Dataset(data_vars, coords=coords, attrs=attrs)
+        return xr.Dataset(data_vars, coords={**coords, **shared_vars}, attrs=attrs)

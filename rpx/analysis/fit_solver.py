@@ -3,7 +3,10 @@
 Everything here is a pure function of arrays. :func:`build_lm_solver` builds the first
 program: for every cell (``vmap``) the loss at each start, then Levenberg–Marquardt
 from the best start, iterated by ``jax.lax.while_loop`` over the whole batch (no Python
-per iteration) until every cell has stopped or its budget is spent. :func:`build_solver`
+per iteration) until every cell has stopped or its budget is spent; the few cells still
+running at the end go on as a small batch of their own (:func:`_lm_loop`), and the
+fixed values travel as one array (one compiled program per model, free set, fixed
+names and shapes). :func:`build_solver`
 builds the refit for cells that fail: every start of every such cell, Adam then LM.
 
 The least-squares problem of one cell, in unconstrained coordinates u, is
@@ -259,7 +262,23 @@ class _Problem:
         J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
         zero = jnp.asarray(0, jnp.int32)
         value = jnp.sum(r * r) / self.n
-        return u, value, jnp.asarray(1e-3, u.dtype), (J, r), jnp.asarray(False), zero
+        lam = jnp.asarray(1e-3, u.dtype)
+        return u, value, lam, (J, r), self.lm_stop(u, lam, J, r), zero
+
+    def lm_stop(self, u: Array, lam: Array, J: Array, r: Array) -> Array:
+        """Whether LM stops at ``u`` (see :meth:`lm_step`), from J and r at ``u``."""
+        eps = jnp.finfo(u.dtype).eps
+        cosine, exact = _optimality(J, r, self.cell, eps)
+        g = J.T @ r
+        H = J.T @ J
+        d = jnp.diagonal(H)
+        D = d + eps * jnp.max(d) + jnp.finfo(u.dtype).tiny
+        # Distance to the optimum: the (barely damped) Gauss–Newton step from here.
+        # Damping by sqrt(eps) keeps it finite along an undetermined direction.
+        xtol = eps ** (2.0 / 3.0)
+        newton = _solve_spd(H + jnp.sqrt(eps) * jnp.diag(D), -g)
+        small = jnp.sqrt(jnp.sum(newton * newton)) <= xtol * (jnp.sqrt(jnp.sum(u * u)) + xtol)
+        return (((cosine <= self.gtol) | exact) & small) | (lam >= LAM_MAX)
 
     def lm_step(self, state: tuple) -> tuple[tuple, Array]:
         """One Levenberg–Marquardt step, or the decision to stop; the loss after it.
@@ -273,21 +292,16 @@ class _Problem:
         Stops when the convergence test passes and the Gauss–Newton step from the
         current point (its distance to the optimum) is below eps^(2/3) relative, or when
         the damping has reached its ceiling (every recent step rejected: no further
-        progress is possible).
+        progress is possible). The test (:meth:`lm_stop`) is made on the point a step
+        arrives at, so that a stopped start costs no further batched step.
         """
         u, value, lam, (J, r), done, n = state
         eps = jnp.finfo(u.dtype).eps
-        cosine, exact = _optimality(J, r, self.cell, eps)
+        cosine, _ = _optimality(J, r, self.cell, eps)
         g = J.T @ r
         H = J.T @ J
         d = jnp.diagonal(H)
         D = d + eps * jnp.max(d) + jnp.finfo(u.dtype).tiny
-        # Distance to the optimum: the (barely damped) Gauss–Newton step from here.
-        # Damping by sqrt(eps) keeps it finite along an undetermined direction.
-        xtol = eps ** (2.0 / 3.0)
-        newton = _solve_spd(H + jnp.sqrt(eps) * jnp.diag(D), -g)
-        small = jnp.sqrt(jnp.sum(newton * newton)) <= xtol * (jnp.sqrt(jnp.sum(u * u)) + xtol)
-        done = done | (((cosine <= self.gtol) | exact) & small) | (lam >= LAM_MAX)
         step = _solve_spd(H + lam * jnp.diag(D), -g)
         trial = u + step
         J_t, r_t = jax.jacfwd(self.res_aux, has_aux=True)(trial)
@@ -303,6 +317,7 @@ class _Problem:
         u, value, J, r = (jnp.where(ok, x, y) for x, y in zip(new, (u, value, J, r), strict=True))
         lam = jnp.where(done, lam, jnp.clip(jnp.where(ok, lam * 0.3, lam * 10.0), 1e-12, LAM_MAX))
         n = jnp.where(done, n, n + 1)
+        done = done | self.lm_stop(u, lam, J, r)
         return (u, value, lam, (J, r), done, n), value
 
     def status(self, u: Array, value: Array, Jr: tuple | None = None) -> tuple[Array, Array]:
@@ -353,6 +368,57 @@ def _run(step: Callable, state: tuple, hist: Array, offset: int, steps: int, act
 
     i, state, hist = lax.while_loop(cond, body, (jnp.asarray(0, jnp.int32), state, hist))
     return state, hist, i
+
+
+# The batched LM loop gathers the cells still running into a batch of 1/COMPACT of the
+# cells once no more than that many run, so that the slowest cells do not keep the whole
+# batch iterating (one level; batches of fewer than COMPACT cells are not compacted).
+COMPACT = 16
+
+
+def _lm_loop(
+    lm: Callable, cells: dict, state: tuple, hist: Array, offset: int, steps: int
+) -> tuple[tuple, Array]:
+    """Iterate the batched LM ``step`` until every cell has stopped or ``steps`` ran.
+
+    As :func:`_run`, but once at most C // COMPACT of the C cells are still running, those
+    are gathered (padded with a stopped cell, whose frozen state the step leaves as it
+    is) into a batch of C // COMPACT that iterates on alone, and scattered back. A cell's
+    result is the same as in a loop over the whole batch: its steps are the same and
+    stopped cells do not change. ``state`` and ``hist`` have a starts axis of size 1.
+    The history is written up to each cell's own stop; the caller fills the rest.
+    """
+    if steps == 0:
+        return state, hist
+
+    def running(st: tuple) -> Array:
+        return jnp.any(~st[4], axis=1)
+
+    def loop(cells: dict, st: tuple, h: Array, i: Array, until: int) -> tuple:
+        def cond(carry: tuple) -> Array:
+            i, st, _ = carry
+            return (i < steps) & (jnp.sum(running(st)) > until)
+
+        def body(carry: tuple) -> tuple:
+            i, st, h = carry
+            st, value = lm(cells, st)
+            return i + 1, st, lax.dynamic_update_index_in_dim(h, value, offset + i, axis=2)
+
+        return lax.while_loop(cond, body, (i, st, h))
+
+    size = cells["V"].shape[0] // COMPACT
+    i0 = jnp.asarray(0, jnp.int32)
+    if size == 0:
+        _, state, hist = loop(cells, state, hist, i0, 0)
+        return state, hist
+    i, state, hist = loop(cells, state, hist, i0, size)
+    run = running(state)
+    # At most `size` < C cells run here (or the budget is spent), so a stopped one exists.
+    take = jnp.nonzero(run, size=size, fill_value=jnp.argmin(run))[0]
+    sub = functools.partial(jax.tree.map, lambda a: a[take])
+    _, s_state, s_hist = loop(sub(cells), sub(state), hist[take], i, 0)
+    state = jax.tree.map(lambda a, b: a.at[take].set(b), state, s_state)
+    return state, hist.at[take].set(s_hist)
 
 
 def _uncertainty(
@@ -462,7 +528,8 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
     each) and LM runs from the start that fits that cell's data best, for at most
     ``cfg.lm_steps`` steps; no Adam. A cell whose result does not pass the convergence
     test is refitted by the caller with :func:`build_solver` (Adam then LM from every
-    start). Arguments and returned keys as :func:`build_solver`, plus ``J0`` (C, N, p):
+    start). The loop over LM steps is :func:`_lm_loop`. Arguments and returned keys as
+    :func:`build_solver`, plus ``J0`` (C, N, p):
     the unweighted residual Jacobian of every cell at the first start, for the
     identifiability check before the fit. ``history`` holds the loss at the start for
     the Adam iterations (none ran) and then LM's.
@@ -482,12 +549,11 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
         hist = jnp.where(
             idx < cfg.adam_steps, state[1][..., None], jnp.zeros((n_cells, 1, total), u0.dtype)
         )
-        state, hist, i_lm = _run(
-            lambda st: lm(cells, st), state, hist, cfg.adam_steps, cfg.lm_steps,
-            lambda st: ~st[4],
-        )
+        state, hist = _lm_loop(lm, cells, state, hist, cfg.adam_steps, cfg.lm_steps)
         u, value, Jr, n_lm = state[0], state[1], state[3], state[5]
-        hist = jnp.where(idx >= cfg.adam_steps + i_lm, value[..., None], hist)
+        # From its stop on, a cell's loss stays where it stopped (the step that stops
+        # it does not count in n_lm).
+        hist = jnp.where(idx >= cfg.adam_steps + n_lm[..., None], value[..., None], hist)
         loss, status = batch("status")(cells, u, value, Jr)
         runs = {"u": u, "loss": loss, "history": hist, "status": status, "iterations": n_lm}
         out = jax.tree.map(lambda a: a[:, 0], runs)
@@ -504,7 +570,32 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
         out["J0"] = jax.vmap(jac0)(cells)
         return out
 
-    return jax.jit(solve)
+    return _packed(solve)
+
+
+def _packed(solve: Callable) -> Callable[..., dict[str, Array]]:
+    """Jit ``solve(starts, cells, fixed)`` with the fixed values passed as one vector.
+
+    Each array argument of a jitted call costs a host-to-device transfer of its own;
+    the fixed parameters (a dozen scalars) go over as one array and are unpacked in the
+    program. Compiled once per set of fixed names (and shapes and dtypes).
+    """
+
+    def unpack(starts: Array, cells: dict, names: tuple[str, ...], values: Array) -> dict:
+        return solve(starts, cells, {k: values[i] for i, k in enumerate(names)})
+
+    jitted = jax.jit(unpack, static_argnums=2)
+
+    def call(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+        names = tuple(fixed)
+        values = (
+            np.stack([np.asarray(fixed[k]) for k in names])
+            if names
+            else np.zeros(0, np.asarray(starts).dtype)
+        )
+        return jitted(starts, cells, names, values)
+
+    return call
 
 
 @functools.lru_cache(maxsize=32)
