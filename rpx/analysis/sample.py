@@ -606,6 +606,8 @@ def sample(
             )
         boxes[name] = _prior_box(name, ref)
     check_known_domain(m, free, {**fixed_values, **data_.conditions})
+    # Features inactive in every cell (strengths fixed at 0) are left out of the program.
+    m = m.specialise({**fixed_values, **data_.conditions}, free)
 
     transforms = [Transform.for_param(PARAMS[n], boxes[n]) for n in free]
     noise = data_.V_sd is None
