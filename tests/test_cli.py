@@ -121,6 +121,7 @@ def test_help_version_models_and_bad_input_do_not_import_jax(tmp_path: Path) -> 
         ["presets"],
         ["presets", "squid_axon"],
         ["calc", "--K_o", "-5"],
+        ["calc", "--P_Ca", "-1e-9"],
         ["calc", "--T", "37"],
         ["calc", "--P_Na", "nan"],
         ["calc", "--preset", "octopus"],
@@ -145,6 +146,8 @@ def test_help_version_models_and_bad_input_do_not_import_jax(tmp_path: Path) -> 
     for key, message in [
         ("models goldman", "unknown model 'goldman'"),
         ("calc --K_o -5", "K_o=-5.0 is outside its allowed range"),
+        # a negative value in exponent notation reaches the range check (one line)
+        ("calc --P_Ca -1e-9", "P_Ca=-1e-09 is outside its allowed range"),
         ("calc --T 37", "T is in kelvin"),
         ("calc --P_Na nan", "P_Na=nan is outside"),
         ("calc --preset octopus", "unknown preset 'octopus'"),

@@ -108,3 +108,14 @@ def test_bounds_are_infinite_without_a_restoring_leak() -> None:
     assert np.isfinite(lo[0]) and hi[0] == np.inf
     r = count_steady_states(p, True, h_max=0.5)
     assert not r["conclusive"][0] and not r["covered"][0]
+
+
+def test_a_preset_can_be_passed_as_it_is() -> None:
+    """Names a preset leaves out (z_X, X_content, X_o, the strengths) take the parameter
+    table's defaults, as at rpx's entry points: no KeyError."""
+    p = rpx.preset("mammalian_neuron") | {"P_Cl": 1e-7, "g_KCC2": 1e-2}
+    assert "X_content" not in p
+    lo, hi = voltage_bounds(p, True)
+    assert np.isfinite(lo) and np.isfinite(hi) and lo < hi
+    with pytest.raises(KeyError):
+        voltage_bounds({k: v for k, v in p.items() if k != "K_o"}, True)

@@ -69,7 +69,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line; returns the exit status (0 ok, 1 failure, 2 bad input, 130
     Ctrl-C, 141 when the reader of the output left, as ``rpx calc | head`` does)."""
     parser = build_parser()
-    args, extra = parser.parse_known_args(argv)
+    args, extra = parser.parse_known_args(_join_negative_values(argv))
     if extra:  # an unknown option of a command: that command's usage, not rpx's
         _subparser(parser, args.command).error(
             f"unrecognized arguments: {' '.join(extra)}"
@@ -88,6 +88,34 @@ def main(argv: Sequence[str] | None = None) -> int:
             print(f"rpx: error: {outside_cause(err)}", file=sys.stderr)
             return 1
         return _reader_left()
+
+
+# A negative number in any notation argparse reads as a number (argparse itself takes
+# only -5 and -0.5 as values: -1e-9 would look like an option).
+_NEGATIVE = r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+
+
+def _join_negative_values(argv: Sequence[str] | None) -> list[str]:
+    """``--name -1e-9`` as ``--name=-1e-9``, so that a negative value in exponent notation
+    reaches the option (and its range check) instead of failing to parse."""
+    import re
+
+    args = list(sys.argv[1:] if argv is None else argv)
+    out: list[str] = []
+    i = 0
+    while i < len(args):
+        a = args[i]
+        nxt = args[i + 1] if i + 1 < len(args) else None
+        if (
+            a.startswith("--") and "=" not in a and a != "--" and nxt is not None
+            and re.fullmatch(_NEGATIVE, nxt)
+        ):
+            out.append(f"{a}={nxt}")
+            i += 2
+            continue
+        out.append(a)
+        i += 1
+    return out
 
 
 def _stdout_open() -> bool:

@@ -204,6 +204,15 @@ def _bounds_fn(kinetic: bool):
 
 
 def _flat(p: Params, kinetic: bool) -> tuple[dict[str, Array], tuple[int, ...]]:
+    from rpx.physics.params import PARAMS
+
+    # Names a preset leaves out take the parameter table's default (z_X, X_content,
+    # X_o, the cotransporter strengths...), as at every entry point; a name without one
+    # is a KeyError.
+    p = dict(p)
+    for k in (*_COMMON, *_PUMP[kinetic], *transporters.EXTRA):
+        if k not in p and k in PARAMS and PARAMS[k].default is not None:
+            p[k] = PARAMS[k].default
     names = _names(p, kinetic)
     arrs = {k: jnp.asarray(p[k], jnp.float64) for k in names}
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in arrs.values()))
@@ -439,8 +448,11 @@ def count_steady_states(
         was found), ``points`` (int, points on the curve) and ``h_smallest`` (smallest
         accepted step).
 
+    Names missing from ``p`` that have a default in the parameter table (``z_X``,
+    ``X_content``, ``X_o``, ``g_KCC2``...) take it, so a preset can be passed as it is.
+
     Raises:
-        KeyError: if ``p`` lacks a parameter of the model.
+        KeyError: if ``p`` lacks a parameter of the model without a table default.
     """
     with jax.enable_x64(True):
         return _count(p, kinetic, start, h_max, h_min, tol, u_tol, u_refined, max_steps)
