@@ -261,3 +261,20 @@ def test_sample_few_draws_warning_is_one_line(tmp_path: Path, capsys: pytest.Cap
     assert err[0].startswith("rpx: warning: draws=10 per chain is below the 100 effective")
     assert err[1].startswith("rpx: error: parameter 'K_o' is given as a fixed value")
     assert not any(".py:" in line or "UserWarning" in line for line in err)
+
+
+def test_calc_prints_the_transporters_at_the_steady_state(
+    capsys: pytest.CaptureFixture,
+) -> None:
+    """With KCC2 on, the pump-leak lines give the steady-state E_Cl and the fluxes; the
+    Nernst block says its potentials are those of the given concentrations."""
+    argv = ["calc", "--preset", "mammalian_neuron", "--P_Cl", "1e-7", "--g_KCC2", "1e-2"]
+    assert main(argv) == 0
+    out = capsys.readouterr().out
+    want = rpx.evaluate(
+        rpx.preset("mammalian_neuron") | {"P_Cl": 1e-7, "g_KCC2": 1e-2}, model="pump_leak"
+    )
+    assert f"E_Cl = {float(want['E_Cl']):.4g} mV" in out
+    assert f"J_KCC2 = {float(want['J_KCC2']):.4g} uA/cm^2" in out
+    assert "Ca_i =" not in out  # no Ca2+ route
+    assert "Nernst potentials at the given concentrations:" in out

@@ -1,8 +1,10 @@
 """The ``calc`` command: every model's resting potential and the Nernst potentials at one point.
 
 Every NaN printed carries its reason (the model's status and its meaning), pump–leak
-models also print the steady-state Na_i, K_i, Cl_i and relative volume, and a Nernst
-potential of an ion with a zero concentration prints as ±inf with a note.
+models also print the steady-state Na_i, K_i, Cl_i and relative volume (and, where a
+cotransporter or a Ca2+ route carries a flux, E_Cl and the cotransport fluxes, or Ca_i,
+E_Ca and the Ca2+ currents, at the steady state), and a Nernst potential of an ion with a
+zero concentration prints as ±inf with a note.
 """
 
 from __future__ import annotations
@@ -44,6 +46,9 @@ def _used_zero(value: float, dtype: np.dtype) -> bool:
 
 
 STATE = (("Na_i", "mM"), ("K_i", "mM"), ("Cl_i", "mM"), ("volume", ""))
+# Printed under a steady state where some cotransporter or Ca2+ route carries a flux.
+TRANSPORT = ("E_Cl", "J_KCC2", "J_NKCC1")
+CALCIUM = ("Ca_i", "E_Ca", "I_Ca", "I_NCX", "I_PMCA")
 
 
 def _evaluate_all(
@@ -128,11 +133,22 @@ def _calc(args: argparse.Namespace) -> int:
         if all(k in out for k, _ in STATE) and status == 0:
             state = "  ".join(f"{k} = {float(out[k]):.4g}{' ' + u if u else ''}" for k, u in STATE)
             print(f"      {state}")
+            # Cotransporters and Ca2+ routes at work: their state at the steady state.
+            for names_, on in (
+                (TRANSPORT, any(float(out.get(k, 0.0)) != 0 for k in TRANSPORT[1:])),
+                (CALCIUM, float(out.get("Ca_i", 0.0)) > 0),
+            ):
+                if on:
+                    line = "  ".join(
+                        f"{k} = {float(out[k]):.4g} {m.outputs[k].units}" for k in names_
+                    )
+                    print(f"      {line}")
     # one compiled program per model above (evaluate), one for the four Nernst potentials
     point = jax.device_put({k: np.float64(v) for k, v in values.items()})
     key = ("calc", "rpx.physics.models.equilibrium_potentials")
     nernst = exported.program("calc-nernst", key, equilibrium_potentials, (point,))
     E = (nernst or jax.jit(equilibrium_potentials))(point)
+    print("  Nernst potentials at the given concentrations:")
     dtype = np.dtype(jax.dtypes.canonicalize_dtype(np.float64))
     for k, v in E.items():
         e = float(v)
