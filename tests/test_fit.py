@@ -453,3 +453,16 @@ if __name__ == "__main__":
     jax.config.update("jax_enable_x64", True)
     if sys.argv[1:] == ["--record"]:
         _record()
+
+
+def test_an_estimate_stuck_on_a_bound_is_named_in_the_warning() -> None:
+    """P_Na's box excludes the value the data need: the estimate ends on the box's upper
+    bound, the saturated coordinate leaves a flat direction, and the warning says that the
+    box (not the data) is at fault."""
+    K_o = np.geomspace(2.0, 200.0, 6)
+    df = pd.DataFrame({"K_o": K_o, "V": np.asarray(rpx.resting_potential({"K_o": K_o}))})
+    truth = float(rpx.preset("default")["P_Na"])
+    bounds = (truth * 1e-3, truth * 1e-2)
+    with pytest.warns(rpx.IdentifiabilityWarning, match=r"P_Na = .* is on a bound of bounds="):
+        ds = rpx.fit(df, free=["P_Na", "P_Cl"], bounds={"P_Na": bounds}, starts=2)
+    np.testing.assert_allclose(float(ds["P_Na"]), bounds[1], rtol=1e-4)

@@ -126,6 +126,12 @@ def test_all_permeabilities_free_flags_them_and_bounds_the_ratios() -> None:
     for name in ("P_Na", "P_Cl"):
         lines = [ln for ln in text.splitlines() if ln.strip().startswith(f"{name}_over_P_K ")]
         assert len(lines) == 3 and all("% profile CI [" in ln for ln in lines), text
+        # the absolute permeability's open profile is flagged on its line
+        lines = [ln for ln in text.splitlines() if ln.strip().startswith(f"{name} ")]
+        assert len(lines) == 3 and all("not practically identifiable" in ln for ln in lines)
+    # the held P_K is printed, with what that means for the values above
+    lines = [ln for ln in text.splitlines() if ln.strip().startswith("P_K ")]
+    assert len(lines) == 3 and all("held fixed (not identifiable" in ln for ln in lines), text
     assert "_ci_lo" not in text and "_ci_hi" not in text, text
 
 

@@ -429,11 +429,29 @@ def _warn_after(
     bad = np.flatnonzero(~out["identifiable"])
     if bad.size:
         c = bad[0]
+        # An estimate on a bound of its box leaves the same flat direction (the bounded
+        # coordinate saturates): say so, it is the box, not the data, that is at fault.
+        on_bound = [
+            (n, b, t)
+            for i, (n, t) in enumerate(zip(names, transforms, strict=True))
+            if t.kind != "log"
+            for b in (t.lo, t.hi)
+            if math.isfinite(b) and np.isclose(out["x"][c, i], b, rtol=1e-4, atol=0.0)
+        ]
+        if on_bound:
+            n, b, t = on_bound[0]
+            advice = (
+                f"{n} = {b:g} {PARAMS[n].units} is on a bound of bounds=({t.lo:g}, {t.hi:g}) "
+                "there: the data favour a value outside the box; widen the bounds or check "
+                "the data."
+            )
+        else:
+            advice = "Fix one of the parameters involved or add informative conditions."
         warnings.warn(
             f"{bad.size} of {len(data.cells)} cells leave a direction of the free parameters "
             f"undetermined (first: cell {show(data.cells[c])}, along "
             f"{_direction_text(names, transforms, out['flat'][c])}); their standard errors "
-            "are NaN. Fix one of the parameters involved or add informative conditions.",
+            f"are NaN. {advice}",
             IdentifiabilityWarning,
             stacklevel=3,
         )

@@ -103,7 +103,8 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
     estimates += [n for n in ds.data_vars if "_over_" in n and f"{n}_se" in ds.data_vars]
     cells = ds["cell"].values if "cell" in ds.dims else [None]
     lines = [f"model {ds.attrs['model']}  preset {ds.attrs['preset']}  ({ds.attrs['sd']})"]
-    width = max(len(n) for n in estimates)
+    held = [h for h in ds.attrs.get("held_fixed", []) if h in ds]
+    width = max(len(n) for n in [*estimates, *held])
     for cell in cells[:show_cells]:
         row = ds if cell is None else ds.sel(cell=cell)
         if cell is not None:
@@ -115,7 +116,19 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
             if f"{n}_ci_lo" in ds:
                 lo, hi = float(row[f"{n}_ci_lo"]), float(row[f"{n}_ci_hi"])
                 ci = f"  {100 * ds.attrs['profile_level']:g} % profile CI [{lo:.4g}, {hi:.4g}]"
+            if ci and not _closed_here(row, n, lo, hi):
+                ci += " (open: not practically identifiable)"
             lines.append(f"  {n:<{width}} = {_fmt(x, se):<24} {units}{ci}")
+        for h in held:
+            # A parameter held at its start: the estimates and SEs above hold given it.
+            ci = ""
+            if f"{h}_ci_lo" in ds:
+                lo, hi = float(row[f"{h}_ci_lo"]), float(row[f"{h}_ci_hi"])
+                ci = f"  {100 * ds.attrs['profile_level']:g} % profile CI [{lo:.4g}, {hi:.4g}]"
+            lines.append(
+                f"  {h:<{width}} = {float(row[h]):.4g} {ds[h].attrs.get('units', '')}  held "
+                f"fixed (not identifiable; the values above are given it){ci}"
+            )
         status = "converged" if bool(row["converged"]) else "NOT converged"
         ident = "" if bool(row["identifiable"]) else ", NOT identifiable"
         lines.append(
@@ -148,6 +161,13 @@ def table(ds: xr.Dataset, show_cells: int = 20) -> str:
             f"identifiable {int(ds['identifiable'].sum()):,}/{n_cells:,}"
         )
     return "\n".join(lines)
+
+
+def _closed_here(row: xr.Dataset, name: str, lo: float, hi: float) -> bool:
+    """Whether one cell's profile interval of ``name`` is closed on both sides."""
+    if "practically_identifiable" in row and name in row["profile_param"].values:
+        return bool(row["practically_identifiable"].sel(profile_param=name))
+    return math.isfinite(lo) and math.isfinite(hi) and lo > 0
 
 
 def _closed(ds: xr.Dataset, name: str, shape: tuple[int, ...]) -> np.ndarray:
