@@ -165,7 +165,6 @@ class _Problem:
         return (
             kind,
             self.model.fn,
-            self.model.off,
             self.names,
             self.logs,
             tuple(self.fixed),
