@@ -11,6 +11,7 @@ from __future__ import annotations
 import warnings
 from pathlib import Path
 
+import jax
 import numpy as np
 import pandas as pd
 import pytest
@@ -336,3 +337,18 @@ def test_every_float_of_a_sample_is_in_the_working_dtype(well: tuple) -> None:
     floats = {n: str(v.dtype) for n, v in ds.data_vars.items() if v.dtype.kind == "f"}
     assert set(floats.values()) == {"float64"}, floats
     assert {"P_Na", "rhat", "V_obs", "K_i", "P_Na_mean", "contraction"} <= set(floats)
+
+
+def test_float32_sampling_with_x64_on() -> None:
+    """dtype='float32' while jax_enable_x64 is on (as in this suite): the sampler runs in
+    float32 and every float of the result is float32."""
+    assert jax.config.jax_enable_x64
+    K_o = np.geomspace(2.0, 100.0, 6)
+    V = np.asarray(rpx.resting_potential({"K_o": K_o}))
+    df = pd.DataFrame({"K_o": K_o, "V": V + 0.3, "V_sd": 0.5})
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        ds = rpx.sample(df, free=["P_Na"], draws=100, chains=2, warmup=100, dtype="float32")
+    floats = {n: str(v.dtype) for n, v in ds.data_vars.items() if v.dtype.kind == "f"}
+    assert set(floats.values()) == {"float32"}, floats
+    assert np.all(np.isfinite(ds["P_Na"].values))

@@ -29,6 +29,7 @@ al. (2021, Bayesian Analysis 16:667), tested against ArviZ.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -635,13 +636,17 @@ def sample(
     run = build_sampler(cfg)
     batch = min(cell_batch, n_cells)
     parts = []
-    for start in range(0, n_cells, batch):
-        idx = np.arange(start, start + batch)
-        idx = np.minimum(idx, n_cells - 1)  # pad the last batch by repeating a cell
-        sub = jax.tree.map(lambda a, i=idx: a[i], cells)
-        out = run(keys[idx], np.asarray(z0[idx], dt), sub, fixed_arrays)
-        n = min(batch, n_cells - start)
-        parts.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
+    # float32 sampling with x64 on: BlackJAX's state would mix float32 and float64 (its
+    # step sizes and energies follow the default dtype), so it runs with x64 off.
+    x64_off = dt == jnp.float32 and jax.config.jax_enable_x64
+    with jax.enable_x64(False) if x64_off else contextlib.nullcontext():
+        for start in range(0, n_cells, batch):
+            idx = np.arange(start, start + batch)
+            idx = np.minimum(idx, n_cells - 1)  # pad the last batch by repeating a cell
+            sub = jax.tree.map(lambda a, i=idx: a[i], cells)
+            out = run(keys[idx], np.asarray(z0[idx], dt), sub, fixed_arrays)
+            n = min(batch, n_cells - start)
+            parts.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
     out = {k: np.concatenate([p_[k] for p_ in parts]) for k in parts[0]}
     return _to_dataset(out, m, cfg, data_, fixed_values, ratios, preset, seed)
 
