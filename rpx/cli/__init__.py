@@ -90,9 +90,9 @@ def main(argv: Sequence[str] | None = None) -> int:
         return _reader_left()
 
 
-# A negative number in any notation argparse reads as a number (argparse itself takes
-# only -5 and -0.5 as values: -1e-9 would look like an option).
-_NEGATIVE = r"-(\d+\.?\d*|\.\d+)([eE][-+]?\d+)?"
+# A negative number in exponent notation: argparse takes -5 and -0.5 as values (also of
+# options with several values, e.g. --band -80 -60), but -1e-9 looks like an option.
+_NEGATIVE = r"-(\d+\.?\d*|\.\d+)[eE][-+]?\d+"
 
 
 def _join_negative_values(argv: Sequence[str] | None) -> list[str]:
