@@ -181,6 +181,15 @@ def _optimality(J: Array, r: Array, cell: dict, eps: Array) -> tuple[Array, Arra
     return cosine, norm_r <= 1e3 * eps * scale
 
 
+def _normal_equations(J: Array, r: Array, eps: Array) -> tuple[Array, Array, Array]:
+    """Gradient Jᵀr, Gauss–Newton matrix JᵀJ and the LM scaling diagonal D (the diagonal
+    of JᵀJ, lifted off 0 by eps times its largest entry and the smallest normal number)."""
+    g = J.T @ r
+    H = J.T @ J
+    d = jnp.diagonal(H)
+    return g, H, d + eps * jnp.max(d) + jnp.finfo(J.dtype).tiny
+
+
 def _solve_spd(A: Array, b: Array) -> Array:
     """x with A x = b for a symmetric positive definite (p, p) A.
 
@@ -269,10 +278,7 @@ class _Problem:
         """Whether LM stops at ``u`` (see :meth:`lm_step`), from J and r at ``u``."""
         eps = jnp.finfo(u.dtype).eps
         cosine, exact = _optimality(J, r, self.cell, eps)
-        g = J.T @ r
-        H = J.T @ J
-        d = jnp.diagonal(H)
-        D = d + eps * jnp.max(d) + jnp.finfo(u.dtype).tiny
+        g, H, D = _normal_equations(J, r, eps)
         # Distance to the optimum: the (barely damped) Gauss–Newton step from here.
         # Damping by sqrt(eps) keeps it finite along an undetermined direction.
         xtol = eps ** (2.0 / 3.0)
@@ -298,10 +304,7 @@ class _Problem:
         u, value, lam, (J, r), done, n = state
         eps = jnp.finfo(u.dtype).eps
         cosine, _ = _optimality(J, r, self.cell, eps)
-        g = J.T @ r
-        H = J.T @ J
-        d = jnp.diagonal(H)
-        D = d + eps * jnp.max(d) + jnp.finfo(u.dtype).tiny
+        g, H, D = _normal_equations(J, r, eps)
         step = _solve_spd(H + lam * jnp.diag(D), -g)
         trial = u + step
         J_t, r_t = jax.jacfwd(self.res_aux, has_aux=True)(trial)
