@@ -104,6 +104,16 @@ def first_failed_check(m: Model, p: Mapping[str, Array]) -> Array:
     return params_rules.first_failed_check({k: p[k] for k in m.params}, m)
 
 
+def all_checks_pass(m: Model, p: Mapping[str, Array]) -> Array:
+    """True when ``p`` (cast values) passes every domain check: one fused reduction.
+
+    The check of concrete inputs (:func:`raise_domain_error` names the failure on the
+    host); traced inputs use :func:`first_failed_check`, whose index names it in the
+    program's error. Traceable.
+    """
+    return params_rules.all_checks_pass({k: p[k] for k in m.params}, m)
+
+
 def raise_domain_error(m: Model, p: Mapping[str, ArrayLike]) -> None:
     """Raise the ``ValueError`` naming the first parameter (and value) that fails a check.
 
@@ -190,17 +200,21 @@ def run_checked(
     dtype = _float_dtype([params[k] for k in m.params if k in params])
 
     def run(
-        arrays: dict[str, Array], scalars: Array, names: tuple[str, ...], dtype: np.dtype
+        arrays: dict[str, Array], scalars: Array, names: tuple[str, ...], dtype: np.dtype,
+        traced: bool = False,
     ) -> tuple[object, Array]:
         v = arrays | {k: scalars[i] for i, k in enumerate(names)}
         # inputs stay inputs: constants (preset values under a caller's jit) are not
         # folded into the program, whose checks would otherwise be constant-folded
         # element by element over whole arrays at compile time
         p = _cast(jax.lax.optimization_barrier(v), dtype)
-        return body(m, p), first_failed_check(m, p)
+        if traced:  # the index of the failed check goes into the caller's program error
+            return body(m, p), first_failed_check(m, p)
+        # concrete inputs: one boolean; the host names a failure (raise_domain_error)
+        return body(m, p), jnp.where(all_checks_pass(m, p), -1, 0).astype(jnp.int32)
 
     def build() -> Callable:
-        return jax.jit(run, static_argnames=("names", "dtype"))
+        return jax.jit(run, static_argnames=("names", "dtype", "traced"))
 
     prog = program((kind, model_key(m)), build)
     inputs = {k: _as_input(v, dtype) for k, v in values.items()}
@@ -221,7 +235,7 @@ def run_checked(
     if stored is not None:
         out, failed = stored(arrays, scalars)
     else:
-        out, failed = prog(arrays, scalars, names=names, dtype=dtype)
+        out, failed = prog(arrays, scalars, names=names, dtype=dtype, traced=traced)
     if traced:
         import equinox as eqx  # only under a caller's transformation (saves its import)
 

@@ -9,10 +9,14 @@ Sign conventions: V = V_in - V_out; outward membrane current is positive.
 
 from __future__ import annotations
 
+import functools
 import math
+from collections.abc import Callable
 
+import jax
 import jax.numpy as jnp
 from jax import Array, lax
+from jax.custom_derivatives import SymbolicZero
 from jax.typing import ArrayLike
 
 from rpx.physics.constants import MV_PER_V, F, R
@@ -121,11 +125,165 @@ def ghk_voltage(
     finite with finite gradients wherever the numerator a and the denominator c are
     positive, even when every product P·c underflows the dtype.
     """
+    args = (K_o, K_i, Na_o, Na_i, Cl_o, Cl_i, Ca_o, Ca_i, P_K, P_Na, P_Cl, P_Ca, T)
+    return _plain_or_logs(_ghk_voltage_plain, _ghk_voltage_logs, args, _ghk_sums)
+
+
+def _ghk_sums(K_o, K_i, Na_o, Na_i, Cl_o, Cl_i, Ca_o, Ca_i, P_K, P_Na, P_Cl, P_Ca, T):  # noqa: ANN001, ANN202
+    """(A_out, A_in, a, c) of :func:`ghk_voltage` in plain arithmetic."""
+    A_out = P_K * K_o + P_Na * Na_o + P_Cl * Cl_i
+    A_in = P_K * K_i + P_Na * Na_i + P_Cl * Cl_o
+    return A_out, A_in, A_out + 4.0 * P_Ca * Ca_o, A_in + 4.0 * P_Ca * Ca_i
+
+
+@jax.custom_jvp
+def _ghk_voltage_plain(*args: Array) -> Array:
+    """:func:`ghk_voltage` in plain arithmetic, for sums well inside the dtype's range.
+
+    x = 2c/(b + s) for b >= 0 and (s - b)/(2a) for b < 0, s = sqrt(b² + 4ac): both
+    forms are free of cancellation on their side. Its derivative is the closed form of
+    :func:`_ghk_voltage_plain_jvp` (a few products per direction, which keeps the
+    13 derivatives of ``rpx.gradients`` about as cheap as the value).
+    """
+    return _ghk_plain_parts(*args)[0]
+
+
+def _ghk_plain_parts(*args: Array) -> tuple[Array, Array, Array]:
+    """(V, x, s) of the plain form."""
+    A_out, A_in, a, c = _ghk_sums(*args)
+    b = A_out - A_in
+    s = jnp.sqrt(b * b + 4.0 * a * c)
+    pos = b >= 0
+    x = jnp.where(pos, 2.0 * c, s - b) / jnp.where(pos, b + s, 2.0 * a)
+    return -thermal_voltage(args[-1]) * jnp.log(x), x, s
+
+
+@_ghk_voltage_plain.defjvp
+def _ghk_voltage_plain_jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
+    """dV by implicit differentiation of G(x) = a x² + b x − c = 0, V = −(RT/F) ln x:
+
+    dV = k·[(x² + x)·dA_out − (x + 1)·dA_in + x²·dC_out − dC_in] + (V/T)·dT,
+    k = (RT/F)/(x·G'(x)), G'(x) = 2ax + b = s, C_out = 4 P_Ca Ca_o, C_in = 4 P_Ca Ca_i
+    (exact everywhere, b = 0 included).
+    """
+    K_o, K_i, Na_o, Na_i, Cl_o, Cl_i, Ca_o, Ca_i, P_K, P_Na, P_Cl, P_Ca, T = primals
+    (dK_o, dK_i, dNa_o, dNa_i, dCl_o, dCl_i, dCa_o, dCa_i,
+     dP_K, dP_Na, dP_Cl, dP_Ca, dT) = tangents  # fmt: skip
+    V, x, s = _ghk_plain_parts(*primals)
+    k = thermal_voltage(T) / (x * s)
+    dA_out = dP_K * K_o + P_K * dK_o + dP_Na * Na_o + P_Na * dNa_o + dP_Cl * Cl_i + P_Cl * dCl_i
+    dA_in = dP_K * K_i + P_K * dK_i + dP_Na * Na_i + P_Na * dNa_i + dP_Cl * Cl_o + P_Cl * dCl_o
+    dC_out = 4.0 * (dP_Ca * Ca_o + P_Ca * dCa_o)
+    dC_in = 4.0 * (dP_Ca * Ca_i + P_Ca * dCa_i)
+    dV = k * ((x * x + x) * dA_out - (x + 1.0) * dA_in + x * x * dC_out - dC_in) + V / T * dT
+    return V, dV
+
+
+def _ghk_voltage_logs(K_o, K_i, Na_o, Na_i, Cl_o, Cl_i, Ca_o, Ca_i, P_K, P_Na, P_Cl, P_Ca, T):  # noqa: ANN001, ANN202
+    """:func:`ghk_voltage` in logarithms: finite wherever a, c > 0, at any magnitude."""
     l_out = log_sum_of_products([(P_K, K_o), (P_Na, Na_o), (P_Cl, Cl_i)])
     l_in = log_sum_of_products([(P_K, K_i), (P_Na, Na_i), (P_Cl, Cl_o)])
     l_a = log_sum_of_products([(P_K, K_o), (P_Na, Na_o), (P_Cl, Cl_i), (4.0 * P_Ca, Ca_o)])
     l_c = log_sum_of_products([(P_K, K_i), (P_Na, Na_i), (P_Cl, Cl_o), (4.0 * P_Ca, Ca_i)])
     return -thermal_voltage(T) * _log_positive_root(l_out, l_in, l_a, l_c)
+
+
+# Sums of products in [2^-50, 2^50] keep every square and product of two sums of the
+# plain formulas far inside float32's normal range (2^-126 .. 2^128).
+_PLAIN_LO = 2.0**-50
+_PLAIN_HI = 2.0**50
+
+
+def _plain_or_logs(
+    plain: Callable[..., Array],
+    logs: Callable[..., Array],
+    args: tuple[ArrayLike, ...],
+    sums: Callable[..., tuple[Array, ...]],
+) -> Array:
+    """``plain(*args)`` where plain arithmetic is exact to rounding everywhere, else ``logs``.
+
+    The plain form is taken when every argument is >= 0 and every sum of products
+    that ``sums`` returns lies in [2^-50, 2^50] at every point (NaN and inf fail
+    both): there nothing under- or overflows and the two forms agree to a few units of
+    rounding. Otherwise (permeabilities or concentrations at extreme magnitudes, a zero
+    sum, a negative or non-finite input) the whole array takes the logarithmic form,
+    whose edge behaviour is documented with the function. One fused reduction decides;
+    under ``vmap`` with a batched decision both forms are evaluated and selected per
+    point. Derivatives are those of the form taken.
+    """
+    arrays = [jnp.asarray(x) for x in args]
+    dtype = jnp.result_type(*arrays)
+    arrays = [x.astype(dtype) for x in arrays]
+    return _choose(plain, logs, sums, *arrays)
+
+
+def _plain_form_ok(sums: Callable[..., tuple[Array, ...]], arrays: tuple[Array, ...]) -> Array:
+    """The one reduction of :func:`_plain_or_logs`: True where the plain form is exact."""
+    ok = jnp.ones((), bool)
+    for x in arrays:
+        ok = ok & (x >= 0)
+    for total in sums(*arrays):
+        ok = ok & (total >= _PLAIN_LO) & (total <= _PLAIN_HI)
+    return jnp.all(ok)
+
+
+def _select_form(
+    plain: Callable[..., object],
+    logs: Callable[..., object],
+    sums: Callable[..., tuple[Array, ...]],
+    arrays: tuple[Array, ...],
+) -> object:
+    shape = jnp.broadcast_shapes(*(jnp.shape(x) for x in arrays))
+
+    def branch(f: Callable[..., object]) -> Callable[..., object]:
+        return lambda *xs: jax.tree.map(lambda y: jnp.broadcast_to(y, shape), f(*xs))
+
+    return lax.cond(_plain_form_ok(sums, arrays), branch(plain), branch(logs), *arrays)
+
+
+@functools.partial(jax.custom_jvp, nondiff_argnums=(0, 1, 2))
+def _choose(
+    plain: Callable[..., Array],
+    logs: Callable[..., Array],
+    sums: Callable[..., tuple[Array, ...]],
+    *arrays: Array,
+) -> Array:
+    return _select_form(plain, logs, sums, arrays)
+
+
+@functools.partial(_choose.defjvp, symbolic_zeros=True)
+def _choose_jvp(
+    plain: Callable[..., Array],
+    logs: Callable[..., Array],
+    sums: Callable[..., tuple[Array, ...]],
+    primals: tuple,
+    tangents: tuple,
+) -> tuple[Array, Array]:
+    """The value and the pointwise partial derivatives w.r.t. the arguments that carry a
+    tangent, computed inside the chosen form; the tangent itself is their sum with the
+    tangents outside it. So the (often many, ``vmap``-ed) tangents never enter the
+    branch, and one evaluation of the partial derivatives serves them all.
+    """
+    live = [i for i, t in enumerate(tangents) if not isinstance(t, SymbolicZero)]
+
+    def with_partials(form: Callable[..., Array]) -> Callable[..., tuple]:
+        def f(*xs: Array) -> tuple:
+            partials = []
+            for i in live:
+                one_hot = tuple(
+                    jnp.ones_like(x) if j == i else jnp.zeros_like(x) for j, x in enumerate(xs)
+                )
+                value, d = jax.jvp(form, xs, one_hot)
+                partials.append(d)
+            return (form(*xs) if not live else value), tuple(partials)
+
+        return f
+
+    value, partials = _select_form(with_partials(plain), with_partials(logs), sums, primals)
+    tangent = jnp.zeros_like(value)
+    for i, d in zip(live, partials, strict=True):
+        tangent = tangent + d * tangents[i]
+    return value, tangent
 
 
 def _log_positive_root(l_out: Array, l_in: Array, l_a: Array, l_c: Array) -> Array:
@@ -141,7 +299,11 @@ def _log_positive_root(l_out: Array, l_in: Array, l_a: Array, l_c: Array) -> Arr
     d_safe = jnp.where(zero, 1.0, jnp.abs(d))
     l_b = jnp.where(zero, -jnp.inf, jnp.maximum(l_out, l_in) + jnp.log(-jnp.expm1(-d_safe)))
     l_s = 0.5 * jnp.logaddexp(2.0 * l_b, _LOG4 + l_a + l_c)
-    l_t = jnp.logaddexp(l_b, l_s)
+    # At b = 0 exactly, ln|b| = -inf carries no derivative, but t = b + s does:
+    # d(ln t) = (db + ds)/s with db = A_out·(d ln A_out - d ln A_in). d0 is 0 there (its
+    # tangent that of ln A_out - ln A_in) and 0 with no tangent elsewhere.
+    d0 = jnp.where(zero, d, 0.0)
+    l_t = jnp.where(zero, l_s + jnp.exp(l_out - l_s) * d0, jnp.logaddexp(l_b, l_s))
     return jnp.where(d >= 0, _LOG2 + l_c - l_t, l_t - _LOG2 - l_a)
 
 
@@ -212,6 +374,20 @@ def mullins_noda_voltage(
     passive Na influx equals r times the passive K efflux (Mullins & Noda 1963,
     J. Gen. Physiol. 47:117).
     """
+    args = (K_o, K_i, Na_o, Na_i, P_K, P_Na, r_pump, T)
+    return _plain_or_logs(_mullins_noda_plain, _mullins_noda_logs, args, _mullins_noda_sums)
+
+
+def _mullins_noda_sums(K_o, K_i, Na_o, Na_i, P_K, P_Na, r_pump, T):  # noqa: ANN001, ANN202
+    return r_pump * P_K * K_o + P_Na * Na_o, r_pump * P_K * K_i + P_Na * Na_i
+
+
+def _mullins_noda_plain(*args: Array) -> Array:
+    num, den = _mullins_noda_sums(*args)
+    return thermal_voltage(args[-1]) * jnp.log(num / den)
+
+
+def _mullins_noda_logs(K_o, K_i, Na_o, Na_i, P_K, P_Na, r_pump, T):  # noqa: ANN001, ANN202
     l_num = log_sum_of_products([(r_pump, P_K, K_o), (P_Na, Na_o)])
     l_den = log_sum_of_products([(r_pump, P_K, K_i), (P_Na, Na_i)])
     return thermal_voltage(T) * (l_num - l_den)

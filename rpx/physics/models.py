@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 
 import jax.numpy as jnp
-from jax import Array
+from jax import Array, lax
 
 from rpx.physics import formulas as phys
 from rpx.physics.params import VALENCE, Positive
@@ -138,7 +138,8 @@ def ghk_pump(p: Params) -> dict[str, Array]:
     # Only V is carried at full size through the solver loops; parameters keep their
     # own (broadcastable) shapes, which saves memory traffic on grids.
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in theta.values()))
-    hi = jnp.broadcast_to(phys.ghk_voltage(**_passive_args(theta)), shape)
+    # the bracket carries no derivative (the root's comes from the implicit function)
+    hi = jnp.broadcast_to(phys.ghk_voltage(**_passive_args(lax.stop_gradient(theta))), shape)
     V, status = increasing_root(total_current, theta, hi, step=50.0)
     out = mask_outputs(status == 0, {"V": V, "I_pump": pump_current(theta, V)}, theta)
     return out | {"status": status}

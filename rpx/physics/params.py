@@ -616,18 +616,41 @@ def check_messages(names: object, model: object = None) -> tuple[str, ...]:
 def first_failed_check(values: Mapping[str, object], model: object = None) -> object:
     """Traceable: the index of the first failed check of :func:`check_params`, or -1.
 
-    One fused pass over JAX arrays (already cast to the working dtype); the messages
-    are :func:`check_messages` of the same names, in the same order. Under ``jit`` use
+    One fused pass and one reduction over JAX arrays (already cast to the working
+    dtype): each point carries the index of its first failed check (as a float32, exact
+    for any number of checks here), and the minimum over points is the first check
+    that fails anywhere. The messages are :func:`check_messages` of the same names, in
+    the same order. Under ``jit`` use
     ``equinox.branched_error_if(x, i >= 0, jnp.maximum(i, 0), messages)``.
     """
     import jax.numpy as jnp
 
     vals = {k: jnp.asarray(v) for k, v in values.items()}
-    flags = [jnp.all(ok) for ok, _ in _domain_checks(vals, model, jnp)]
-    if not flags:
+    oks = [ok for ok, _ in _domain_checks(vals, model, jnp)]
+    if not oks:
         return jnp.asarray(-1, jnp.int32)
-    ok = jnp.stack(flags)
-    return jnp.where(jnp.all(ok), -1, jnp.argmin(ok)).astype(jnp.int32)
+    n = jnp.float32(len(oks))
+    code = n
+    for i in reversed(range(len(oks))):
+        code = jnp.where(oks[i], code, jnp.float32(i))
+    first = jnp.min(code)
+    return jnp.where(first == n, -1, first.astype(jnp.int32)).astype(jnp.int32)
+
+
+def all_checks_pass(values: Mapping[str, object], model: object = None) -> object:
+    """Traceable: True when every check of :func:`check_params` passes at every point.
+
+    One fused pass and one boolean reduction, the cheapest form of the check for
+    concrete inputs: the host names the failed check (:func:`check_params`) only when
+    this is False.
+    """
+    import jax.numpy as jnp
+
+    vals = {k: jnp.asarray(v) for k, v in values.items()}
+    ok = jnp.ones((), bool)
+    for o, _ in _domain_checks(vals, model, jnp):
+        ok = ok & o
+    return jnp.all(ok)
 
 
 def params_ok(values: Mapping[str, object], model: object = None) -> object:
