@@ -380,7 +380,7 @@ def fit(
         center = tuple(transforms[n].from_phys(start[n]) for n in fit_free)
         u0 = np.asarray(_start_points(cfg.transforms, center, int(starts), int(seed)), dt)
         fixed_arrays = {k: np.asarray(v, dt) for k, v in fixed_all.items()}
-        out = jax.tree.map(np.asarray, build_lm_solver(cfg)(u0, cells, fixed_arrays))
+        out = build_lm_solver(cfg)(u0, cells, fixed_arrays)  # host arrays
         pick = _flat_at_start(out.pop("J0"), fit_free, transforms, start, dt)
         if pick is None:
             break

@@ -565,7 +565,8 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
     :func:`build_solver`, plus ``J0`` (C, N, p):
     the unweighted residual Jacobian of every cell at the first start, for the
     identifiability check before the fit. ``history`` holds the loss at the start for
-    the Adam iterations (none ran) and then LM's.
+    the Adam iterations (none ran) and then LM's. The returned arrays are on the host
+    (numpy; see :func:`_packed`).
     """
 
     def solve(starts: Array, cells: dict, fixed: dict, shared: bool) -> dict[str, Array]:
@@ -643,21 +644,53 @@ def _packed(solve: Callable) -> Callable[..., dict[str, Array]]:
     program. Compiled once per set of fixed names (and shapes and dtypes).
     """
 
+    layouts: dict[tuple, tuple] = {}
+
+    def key_of(starts: Array, cells: dict, names: tuple[str, ...], shared: bool) -> tuple:
+        V = cells["V"]
+        cond = tuple(sorted(cells["cond"]))  # in the order of the traced pytree
+        return names, shared, tuple(starts.shape), V.shape[1:], str(V.dtype), cond
+
     def unpack(
         starts: Array, cells: dict, names: tuple[str, ...], values: Array, shared: bool
-    ) -> dict:
-        return solve(starts, cells, {k: values[i] for i, k in enumerate(names)}, shared)
+    ) -> tuple[Array, Array]:
+        out = solve(starts, cells, {k: values[i] for i, k in enumerate(names)}, shared)
+        # All results in two arrays (floating point; integers and flags), one row per
+        # cell: each output array costs a transfer of its own. The layout is known when
+        # the program is traced and kept for unpacking on the host.
+        n_cells = cells["V"].shape[0]
+        layout, floats, ints = [], [], []
+        for k, a in out.items():
+            group = floats if jnp.issubdtype(a.dtype, jnp.floating) else ints
+            width = math.prod(a.shape[1:])
+            start = sum(x.shape[1] for x in group)
+            layout.append((k, group is floats, a.shape[1:], a.dtype, start, start + width))
+            group.append(a.reshape(n_cells, width).astype(starts.dtype if group is floats
+                                                          else jnp.int32))
+        layouts[key_of(starts, cells, names, shared)] = tuple(layout)
+        empty = jnp.zeros((n_cells, 0), jnp.int32)
+        return jnp.concatenate(floats, axis=1), (jnp.concatenate(ints, axis=1) if ints else empty)
 
     jitted = jax.jit(unpack, static_argnums=(2, 4))
 
-    def call(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+    def call(starts: Array, cells: dict, fixed: dict) -> dict[str, np.ndarray]:
         names = tuple(fixed)
         values = (
             np.stack([np.asarray(fixed[k]) for k in names])
             if names
             else np.zeros(0, np.asarray(starts).dtype)
         )
-        return jitted(starts, cells, names, values, _same_conditions(cells))
+        shared = _same_conditions(cells)
+        floats, ints = (np.asarray(a) for a in jitted(starts, cells, names, values, shared))
+        key = key_of(starts, cells, names, shared)
+        if key not in layouts:  # traced elsewhere (not expected): trace it here
+            jax.eval_shape(lambda s, c, v: unpack(s, c, names, v, shared), starts, cells, values)
+        layout = layouts[key]
+        out = {}
+        for k, is_float, shape, dtype, a, b in layout:
+            x = (floats if is_float else ints)[:, a:b].reshape((-1, *shape))
+            out[k] = x if is_float else x.astype(dtype)
+        return out
 
     return call
 
