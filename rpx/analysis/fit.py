@@ -721,10 +721,12 @@ def _assemble(
 
     The variables are built consistent by construction (shared dimensions of equal
     length, no conflicting names), so the general constructor's alignment and merge
-    (~1 ms, most of a one-cell fit) are skipped: the coordinates and their indexes come
-    from ``xr.Coordinates`` (``shared``: built once, see :func:`_shared_coords`; each
-    Dataset gets shallow copies of its variables), and the Dataset is assembled from
-    them directly. Where that constructor is unavailable in an xarray version, the
+    (~1 ms, most of a one-cell fit) are skipped: the shared coordinates and their
+    indexes come from ``xr.Coordinates`` (``shared``: built once, see
+    :func:`_shared_coords`; each Dataset gets shallow copies of its variables), the
+    others (dimension coordinates: ``cell``) get their default index from
+    :func:`_default_index`, and the Dataset is assembled from them directly with its
+    dimensions given. Where that constructor is unavailable in an xarray version, the
     general one is used; tests check that both give identical Datasets.
     """
     shared_vars = {k: v.copy(deep=False) for k, v in shared.variables.items()}
