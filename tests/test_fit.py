@@ -199,6 +199,28 @@ def test_gathering_the_last_running_cells_changes_no_fit(
         np.testing.assert_allclose(gathered[name], whole[name], rtol=1e-12, err_msg=name)
 
 
+def test_cells_with_the_same_conditions_fit_as_cells_without(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cells with the same conditions share the model at the starts: same fits as when
+    every cell is evaluated on its own."""
+    from rpx.analysis import fit_solver as _fit_solver
+
+    df, _ = synthetic_cells(24, seed=7)
+    assert _fit_solver._same_conditions(
+        {"mask": np.ones((2, 3), bool), "cond": {"K_o": np.ones((2, 3))}}
+    )
+    shared = rpx.fit(df, free=FREE, starts=3)
+    monkeypatch.setattr(_fit_solver, "_same_conditions", lambda cells: False)
+    _fit_solver.build_lm_solver.cache_clear()
+    alone = rpx.fit(df, free=FREE, starts=3)
+    _fit_solver.build_lm_solver.cache_clear()
+    for name in ("iterations", "status", "best_start", "identifiable"):
+        np.testing.assert_array_equal(shared[name], alone[name], err_msg=name)
+    for name in [*FREE, *(f"{n}_se" for n in FREE), "loss", "loss_history", "V_fit"]:
+        np.testing.assert_allclose(shared[name], alone[name], rtol=1e-12, err_msg=name)
+
+
 def test_multistart_escapes_a_boundary_trap() -> None:
     """From P_Cl 2 decades too small, one start slides to P_Cl → 0; random starts do not."""
     K_o = np.geomspace(2.0, 200.0, 8)

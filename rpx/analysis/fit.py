@@ -15,7 +15,9 @@ from collections.abc import Mapping, Sequence
 import jax
 import jax.numpy as jnp
 import numpy as np
+import pandas as pd
 import xarray as xr
+from xarray.indexes import PandasIndex
 
 from rpx.analysis.fit_data import DataLike, FitData, load_data, show
 from rpx.analysis.fit_solver import (
@@ -31,7 +33,14 @@ from rpx.analysis.fit_solver import (
 )
 from rpx.physics.api import fill_defaults
 from rpx.physics.models import Model, get_model
-from rpx.physics.params import PARAMS, Positive, check_params, check_values, param
+from rpx.physics.params import (
+    PARAMS,
+    Positive,
+    _nonzero_message,
+    check_params,
+    check_values,
+    param,
+)
 from rpx.physics.presets import preset as preset_values
 
 
@@ -145,18 +154,65 @@ class _KnownDomain:
     positive: tuple[Positive, ...]
 
 
-def check_known_domain(m: Model, free: tuple[str, ...], values: dict[str, np.ndarray]) -> None:
-    """The fixed values and data conditions against the model's domain, by the rules of
-    :func:`rpx.physics.params.check_params` (ranges, permeability groups and positive
-    sums such as the GHK numerator), at every data point."""
+def _known_domain(m: Model, free: tuple[str, ...]) -> _KnownDomain:
     positive = []
     for p in getattr(m, "positive", ()):
         terms = tuple(tuple(n for n in t if n not in free) for t in p.terms)
         if all(terms):
             positive.append(Positive(p.what, terms) if terms != p.terms else p)
-    domain = _KnownDomain(tuple(g for g in m.nonzero if not any(n in free for n in g)),
-                          tuple(positive))
-    check_params({k: np.asarray(v, dtype=np.float64) for k, v in values.items()}, domain)
+    return _KnownDomain(tuple(g for g in m.nonzero if not any(n in free for n in g)),
+                        tuple(positive))
+
+
+def check_known_domain(
+    m: Model, free: tuple[str, ...], values: dict[str, np.ndarray], *, ranges_checked: bool = False
+) -> None:
+    """The fixed values and data conditions against the model's domain, by the rules of
+    :func:`rpx.physics.params.check_params` (ranges, permeability groups and positive
+    sums such as the GHK numerator), at every data point.
+
+    ``ranges_checked``: every value has already passed :func:`check_values` in float64
+    (as :func:`fit` checks fixed values and :func:`load_data` the conditions); only the
+    model's domain (permeability groups, positive sums) is checked then, the same
+    checks in the same order as :func:`check_params` makes after the ranges."""
+    domain = _known_domain(m, free)
+    arrays = {k: np.asarray(v, dtype=np.float64) for k, v in values.items()}
+    if not ranges_checked:
+        check_params(arrays, domain)
+        return
+    # The model checks of check_params (rpx.physics.params._domain_checks) on float64.
+    for group in domain.nonzero:
+        if all(g in arrays for g in group) and not np.all(
+            functools.reduce(np.logical_or, (arrays[g] > 0 for g in group))
+        ):
+            raise ValueError(_nonzero_message(group))
+    tiny = float(np.finfo(np.float64).tiny)
+    for pos in domain.positive:
+        if not all(n in arrays for t in pos.terms for n in t):
+            continue
+        acc = functools.reduce(
+            np.logical_or,
+            (functools.reduce(np.logical_and, (arrays[n] >= tiny for n in t)) for t in pos.terms),
+        )
+        if not np.all(acc):
+            raise ValueError(pos.message())
+
+
+@functools.lru_cache(maxsize=1024)
+def _check_scalar(name: str, value: float) -> None:
+    """:func:`check_values` of one float (float64); a value that passed is not checked
+    again (a failing one raises every time: exceptions are not cached)."""
+    check_values(name, value)
+
+
+@functools.lru_cache(maxsize=64)
+def _start_points(
+    transforms: tuple[Transform, ...], center: tuple[float, ...], k: int, seed: int
+) -> np.ndarray:
+    """:func:`start_points` (read-only; the same arguments give the same draws)."""
+    u = start_points(transforms, np.array(center), k, seed)
+    u.flags.writeable = False
+    return u
 
 
 def fit(
@@ -285,7 +341,7 @@ def fit(
     other = tuple(n for n in m.params if n not in free and n not in data_.conditions)
     fixed_values = {k: float(v) for k, v in fill_defaults(overrides, other, preset).items()}
     for name, value in fixed_values.items():
-        check_values(name, value)
+        _check_scalar(name, value)
     init_values = fill_defaults(dict(init or {}), free, preset)
     for name in init or {}:
         if name not in free:
@@ -296,8 +352,8 @@ def fit(
         for n in free
     }
     for name, value in start.items():
-        check_values(name, value)
-    check_known_domain(m, free, {**fixed_values, **data_.conditions})
+        _check_scalar(name, value)
+    check_known_domain(m, free, {**fixed_values, **data_.conditions}, ranges_checked=True)
     # Features inactive in every cell (strengths fixed at 0) are left out of the program.
     m = m.specialise({**fixed_values, **data_.conditions}, free)
 
@@ -321,10 +377,10 @@ def fit(
             float(learning_rate),
             data_.V_sd is not None,
         )
-        center = np.array([transforms[n].from_phys(start[n]) for n in fit_free])
-        u0 = np.asarray(start_points(cfg.transforms, center, int(starts), int(seed)), dt)
+        center = tuple(transforms[n].from_phys(start[n]) for n in fit_free)
+        u0 = np.asarray(_start_points(cfg.transforms, center, int(starts), int(seed)), dt)
         fixed_arrays = {k: np.asarray(v, dt) for k, v in fixed_all.items()}
-        out = jax.tree.map(np.asarray, build_lm_solver(cfg)(u0, cells, fixed_arrays))
+        out = build_lm_solver(cfg)(u0, cells, fixed_arrays)  # host arrays
         pick = _flat_at_start(out.pop("J0"), fit_free, transforms, start, dt)
         if pick is None:
             break
@@ -528,7 +584,16 @@ def _to_dataset(
     )
     v["loss"] = var(C, out["loss"], _attrs(loss_units, loss_name))
     resid = np.where(data.mask, out["V_fit"] - data.V, np.nan)
-    rmse = np.sqrt(np.nanmean(resid**2, axis=1))
+    sq = resid**2
+    real = ~np.isnan(sq)
+    # np.nanmean(sq, axis=1) as numpy computes it (the sum of the non-NaN values over
+    # their count), without its overhead; rows without any (all-NaN) go to nanmean,
+    # which warns about them.
+    rmse = np.sqrt(
+        np.sum(np.where(real, sq, 0.0), axis=1) / real.sum(axis=1)
+        if real.any(axis=1).all()
+        else np.nanmean(sq, axis=1)
+    )
     v["rmse"] = var(C, rmse, _attrs("mV", "root mean square residual of V"))
     v["n_points"] = var(C, data.n_points, _attrs("1", "number of data points"))
     v["status"] = var(
@@ -635,6 +700,16 @@ def _shared_coords(
     return xr.Coordinates(coords)
 
 
+def _default_index(name: str, coord: xr.Variable) -> PandasIndex:
+    """The default index of dimension coordinate ``name``: what xr.Coordinates builds
+    (``PandasIndex.from_variables``), made directly; for integer labels the pandas
+    Index is built here (xarray's cast to an index is ``pd.Index(values)`` for them)."""
+    if coord.dtype.kind in "iu":
+        index = pd.Index(coord.values, name=name)
+        return PandasIndex(index, name, coord_dtype=coord.dtype, fastpath=True)
+    return PandasIndex(coord.data, name, coord_dtype=coord.dtype)
+
+
 def _assemble(
     data_vars: dict[str, xr.Variable],
     coords: dict[str, xr.Variable],
@@ -646,21 +721,36 @@ def _assemble(
 
     The variables are built consistent by construction (shared dimensions of equal
     length, no conflicting names), so the general constructor's alignment and merge
-    (~1 ms, most of a one-cell fit) are skipped: the coordinates and their indexes come
-    from ``xr.Coordinates`` (``shared``: built once, see :func:`_shared_coords`; each
-    Dataset gets shallow copies of its variables), and the Dataset is assembled from
-    them directly. Where that constructor is unavailable in an xarray version, the
+    (~1 ms, most of a one-cell fit) are skipped: the shared coordinates and their
+    indexes come from ``xr.Coordinates`` (``shared``: built once, see
+    :func:`_shared_coords`; each Dataset gets shallow copies of its variables), the
+    others (dimension coordinates: ``cell``) get their default index from
+    :func:`_default_index`, and the Dataset is assembled from them directly with its
+    dimensions given. Where that constructor is unavailable in an xarray version, the
     general one is used; tests check that both give identical Datasets.
     """
     shared_vars = {k: v.copy(deep=False) for k, v in shared.variables.items()}
     try:
-        xcoords = xr.Coordinates(coords)
-        variables = {**xcoords.variables, **shared_vars, **data_vars}
+        # Each coordinate is a dimension coordinate: its default index is the
+        # PandasIndex that xr.Coordinates would build (PandasIndex.from_variables),
+        # made here directly.
+        indexes = {k: _default_index(k, c) for k, c in coords.items()}
+        coord_vars = {}
+        for k, idx in indexes.items():
+            coord_vars |= idx.create_variables({k: coords[k]})
+        variables = {**coord_vars, **shared_vars, **data_vars}
+        # The dimensions in order of first appearance, as xarray's calculate_dimensions
+        # finds them: every dimension of a data variable is one of a coordinate's.
+        dims: dict = {}
+        for v in (*coord_vars.values(), *shared_vars.values()):
+            for d, n in zip(v.dims, v.shape, strict=True):
+                dims.setdefault(d, n)
         return xr.Dataset._construct_direct(
             variables,
-            set(xcoords.variables) | set(shared_vars),
+            set(coord_vars) | set(shared_vars),
+            dims=dims,
             attrs=attrs,
-            indexes={**xcoords.xindexes, **shared.xindexes},
+            indexes={**indexes, **shared.xindexes},
         )
     except (AttributeError, TypeError):  # pragma: no cover - other xarray versions
         return xr.Dataset(data_vars, coords={**coords, **shared_vars}, attrs=attrs)

@@ -64,9 +64,20 @@ def show(label: object) -> str:
     return repr(label.item() if isinstance(label, np.generic) else label)
 
 
+class _RowLabels:
+    """``"row <label>"`` of each row of a table, made only when a message needs one (a
+    list of them would cost a Python loop over every row of every fit)."""
+
+    def __init__(self, index: pd.Index) -> None:
+        self.index = index
+
+    def __getitem__(self, k: int) -> str:
+        return f"row {show(self.index[k])}"
+
+
 def _where(
-    c: int, i: int, cells: np.ndarray, rows: np.ndarray | None, labels: list[str] | None,
-    squeeze: bool,
+    c: int, i: int, cells: np.ndarray, rows: np.ndarray | None,
+    labels: Sequence[str] | _RowLabels | None, squeeze: bool,
 ) -> str:
     """Where point ``i`` of cell ``c`` came from: the CSV line or the table's row label
     (rows: original row position per (cell, point)); else the cell and point (from 0)."""
@@ -139,32 +150,73 @@ def _numeric(df: pd.DataFrame, col: str) -> np.ndarray:
         raise ValueError(f"data column {col!r} must be numeric") from None
 
 
+def _is_real(dtype: object) -> bool:
+    """A numpy dtype that ``float64`` represents as :func:`_numeric` would: bool, integer,
+    float (not an extension dtype, which may hold missing values)."""
+    return isinstance(dtype, np.dtype) and dtype.kind in "biuf"
+
+
+def _columns(df: pd.DataFrame) -> dict[str, np.ndarray]:
+    """Every column but ``cell`` as a float64 array (that of :func:`_numeric`).
+
+    A table whose columns are all plain numbers (the usual case) is converted in one
+    ``to_numpy`` call; other tables column by column."""
+    dtypes = df.dtypes.tolist()
+    unique = df.columns.is_unique
+    if unique and all(_is_real(d) for d in dtypes):
+        block = df.to_numpy(np.float64)
+        return {c: block[:, j] for j, c in enumerate(df.columns) if c != CELL_COL}
+    return {
+        c: df[c].to_numpy(np.float64) if unique and _is_real(d) else _numeric(df, c)
+        for c, d in zip(df.columns, dtypes, strict=True)
+        if c != CELL_COL
+    }
+
+
+def _cell_codes(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
+    """(code of each row's cell, the cell labels in order of first appearance)."""
+    cell = df[CELL_COL]
+    integer = isinstance(cell, pd.Series) and isinstance(cell.dtype, np.dtype)
+    if integer and cell.dtype.kind in "iu":  # integers are never missing
+        codes, uniques = pd.factorize(cell.to_numpy(), sort=False)
+        return codes, np.asarray(uniques)
+    if cell.isna().any():
+        raise ValueError(f"data column {CELL_COL!r} has a missing value")
+    codes, uniques = pd.factorize(cell, sort=False)
+    return codes, np.asarray(uniques)
+
+
 def _from_frame(df: pd.DataFrame) -> tuple[dict[str, np.ndarray], np.ndarray, bool]:
     """Group rows by ``cell`` (first-appearance order) and pad; returns arrays and labels.
 
     Vectorised: rows are placed at (cell index, position within the cell) in one
-    scatter per column, whatever the number of cells.
+    scatter per column, whatever the number of cells; a table already laid out cell
+    after cell with equally many rows each (the usual case) is only reshaped.
     """
     squeeze = CELL_COL not in df.columns
+    n = len(df)
     if squeeze:
-        codes = np.zeros(len(df), dtype=np.intp)
-        labels = np.zeros(min(len(df), 1), dtype=np.int64)
+        codes = np.zeros(n, dtype=np.intp)
+        labels = np.zeros(min(n, 1), dtype=np.int64)
     else:
-        if df[CELL_COL].isna().any():
-            raise ValueError(f"data column {CELL_COL!r} has a missing value")
-        codes, uniques = pd.factorize(df[CELL_COL], sort=False)
-        labels = np.asarray(uniques)
+        codes, labels = _cell_codes(df)
+    columns = _columns(df)
     counts = np.bincount(codes, minlength=len(labels))
     width = int(counts.max(initial=0))
+    out: dict[str, np.ndarray] = {}
+    if n and np.all(counts == width) and (squeeze or np.all(codes[1:] >= codes[:-1])):
+        shape = (len(labels), width)
+        for col, values in columns.items():
+            out[col] = values.reshape(shape).copy()
+        out["__mask__"] = np.ones(shape, dtype=bool)
+        out["__row__"] = np.arange(n, dtype=np.intp).reshape(shape)
+        return out, labels, squeeze
     order = np.argsort(codes, kind="stable")
     row = codes[order]
-    pos = np.arange(len(df)) - np.repeat(np.cumsum(counts) - counts, counts)
-    out: dict[str, np.ndarray] = {}
-    for col in df.columns:
-        if col == CELL_COL:
-            continue
+    pos = np.arange(n) - np.repeat(np.cumsum(counts) - counts, counts)
+    for col, values in columns.items():
         arr = np.full((len(labels), width), np.nan)
-        arr[row, pos] = _numeric(df, col)[order]
+        arr[row, pos] = values[order]
         out[col] = arr
     mask = np.zeros((len(labels), width), dtype=bool)
     mask[row, pos] = True
@@ -189,7 +241,8 @@ def _from_dataset(ds: xr.Dataset) -> tuple[dict[str, np.ndarray], np.ndarray, bo
     out = {}
     for name, a in zip(names, arrays, strict=True):
         a = a.transpose(CELL_COL, *point_dims)
-        out[name] = np.asarray(a.values, dtype=np.float64).reshape(a.shape[0], -1)
+        # A copy: the arrays (e.g. V_obs of the result) must not share the input's memory.
+        out[name] = np.array(a.values, dtype=np.float64).reshape(a.shape[0], -1)
     out["__mask__"] = np.ones_like(out[V_COL], dtype=bool)
     if CELL_COL in ds.coords and not squeeze:
         labels = np.asarray(ds[CELL_COL].values)
@@ -237,7 +290,7 @@ def load_data(
             outside their parameter's domain, ``V_sd`` <= 0, or a cell with fewer points
             than free parameters.
     """
-    labels: list[str] | None = None
+    labels: Sequence[str] | _RowLabels | None = None
     solutions: set[str] = set()
     if isinstance(data, (str, os.PathLike)):
         path = data
@@ -262,7 +315,7 @@ def load_data(
             raise ValueError(f"data file {os.fspath(path)!r} is not a valid CSV: {msg}") from None
         labels = _csv_lines(path, len(data))
     elif isinstance(data, pd.DataFrame):
-        labels = [f"row {show(r)}" for r in data.index]
+        labels = _RowLabels(data.index)
     if isinstance(data, pd.DataFrame):
         n_rows = len(data)
         if any(not isinstance(c, str) or c != c.strip() for c in data.columns):
@@ -297,17 +350,22 @@ def load_data(
 
     V = arrays.pop(V_COL)
     sd = arrays.pop(SD_COL, None)
+    full = bool(mask.all())  # no padding
+
+    def real(values: np.ndarray) -> np.ndarray:
+        return values.ravel() if full else values[mask]
+
     for name, values in [(V_COL, V), *([(SD_COL, sd)] if sd is not None else []), *arrays.items()]:
         _check_finite(name, values, cells, mask, where)
     for name, values in arrays.items():
         try:
-            check_values(name, values[mask])
+            check_values(name, real(values))
         except ValueError as err:
             c, i = next(
                 (c, i) for c, i in np.argwhere(mask) if not _in_domain(name, values[c, i])
             )
             raise ValueError(f"{err} ({where(c, i)})") from None
-    if sd is not None and not np.all(sd[mask] > 0):
+    if sd is not None and not np.all(real(sd) > 0):
         raise ValueError(f"data column {SD_COL!r} must be > 0 mV everywhere")
     counts = mask.sum(axis=1)
     short = np.flatnonzero(counts < max(len(free), 1))
@@ -318,6 +376,8 @@ def load_data(
             f"{n} data points{which} but {len(free)} free parameters; each cell needs at "
             "least as many points as free parameters"
         )
+    if full:
+        return FitData(arrays, V, sd, mask, cells, squeeze)
     first = np.argmax(mask, axis=1)
     rows = np.arange(mask.shape[0])
     for name, values in arrays.items():

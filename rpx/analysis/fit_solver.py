@@ -158,11 +158,18 @@ def _model_V(cfg: SolverConfig, u: Array, cond: dict[str, Array], fixed: dict[st
     return jnp.broadcast_to(V, shape)
 
 
+def _residual_and_V(
+    cfg: SolverConfig, u: Array, cell: dict[str, Array], fixed: dict[str, Array]
+) -> tuple[Array, Array]:
+    """The weighted residuals and the model's V (broadcast to the points)."""
+    V = _model_V(cfg, u, cell["cond"], fixed)
+    return jnp.where(cell["mask"], (V - cell["V"]) * cell["w"], 0.0), V
+
+
 def _residual(
     cfg: SolverConfig, u: Array, cell: dict[str, Array], fixed: dict[str, Array]
 ) -> Array:
-    V = _model_V(cfg, u, cell["cond"], fixed)
-    return jnp.where(cell["mask"], (V - cell["V"]) * cell["w"], 0.0)
+    return _residual_and_V(cfg, u, cell, fixed)[0]
 
 
 def _optimality(J: Array, r: Array, cell: dict, eps: Array) -> tuple[Array, Array]:
@@ -230,9 +237,19 @@ class _Problem:
     def res(self, u: Array) -> Array:
         return _residual(self.cfg, u, self.cell, self.fixed)
 
-    def res_aux(self, u: Array) -> tuple[Array, Array]:
-        r = self.res(u)
-        return r, r
+    def res_aux(self, u: Array) -> tuple[Array, tuple[Array, Array]]:
+        """(r, (r, V)): for ``jax.jacfwd(..., has_aux=True)``, which then gives J, r and
+        the model's V at ``u`` from one evaluation."""
+        r, V = _residual_and_V(self.cfg, u, self.cell, self.fixed)
+        return r, (r, V)
+
+    def point(self, J: Array, r: Array) -> tuple[Array, ...]:
+        """What the LM step and its stop test use at a point: (cosine, exact) of
+        :func:`_optimality` and (g, H, D) of :func:`_normal_equations`; computed once
+        per point (for the trial point of each step) and carried in the LM state."""
+        eps = jnp.finfo(r.dtype).eps
+        cosine, exact = _optimality(J, r, self.cell, eps)
+        return (cosine, exact, *_normal_equations(J, r, eps))
 
     def loss(self, u: Array) -> Array:
         r = self.res(u)
@@ -248,7 +265,7 @@ class _Problem:
         if u.shape[0] <= FORWARD_MAX_PARAMS:
             # Few parameters: the gradient from the forward-mode Jacobian (one JVP per
             # parameter, batched) is cheaper than a reverse pass through the model.
-            J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
+            J, (r, _) = jax.jacfwd(self.res_aux, has_aux=True)(u)
             value, grad = jnp.sum(r * r) / self.n, 2.0 * (J.T @ r) / self.n
         else:
             value, grad = jax.value_and_grad(self.loss)(u)
@@ -268,17 +285,18 @@ class _Problem:
         return jax.tree.map(lambda old, x: jnp.where(done, old, x), state, new), value
 
     def lm_init(self, u: Array) -> tuple:
-        J, r = jax.jacfwd(self.res_aux, has_aux=True)(u)
+        """The LM state at ``u``: (u, loss, damping, (J, r, V), stopped, steps, point)."""
+        J, (r, V) = jax.jacfwd(self.res_aux, has_aux=True)(u)
         zero = jnp.asarray(0, jnp.int32)
         value = jnp.sum(r * r) / self.n
         lam = jnp.asarray(1e-3, u.dtype)
-        return u, value, lam, (J, r), self.lm_stop(u, lam, J, r), zero
+        pt = self.point(J, r)
+        return u, value, lam, (J, r, V), self.lm_stop(u, lam, pt), zero, pt
 
-    def lm_stop(self, u: Array, lam: Array, J: Array, r: Array) -> Array:
-        """Whether LM stops at ``u`` (see :meth:`lm_step`), from J and r at ``u``."""
+    def lm_stop(self, u: Array, lam: Array, pt: tuple[Array, ...]) -> Array:
+        """Whether LM stops at ``u`` (see :meth:`lm_step`), from :meth:`point` at ``u``."""
         eps = jnp.finfo(u.dtype).eps
-        cosine, exact = _optimality(J, r, self.cell, eps)
-        g, H, D = _normal_equations(J, r, eps)
+        cosine, exact, g, H, D = pt
         # Distance to the optimum: the (barely damped) Gauss–Newton step from here.
         # Damping by sqrt(eps) keeps it finite along an undetermined direction.
         xtol = eps ** (2.0 / 3.0)
@@ -301,35 +319,40 @@ class _Problem:
         progress is possible). The test (:meth:`lm_stop`) is made on the point a step
         arrives at, so that a stopped start costs no further batched step.
         """
-        u, value, lam, (J, r), done, n = state
+        u, value, lam, (J, r, V), done, n, pt = state
         eps = jnp.finfo(u.dtype).eps
-        cosine, _ = _optimality(J, r, self.cell, eps)
-        g, H, D = _normal_equations(J, r, eps)
+        cosine, _, g, H, D = pt
         step = _solve_spd(H + lam * jnp.diag(D), -g)
         trial = u + step
-        J_t, r_t = jax.jacfwd(self.res_aux, has_aux=True)(trial)
+        J_t, (r_t, V_t) = jax.jacfwd(self.res_aux, has_aux=True)(trial)
         value_t = jnp.sum(r_t * r_t) / self.n
-        cosine_t, _ = _optimality(J_t, r_t, self.cell, eps)
+        pt_t = self.point(J_t, r_t)
+        cosine_t = pt_t[0]
         # Rounding error of the loss from that of V (eps·|V|, which the residuals cancel).
         floor = 2.0 * eps * jnp.sum(jnp.abs(r * self.cell["V"] * self.cell["w"])) / self.n
         lower = (value_t <= value) | (
             (value_t <= value + FLOOR * floor) & (cosine_t < cosine)
         )
         ok = jnp.isfinite(value_t) & lower & jnp.all(jnp.isfinite(step)) & ~done
-        new = (trial, value_t, J_t, r_t)
-        u, value, J, r = (jnp.where(ok, x, y) for x, y in zip(new, (u, value, J, r), strict=True))
+        new = (trial, value_t, J_t, r_t, V_t, pt_t)
+        u, value, J, r, V, pt = jax.tree.map(
+            lambda x, y: jnp.where(ok, x, y), new, (u, value, J, r, V, pt)
+        )
         lam = jnp.where(done, lam, jnp.clip(jnp.where(ok, lam * 0.3, lam * 10.0), 1e-12, LAM_MAX))
         n = jnp.where(done, n, n + 1)
-        done = done | self.lm_stop(u, lam, J, r)
-        return (u, value, lam, (J, r), done, n), value
+        done = done | self.lm_stop(u, lam, pt)
+        return (u, value, lam, (J, r, V), done, n, pt), value
 
-    def status(self, u: Array, value: Array, Jr: tuple | None = None) -> tuple[Array, Array]:
+    def status(self, u: Array, value: Array, pt: tuple | None = None) -> tuple[Array, Array]:
         """(loss, status) at the end: converged, not converged or non-finite.
 
-        ``Jr``: the Jacobian and residuals at ``u`` where already known.
+        ``pt``: :meth:`point` at ``u`` where already known.
         """
-        J, r = jax.jacfwd(self.res_aux, has_aux=True)(u) if Jr is None else Jr
-        cosine, exact = _optimality(J, r, self.cell, jnp.finfo(u.dtype).eps)
+        if pt is None:
+            J, (r, _) = jax.jacfwd(self.res_aux, has_aux=True)(u)
+            cosine, exact = _optimality(J, r, self.cell, jnp.finfo(u.dtype).eps)
+        else:
+            cosine, exact = pt[:2]
         finite = jnp.isfinite(value) & jnp.all(jnp.isfinite(u))
         status = jnp.where(
             finite, jnp.where((cosine <= self.gtol) | exact, CONVERGED, NOT_CONVERGED), NON_FINITE
@@ -373,9 +396,10 @@ def _run(step: Callable, state: tuple, hist: Array, offset: int, steps: int, act
     return state, hist, i
 
 
-# The batched LM loop gathers the cells still running into a batch of 1/COMPACT of the
-# cells once no more than that many run, so that the slowest cells do not keep the whole
-# batch iterating (one level; batches of fewer than COMPACT cells are not compacted).
+# The batched LM loop gathers the cells still running into a batch of 1/4 of the cells
+# once no more than that many run, and those into one of 1/COMPACT of the cells, so that
+# the slowest cells do not keep the whole batch iterating (batches of fewer than COMPACT
+# cells are not compacted).
 COMPACT = 16
 
 
@@ -384,12 +408,13 @@ def _lm_loop(
 ) -> tuple[tuple, Array]:
     """Iterate the batched LM ``step`` until every cell has stopped or ``steps`` ran.
 
-    As :func:`_run`, but once at most C // COMPACT of the C cells are still running, those
-    are gathered (padded with a stopped cell, whose frozen state the step leaves as it
-    is) into a batch of C // COMPACT that iterates on alone, and scattered back. A cell's
-    result is the same as in a loop over the whole batch: its steps are the same and
-    stopped cells do not change. ``state`` and ``hist`` have a starts axis of size 1.
-    The history is written up to each cell's own stop; the caller fills the rest.
+    As :func:`_run`, but once at most C // 4 of the C cells are still running, those are
+    gathered (padded with a stopped cell, whose frozen state the step leaves as it is)
+    into a batch of C // 4 that iterates on alone, and scattered back; within it, the
+    same again at C // COMPACT. A cell's result is the same as in a loop over the whole
+    batch: its steps are the same and stopped cells do not change. ``state`` and
+    ``hist`` have a starts axis of size 1. The history is written up to each cell's own
+    stop; the caller fills the rest.
     """
     if steps == 0:
         return state, hist
@@ -409,29 +434,35 @@ def _lm_loop(
 
         return lax.while_loop(cond, body, (i, st, h))
 
-    size = cells["V"].shape[0] // COMPACT
-    i0 = jnp.asarray(0, jnp.int32)
-    if size == 0:
-        _, state, hist = loop(cells, state, hist, i0, 0)
-        return state, hist
-    i, state, hist = loop(cells, state, hist, i0, size)
-    run = running(state)
-    # At most `size` < C cells run here (or the budget is spent), so a stopped one exists.
-    take = jnp.nonzero(run, size=size, fill_value=jnp.argmin(run))[0]
-    sub = functools.partial(jax.tree.map, lambda a: a[take])
-    _, s_state, s_hist = loop(sub(cells), sub(state), hist[take], i, 0)
-    state = jax.tree.map(lambda a, b: a.at[take].set(b), state, s_state)
-    return state, hist.at[take].set(s_hist)
+    def level(cells: dict, st: tuple, h: Array, i: Array, sizes: tuple[int, ...]) -> tuple:
+        if not sizes:
+            _, st, h = loop(cells, st, h, i, 0)
+            return st, h
+        size = sizes[0]
+        i, st, h = loop(cells, st, h, i, size)
+        run = running(st)
+        # At most `size` cells run here (or the budget is spent), so a stopped one exists.
+        take = jnp.nonzero(run, size=size, fill_value=jnp.argmin(run))[0]
+        sub = functools.partial(jax.tree.map, lambda a: a[take])
+        s_st, s_h = level(sub(cells), sub(st), h[take], i, sizes[1:])
+        st = jax.tree.map(lambda a, b: a.at[take].set(b), st, s_st)
+        return st, h.at[take].set(s_h)
+
+    n = cells["V"].shape[0]
+    sizes = tuple(sorted({n // 4, n // COMPACT} - {0}, reverse=True)) if n >= COMPACT else ()
+    return level(cells, state, hist, jnp.asarray(0, jnp.int32), sizes)
 
 
 def _uncertainty(
-    cfg: SolverConfig, u: Array, cell: dict, fixed: dict, svtol: float, Jr: tuple | None = None
+    cfg: SolverConfig, u: Array, cell: dict, fixed: dict, svtol: float, JrV: tuple | None = None
 ) -> dict:
-    if Jr is None:
+    """Standard errors, correlations, identifiability and the fitted V at ``u``; ``JrV``:
+    the Jacobian, residuals and model V at ``u`` where already known."""
+    if JrV is None:
         J = jax.jacfwd(lambda v: _residual(cfg, v, cell, fixed))(u)
-        r = _residual(cfg, u, cell, fixed)
+        r, V = _residual_and_V(cfg, u, cell, fixed)
     else:
-        J, r = Jr
+        J, r, V = JrV
     n = jnp.sum(cell["mask"].astype(u.dtype))
     p = u.shape[0]
     s2 = jnp.asarray(1.0, u.dtype) if cfg.absolute_sd else jnp.sum(r * r) / (n - p)
@@ -445,7 +476,6 @@ def _uncertainty(
     dxdu = jnp.stack([t.dphys_du(u[i]) for i, t in enumerate(cfg.transforms)])
     flat = Wt[-1] * jnp.sign(Wt[-1][jnp.argmax(jnp.abs(Wt[-1]))])
     nan = jnp.asarray(jnp.nan, u.dtype)
-    V = _model_V(cfg, u, cell["cond"], fixed)
     return {
         "x": _phys(cfg, u),
         "se": jnp.where(identifiable, se_u * dxdu, nan),
@@ -535,14 +565,28 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
     :func:`build_solver`, plus ``J0`` (C, N, p):
     the unweighted residual Jacobian of every cell at the first start, for the
     identifiability check before the fit. ``history`` holds the loss at the start for
-    the Adam iterations (none ran) and then LM's.
+    the Adam iterations (none ran) and then LM's. The returned arrays are on the host
+    (numpy; see :func:`_packed`).
     """
 
-    def solve(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+    def solve(starts: Array, cells: dict, fixed: dict, shared: bool) -> dict[str, Array]:
         gtol, svtol = tolerances(starts.dtype)
         n_cells = cells["V"].shape[0]
         batch = functools.partial(_batched, cfg=cfg, fixed=fixed, gtol=gtol)
-        losses = batch("loss")(cells, jnp.broadcast_to(starts, (n_cells, *starts.shape)))
+        if shared:
+            # Every cell has the same conditions (and no padding): the model's V at
+            # each start, and its Jacobian at the first, are evaluated once for all.
+            cond0 = {k: v[0] for k, v in cells["cond"].items()}
+            V_starts = jax.vmap(lambda v: _model_V(cfg, v, cond0, fixed))(starts)
+
+            def start_losses(cell: dict) -> Array:
+                n = jnp.sum(cell["mask"].astype(cell["V"].dtype))
+                r = jnp.where(cell["mask"], (V_starts - cell["V"]) * cell["w"], 0.0)
+                return jnp.sum(r * r, axis=-1) / n
+
+            losses = jax.vmap(start_losses)(cells)
+        else:
+            losses = batch("loss")(cells, jnp.broadcast_to(starts, (n_cells, *starts.shape)))
         best = jnp.argmin(jnp.where(jnp.isnan(losses), jnp.inf, losses), axis=1)
         u0 = starts[best][:, None, :]
         total = cfg.adam_steps + cfg.lm_steps
@@ -553,50 +597,100 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
             idx < cfg.adam_steps, state[1][..., None], jnp.zeros((n_cells, 1, total), u0.dtype)
         )
         state, hist = _lm_loop(lm, cells, state, hist, cfg.adam_steps, cfg.lm_steps)
-        u, value, Jr, n_lm = state[0], state[1], state[3], state[5]
+        u, value, JrV, n_lm, pt = state[0], state[1], state[3], state[5], state[6]
         # From its stop on, a cell's loss stays where it stopped (the step that stops
         # it does not count in n_lm).
         hist = jnp.where(idx >= cfg.adam_steps + n_lm[..., None], value[..., None], hist)
-        loss, status = batch("status")(cells, u, value, Jr)
+        loss, status = batch("status")(cells, u, value, pt)
         runs = {"u": u, "loss": loss, "history": hist, "status": status, "iterations": n_lm}
         out = jax.tree.map(lambda a: a[:, 0], runs)
         out["best_start"] = best.astype(jnp.int32)
-        Jr = jax.tree.map(lambda a: a[:, 0], Jr)
-        out |= jax.vmap(lambda v, cell, jr: _uncertainty(cfg, v, cell, fixed, svtol, jr))(
-            out["u"], cells, Jr
+        JrV = jax.tree.map(lambda a: a[:, 0], JrV)
+        out |= jax.vmap(lambda v, cell, jrv: _uncertainty(cfg, v, cell, fixed, svtol, jrv))(
+            out["u"], cells, JrV
         )
 
         def jac0(cell: dict) -> Array:
             unit = {**cell, "w": jnp.ones_like(cell["w"])}
             return jax.jacfwd(lambda v: _residual(cfg, v, unit, fixed))(starts[0])
 
-        out["J0"] = jax.vmap(jac0)(cells)
+        if shared:  # no padding: the unweighted residual Jacobian is the model's
+            J0 = jax.jacfwd(lambda v: _model_V(cfg, v, cond0, fixed))(starts[0])
+            out["J0"] = jnp.broadcast_to(J0, (n_cells, *J0.shape))
+        else:
+            out["J0"] = jax.vmap(jac0)(cells)
         return out
 
     return _packed(solve)
 
 
+def _same_conditions(cells: dict) -> bool:
+    """Whether every cell has the same condition values at every point and no padding
+    (host arrays): the solver then evaluates what depends only on the conditions once."""
+    mask = np.asarray(cells["mask"])
+    if mask.shape[0] < 2 or not mask.all():
+        return False
+    return all(
+        bool((c == c[:1]).all()) for c in (np.asarray(v) for v in cells["cond"].values())
+    )
+
+
 def _packed(solve: Callable) -> Callable[..., dict[str, Array]]:
-    """Jit ``solve(starts, cells, fixed)`` with the fixed values passed as one vector.
+    """Jit ``solve(starts, cells, fixed, shared)`` with the fixed values passed as one
+    vector and ``shared`` (static) telling whether all cells have the same conditions.
 
     Each array argument of a jitted call costs a host-to-device transfer of its own;
     the fixed parameters (a dozen scalars) go over as one array and are unpacked in the
     program. Compiled once per set of fixed names (and shapes and dtypes).
     """
 
-    def unpack(starts: Array, cells: dict, names: tuple[str, ...], values: Array) -> dict:
-        return solve(starts, cells, {k: values[i] for i, k in enumerate(names)})
+    layouts: dict[tuple, tuple] = {}
 
-    jitted = jax.jit(unpack, static_argnums=2)
+    def key_of(starts: Array, cells: dict, names: tuple[str, ...], shared: bool) -> tuple:
+        V = cells["V"]
+        cond = tuple(sorted(cells["cond"]))  # in the order of the traced pytree
+        return names, shared, tuple(starts.shape), V.shape[1:], str(V.dtype), cond
 
-    def call(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+    def unpack(
+        starts: Array, cells: dict, names: tuple[str, ...], values: Array, shared: bool
+    ) -> tuple[Array, Array]:
+        out = solve(starts, cells, {k: values[i] for i, k in enumerate(names)}, shared)
+        # All results in two arrays (floating point; integers and flags), one row per
+        # cell: each output array costs a transfer of its own. The layout is known when
+        # the program is traced and kept for unpacking on the host.
+        n_cells = cells["V"].shape[0]
+        layout, floats, ints = [], [], []
+        for k, a in out.items():
+            group = floats if jnp.issubdtype(a.dtype, jnp.floating) else ints
+            width = math.prod(a.shape[1:])
+            start = sum(x.shape[1] for x in group)
+            layout.append((k, group is floats, a.shape[1:], a.dtype, start, start + width))
+            group.append(a.reshape(n_cells, width).astype(starts.dtype if group is floats
+                                                          else jnp.int32))
+        layouts[key_of(starts, cells, names, shared)] = tuple(layout)
+        empty = jnp.zeros((n_cells, 0), jnp.int32)
+        return jnp.concatenate(floats, axis=1), (jnp.concatenate(ints, axis=1) if ints else empty)
+
+    jitted = jax.jit(unpack, static_argnums=(2, 4))
+
+    def call(starts: Array, cells: dict, fixed: dict) -> dict[str, np.ndarray]:
         names = tuple(fixed)
         values = (
             np.stack([np.asarray(fixed[k]) for k in names])
             if names
             else np.zeros(0, np.asarray(starts).dtype)
         )
-        return jitted(starts, cells, names, values)
+        shared = _same_conditions(cells)
+        floats, ints = (np.asarray(a) for a in jitted(starts, cells, names, values, shared))
+        key = key_of(starts, cells, names, shared)
+        if key not in layouts:  # traced elsewhere (not expected): trace it here
+            jax.eval_shape(lambda s, c, v: unpack(s, c, names, v, shared), starts, cells, values)
+        layout = layouts[key]
+        out = {}
+        for k, is_float, shape, dtype, a, b in layout:
+            x = (floats if is_float else ints)[:, a:b].reshape((-1, *shape))
+            out[k] = x if is_float else x.astype(dtype)
+        return out
 
     return call
 
