@@ -215,26 +215,25 @@ def membrane_voltage(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
         return I
 
     one = jnp.ones_like(c["Na_i"])
-    # the bracket carries no derivative (the root's comes from the implicit function)
-    sg = jax.lax.stop_gradient
-    ps, cs = sg(dict(p)), sg(c)
     if not calcium:
         hi = phys.ghk_voltage(
-            ps["K_o"], cs["K_i"], ps["Na_o"], cs["Na_i"], ps["Cl_o"], cs["Cl_i"], one, one,
-            ps["P_K"], ps["P_Na"], ps["P_Cl"], 0.0 * one, ps["T"],
+            p["K_o"], c["K_i"], p["Na_o"], c["Na_i"], p["Cl_o"], c["Cl_i"], one, one,
+            p["P_K"], p["P_Na"], p["P_Cl"], 0.0 * one, p["T"],
         )  # fmt: skip
     else:
         # The passive currents (Ca2+ leak included) vanish at the GHK voltage and the
         # exchanger at 3·E_Na − 2·E_Ca; above both every current is >= 0 (the pumps
         # always are), so the larger of the two bounds the root from above.
+        sg = jax.lax.stop_gradient
+        cs = {k: sg(v) for k, v in c.items()}
         ghk = phys.ghk_voltage(
-            ps["K_o"], cs["K_i"], ps["Na_o"], cs["Na_i"], ps["Cl_o"], cs["Cl_i"], ps["Ca_o"],
-            cs["Ca_i"], ps["P_K"], ps["P_Na"], ps["P_Cl"], ps["P_Ca"], ps["T"],
+            p["K_o"], cs["K_i"], p["Na_o"], cs["Na_i"], p["Cl_o"], cs["Cl_i"], p["Ca_o"],
+            cs["Ca_i"], p["P_K"], p["P_Na"], p["P_Cl"], p["P_Ca"], p["T"],
         )  # fmt: skip
-        vt = phys.thermal_voltage(ps["T"])
-        ratio = (ps["Na_o"] / cs["Na_i"]) ** 3 * jnp.where(cs["Ca_i"] > 0, cs["Ca_i"], 1.0)
-        e_ncx = vt * jnp.log(ratio / jnp.where(ps["Ca_o"] > 0, ps["Ca_o"], 1.0))
-        usable = (ps["I_NCX_max"] > 0) & (cs["Ca_i"] > 0) & (ps["Ca_o"] > 0)
+        vt = phys.thermal_voltage(p["T"])
+        ratio = (p["Na_o"] / cs["Na_i"]) ** 3 * jnp.where(cs["Ca_i"] > 0, cs["Ca_i"], 1.0)
+        e_ncx = vt * jnp.log(ratio / jnp.where(p["Ca_o"] > 0, p["Ca_o"], 1.0))
+        usable = (p["I_NCX_max"] > 0) & (cs["Ca_i"] > 0) & (p["Ca_o"] > 0)
         hi = sg(jnp.where(usable, jnp.maximum(ghk, e_ncx), ghk))
     V, _ = increasing_root(total, theta, hi, 50.0)
     return V
