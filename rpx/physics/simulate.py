@@ -215,8 +215,11 @@ def membrane_voltage(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
         return I
 
     one = jnp.ones_like(c["Na_i"])
+    # The bracket uses the logarithmic GHK form, as the time-course tests were recorded
+    # with; the plain form rounds differently and two Ca2+ sets then failed to integrate
+    # (not yet explained: the solve is sensitive to the bracket at rtol 1e-8).
     if not calcium:
-        hi = phys.ghk_voltage(
+        hi = phys._ghk_voltage_logs(
             p["K_o"], c["K_i"], p["Na_o"], c["Na_i"], p["Cl_o"], c["Cl_i"], one, one,
             p["P_K"], p["P_Na"], p["P_Cl"], 0.0 * one, p["T"],
         )  # fmt: skip
@@ -226,7 +229,7 @@ def membrane_voltage(y: Array, p: Mapping[str, Array], kinetic: bool) -> Array:
         # always are), so the larger of the two bounds the root from above.
         sg = jax.lax.stop_gradient
         cs = {k: sg(v) for k, v in c.items()}
-        ghk = phys.ghk_voltage(
+        ghk = phys._ghk_voltage_logs(
             p["K_o"], cs["K_i"], p["Na_o"], cs["Na_i"], p["Cl_o"], cs["Cl_i"], p["Ca_o"],
             cs["Ca_i"], p["P_K"], p["P_Na"], p["P_Cl"], p["P_Ca"], p["T"],
         )  # fmt: skip
