@@ -150,3 +150,51 @@ def test_fused_checks_report_the_first_failed_check_wherever_the_failures_are() 
     f = jax.jit(lambda k, t: rpx.resting_potential({"K_o": k, "T": t}))
     with pytest.raises(Exception, match=r"parameter K_o is outside"):
         f(jnp.asarray(bad["K_o"]), jnp.asarray(bad["T"])).block_until_ready()
+
+
+@pytest.mark.parametrize("model", ["ghk", "mullins_noda", "ghk_pump"])
+def test_entry_points_trace_the_logarithmic_forms_only_for_arrays_that_need_them(
+    model: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Concrete inputs of these models first run a program with the plain forms only;
+    the two-form program (with the logarithms) is traced only when some point needs it,
+    and both give what the two-form formula gives, in values and derivatives."""
+    traced: list[str] = []
+    for name in ("_ghk_voltage_logs", "_mullins_noda_logs"):
+        original = getattr(phys, name)
+
+        def spy(*a: object, _f: object = original, _n: str = name) -> object:
+            traced.append(_n)
+            return _f(*a)
+
+        monkeypatch.setattr(phys, name, spy)
+    order = MN_ORDER if model == "mullins_noda" else GHK_ORDER
+    # shapes no other test uses, so that the programs are traced here
+    pts = _random_points(order, 33, seed=5)
+    params = {k: v.reshape(3, 11) for k, v in zip(order, pts, strict=True)}
+    params.pop("r_pump", None)  # mullins_noda reads the preset's coupling ratio
+    if model == "ghk_pump":
+        params = {k: params[k] for k in ("K_o", "Na_i", "P_Na")}
+    v = np.asarray(rpx.resting_potential(params, model=model))
+    wrt = ["K_o", "P_Na"]
+    g = rpx.gradients(params, model=model, wrt=wrt)
+    assert traced == []  # the plain forms only
+    ref_model = rpx.get_model(model)
+
+    def reference(p: dict) -> object:  # the two-form formulas, as a caller's jit runs them
+        return ref_model.fn(rpx.prepare(p, model))["V"]
+
+    ref = jax.jit(reference)(params)
+    np.testing.assert_allclose(v, np.asarray(ref), rtol=1e-12, atol=1e-9)
+    ref_g = jax.jit(lambda p: rpx.gradients(p, model=model, wrt=wrt))(params)
+    for k in ref_g:
+        np.testing.assert_allclose(np.asarray(g[k]), np.asarray(ref_g[k]), rtol=1e-9, atol=1e-9)
+    # one point with P_K and P_Na at 1e-40 cm/s: the arrays need the logarithms
+    tiny = {**params, "P_K": np.full((3, 11), rpx.preset("default")["P_K"]),
+            "P_Cl": np.zeros((3, 11))}
+    tiny["P_K"][1, 4] = tiny["P_Na"][1, 4] = 1e-40
+    tiny["P_Na"] = np.asarray(tiny["P_Na"], np.float64)
+    v_tiny = np.asarray(rpx.resting_potential(tiny, model=model))
+    assert traced  # now the two-form program
+    np.testing.assert_allclose(v_tiny, np.asarray(jax.jit(reference)(tiny)), rtol=1e-12, atol=1e-9)
+    assert np.all(np.isfinite(v_tiny))

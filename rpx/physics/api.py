@@ -201,7 +201,7 @@ def run_checked(
 
     def run(
         arrays: dict[str, Array], scalars: Array, names: tuple[str, ...], dtype: np.dtype,
-        traced: bool = False,
+        traced: bool = False, plain: bool = False,
     ) -> tuple[object, Array]:
         v = arrays | {k: scalars[i] for i, k in enumerate(names)}
         # inputs stay inputs: constants (preset values under a caller's jit) are not
@@ -210,11 +210,21 @@ def run_checked(
         p = _cast(jax.lax.optimization_barrier(v), dtype)
         if traced:  # the index of the failed check goes into the caller's program error
             return body(m, p), first_failed_check(m, p)
+        if plain:
+            # the closed forms in plain arithmetic only (no choice of form compiled in);
+            # one reduction tells the host: 0 a failed check somewhere (as below), -2 a
+            # point where the plain forms are not exact (the two-form program answers
+            # instead), -1 neither
+            with formulas.plain_closed_forms():
+                out = body(m, p)
+            ok = params_rules.params_ok({k: p[k] for k in m.params}, m)
+            worst = jnp.min(jnp.where(ok, jnp.where(m.plain_points(p), 2, 1), 0))
+            return out, jnp.asarray([0, -2, -1], jnp.int32)[worst]
         # concrete inputs: one boolean; the host names a failure (raise_domain_error)
         return body(m, p), jnp.where(all_checks_pass(m, p), -1, 0).astype(jnp.int32)
 
     def build() -> Callable:
-        return jax.jit(run, static_argnames=("names", "dtype", "traced"))
+        return jax.jit(run, static_argnames=("names", "dtype", "traced", "plain"))
 
     prog = program((kind, model_key(m)), build)
     inputs = {k: _as_input(v, dtype) for k, v in values.items()}
@@ -228,26 +238,32 @@ def run_checked(
     )
     scalars = np.asarray([inputs[k] for k in names], dtype=dtype)
     arrays = {k: v for k, v in inputs.items() if k not in names}
-    stored = None
-    if not traced:
-        arrays, scalars = jax.device_put((arrays, scalars))
-        stored = _stored_program(m, kind, run, names, dtype, (arrays, scalars))
-    if stored is not None:
-        out, failed = stored(arrays, scalars)
-    else:
-        out, failed = prog(arrays, scalars, names=names, dtype=dtype, traced=traced)
     if traced:
+        out, failed = prog(arrays, scalars, names=names, dtype=dtype, traced=True)
         import equinox as eqx  # only under a caller's transformation (saves its import)
 
         return eqx.branched_error_if(out, failed >= 0, jnp.maximum(failed, 0), check_messages(m))
-    if int(failed) >= 0:
-        raise_domain_error(m, _cast(inputs, dtype))
+    arrays, scalars = jax.device_put((arrays, scalars))
+    # Concrete inputs of a model that declares where its closed forms are exact: first
+    # the program with the plain forms only (smaller and faster to compile, and its
+    # derivatives fuse); the two-form program only where they are not exact somewhere.
+    for plain in (True, False) if m.plain_points is not None else (False,):
+        stored = _stored_program(m, kind, run, names, dtype, plain, (arrays, scalars))
+        if stored is not None:
+            out, failed = stored(arrays, scalars)
+        else:
+            out, failed = prog(arrays, scalars, names=names, dtype=dtype, plain=plain)
+        failed = int(failed)
+        if failed >= 0:
+            raise_domain_error(m, _cast(inputs, dtype))
+        if failed == -1:
+            break
     return out
 
 
 def _stored_program(
     m: Model, kind: Hashable, run: Callable, names: tuple[str, ...], dtype: np.dtype,
-    args: tuple,
+    plain: bool, args: tuple,
 ) -> Callable | None:
     """The program of ``run`` kept on disk (:mod:`rpx.physics.exported`), or None: the
     store is off, or the model or ``kind`` cannot be named the same in another process."""
@@ -258,9 +274,9 @@ def _stored_program(
         return None
     name = "-".join(str(k) for k in (kind if isinstance(kind, tuple) else (kind,))[:1])
     return exported.program(
-        f"{name}-{m.name}",
-        ("run_checked", kind, mkey, names, np.dtype(dtype).str),
-        functools.partial(run, names=names, dtype=dtype),
+        f"{name}-{m.name}" + ("-plain" if plain else ""),
+        ("run_checked", kind, mkey, names, np.dtype(dtype).str, plain),
+        functools.partial(run, names=names, dtype=dtype, plain=plain),
         args,
     )
 

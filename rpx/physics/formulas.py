@@ -9,9 +9,11 @@ Sign conventions: V = V_in - V_out; outward membrane current is positive.
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import functools
 import math
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
 import jax
 import jax.numpy as jnp
@@ -211,20 +213,66 @@ def _plain_or_logs(
     under ``vmap`` with a batched decision both forms are evaluated and selected per
     point. Derivatives are those of the form taken.
     """
-    arrays = [jnp.asarray(x) for x in args]
-    dtype = jnp.result_type(*arrays)
-    arrays = [x.astype(dtype) for x in arrays]
+    arrays = _same_dtype(args)
+    if _PLAIN_ONLY.get():
+        return plain(*arrays)
     return _choose(plain, logs, sums, *arrays)
 
 
-def _plain_form_ok(sums: Callable[..., tuple[Array, ...]], arrays: tuple[Array, ...]) -> Array:
-    """The one reduction of :func:`_plain_or_logs`: True where the plain form is exact."""
+def _same_dtype(args: tuple[ArrayLike, ...]) -> list[Array]:
+    arrays = [jnp.asarray(x) for x in args]
+    dtype = jnp.result_type(*arrays)
+    return [x.astype(dtype) for x in arrays]
+
+
+# Set (at trace time) by the compiled entry points for concrete inputs of a model that
+# declares where its closed forms are exact (``Model.plain_ok``): the program then holds
+# the plain forms only, and the entry point runs the two-form program instead wherever
+# that declaration is False somewhere (rpx.physics.api.run_checked).
+_PLAIN_ONLY: contextvars.ContextVar[bool] = contextvars.ContextVar("rpx_plain_only", default=False)
+
+
+@contextlib.contextmanager
+def plain_closed_forms() -> Iterator[None]:
+    """Trace :func:`ghk_voltage` and :func:`mullins_noda_voltage` in plain arithmetic
+    only (no choice of form, no logarithmic form in the program).
+
+    Only for callers that establish beforehand, with :func:`ghk_voltage_plain_points` or
+    :func:`mullins_noda_plain_points` of the very arrays the formulas receive, that the
+    plain form is exact at every point, and that use another program otherwise.
+    """
+    token = _PLAIN_ONLY.set(True)
+    try:
+        yield
+    finally:
+        _PLAIN_ONLY.reset(token)
+
+
+def _plain_points(sums: Callable[..., tuple[Array, ...]], arrays: list[Array]) -> Array:
+    """Elementwise: True where every argument is >= 0 and every sum lies in [2^-50, 2^50]."""
     ok = jnp.ones((), bool)
     for x in arrays:
         ok = ok & (x >= 0)
     for total in sums(*arrays):
         ok = ok & (total >= _PLAIN_LO) & (total <= _PLAIN_HI)
-    return jnp.all(ok)
+    return ok
+
+
+def _plain_form_ok(sums: Callable[..., tuple[Array, ...]], arrays: tuple[Array, ...]) -> Array:
+    """The one reduction of :func:`_plain_or_logs`: True where the plain form is exact."""
+    return jnp.all(_plain_points(sums, list(arrays)))
+
+
+def ghk_voltage_plain_points(*args: ArrayLike) -> Array:
+    """Boolean array (broadcast shape of the 13 arguments of :func:`ghk_voltage`, same
+    order): True where its plain-arithmetic form is exact to rounding."""
+    return _plain_points(_ghk_sums, _same_dtype(args))
+
+
+def mullins_noda_plain_points(*args: ArrayLike) -> Array:
+    """Boolean array (broadcast shape of the 8 arguments of :func:`mullins_noda_voltage`,
+    same order): True where its plain-arithmetic form is exact to rounding."""
+    return _plain_points(_mullins_noda_sums, _same_dtype(args))
 
 
 def _select_form(

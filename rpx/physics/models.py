@@ -114,6 +114,18 @@ def mullins_noda(p: Params) -> dict[str, Array]:
     return {"V": phys.mullins_noda_voltage(**{k: p[k] for k in keys})}
 
 
+def _ghk_plain_points(p: Params) -> Array:
+    """Where :func:`ghk`'s closed form (and :func:`ghk_pump`'s bracket) is exact in plain
+    arithmetic."""
+    # the 13 arguments of ghk_voltage, in its order (that of _passive_args)
+    return phys.ghk_voltage_plain_points(*_passive_args(p).values())
+
+
+def _mullins_noda_plain_points(p: Params) -> Array:
+    keys = ("K_o", "K_i", "Na_o", "Na_i", "P_K", "P_Na", "r_pump", "T")
+    return phys.mullins_noda_plain_points(*(p[k] for k in keys))
+
+
 def pump_current(p: Params, V: Array) -> Array:
     """Luo–Rudy Na/K-ATPase current density (uA/cm^2) at voltage V for parameters ``p``."""
     return phys.nak_pump_current(
@@ -154,6 +166,7 @@ register(
         "passive GHK voltage of K, Na, Cl and Ca (closed form)",
         nonzero=(PERMEABILITIES,),
         positive=(GHK_NUMERATOR, GHK_DENOMINATOR),
+        plain_points=_ghk_plain_points,
     )
 )
 register(
@@ -165,6 +178,7 @@ register(
         "Mullins–Noda pump-balance steady state (K and Na, coupling ratio r_pump)",
         nonzero=(("P_K", "P_Na"),),
         positive=(MN_NUMERATOR, MN_DENOMINATOR),
+        plain_points=_mullins_noda_plain_points,
     )
 )
 register(
@@ -180,5 +194,6 @@ register(
         "zero total current: GHK K, Na, Cl, Ca plus the Luo–Rudy Na/K-ATPase",
         nonzero=(PERMEABILITIES,),
         positive=(GHK_NUMERATOR, GHK_DENOMINATOR),
+        plain_points=_ghk_plain_points,
     )
 )

@@ -77,6 +77,12 @@ class Model:
             they are known to be inactive (:class:`Feature`); ``fn`` then takes the
             keyword ``off``, the names of the features left out.
         off: the features this variant leaves out (see :meth:`variant`).
+        plain_points: optional ``f(params) -> bool array`` (broadcast shape), True where
+            every closed form ``fn`` evaluates (:func:`rpx.physics.formulas.ghk_voltage`,
+            :func:`~rpx.physics.formulas.mullins_noda_voltage`) is exact in plain
+            arithmetic; it must cover every call of those formulas in ``fn``. With it the
+            entry points compile, for concrete inputs, a program with the plain forms
+            only, and use the two-form program where it is False somewhere.
     """
 
     name: str
@@ -88,6 +94,7 @@ class Model:
     positive: tuple[Positive, ...] = ()
     features: tuple[Feature, ...] = ()
     off: tuple[str, ...] = ()
+    plain_points: Callable[[Params], Array] | None = None
 
     @property
     def base_fn(self) -> Callable:
