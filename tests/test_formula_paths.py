@@ -10,6 +10,8 @@ checks name the first failed check wherever the failures are.
 
 from __future__ import annotations
 
+import contextlib
+
 import jax
 import jax.numpy as jnp
 import numpy as np
@@ -198,3 +200,31 @@ def test_entry_points_trace_the_logarithmic_forms_only_for_arrays_that_need_them
     assert traced  # now the two-form program
     np.testing.assert_allclose(v_tiny, np.asarray(jax.jit(reference)(tiny)), rtol=1e-12, atol=1e-9)
     assert np.all(np.isfinite(v_tiny))
+
+
+@pytest.mark.parametrize("model", ["ghk", "mullins_noda"])
+def test_closed_form_derivatives_one_parameter_at_a_time_equal_the_stacked_tangents(
+    model: str,
+) -> None:
+    """Closed-form models differentiate one parameter at a time (each derivative its own
+    small expression); the result equals the stacked one-hot tangents of other models,
+    in both forms of the closed formulas."""
+    import dataclasses
+
+    from rpx.physics.derivatives import model_value_and_gradients
+
+    m = rpx.get_model(model)
+    assert m.closed_form
+    stacked = dataclasses.replace(m, closed_form=False)
+    order = MN_ORDER if model == "mullins_noda" else GHK_ORDER
+    p = {k: jnp.asarray(v) for k, v in zip(order, _random_points(order, 64, seed=7), strict=True)}
+    p = {**p, "P_K": p["P_K"][0]}  # a scalar among arrays: its derivative is per point
+    for plain in (True, False):
+        with phys.plain_closed_forms() if plain else contextlib.nullcontext():
+            one = jax.jit(lambda q: model_value_and_gradients(m, q, m.params, True))(p)
+            ref = jax.jit(lambda q: model_value_and_gradients(stacked, q, m.params, True))(p)
+        np.testing.assert_array_equal(np.asarray(one[0]["V"]), np.asarray(ref[0]["V"]))
+        assert set(one[1]) == set(ref[1]) and len(one[1]) == 2 * len(m.params)
+        for k, d in ref[1].items():
+            assert one[1][k].shape == d.shape == (64,)
+            np.testing.assert_allclose(np.asarray(one[1][k]), np.asarray(d), rtol=1e-12, atol=0)

@@ -156,6 +156,22 @@ def model_value_and_gradients(
 
     if not wrt:
         return m.fn(dict(params)), {}
+    if m.closed_form:
+        # one jvp per parameter, the others constants: each derivative is its own small
+        # expression (stacked one-hot tangents would make every one of them read every
+        # partial derivative, since x·0 is not simplified away in floating point)
+        values = m.fn(dict(params))
+        d_out = {out: [] for out in outs}
+        for name, x in primal.items():
+
+            def f1(xi: Array, name: str = name) -> dict[str, Array]:
+                out = m.fn({**rest, **primal, name: xi})
+                return {k: out[k] for k in outs}
+
+            _, d = jax.jvp(f1, (x,), (jnp.ones_like(x),))
+            for out in outs:
+                d_out[out].append(d[out])
+        return values, _named(d_out, outs, list(primal), primal, log10)
     # One one-hot tangent per parameter in wrt, stacked on a leading axis and pushed
     # forward together: vmap(jvp) evaluates the primal once.
     basis = jnp.eye(len(wrt), dtype=jnp.result_type(*primal.values()))
@@ -168,6 +184,14 @@ def model_value_and_gradients(
         return jax.jvp(f, (primal,), (t,), has_aux=True)
 
     _, d_out, values = jax.vmap(push, out_axes=(None, 0, None))(tangents)
+    return values, _named(d_out, outs, wrt, primal, log10)
+
+
+def _named(
+    d_out: Mapping[str, object], outs: Sequence[str], wrt: Sequence[str],
+    primal: Mapping[str, Array], log10: bool,
+) -> dict[str, Array]:
+    """``{gradient_name(out, name[, True]): d_out[out][i]}`` (``i``: index of name in wrt)."""
     grads: dict[str, Array] = {}
     for out in outs:
         for i, name in enumerate(wrt):
@@ -175,7 +199,7 @@ def model_value_and_gradients(
             grads[gradient_name(out, name)] = d
             if log10:
                 grads[gradient_name(out, name, True)] = d * primal[name] * LN10
-    return values, grads
+    return grads
 
 
 def model_gradients(

@@ -160,25 +160,40 @@ def _ghk_plain_parts(*args: Array) -> tuple[Array, Array, Array]:
     return -thermal_voltage(args[-1]) * jnp.log(x), x, s
 
 
-@_ghk_voltage_plain.defjvp
+@functools.partial(_ghk_voltage_plain.defjvp, symbolic_zeros=True)
 def _ghk_voltage_plain_jvp(primals: tuple, tangents: tuple) -> tuple[Array, Array]:
     """dV by implicit differentiation of G(x) = a x² + b x − c = 0, V = −(RT/F) ln x:
 
     dV = k·[(x² + x)·dA_out − (x + 1)·dA_in + x²·dC_out − dC_in] + (V/T)·dT,
     k = (RT/F)/(x·G'(x)), G'(x) = 2ax + b = s, C_out = 4 P_Ca Ca_o, C_in = 4 P_Ca Ca_i
-    (exact everywhere, b = 0 included).
+    (exact everywhere, b = 0 included). Arguments without a tangent (symbolic zeros)
+    contribute no term, so that a derivative w.r.t. one parameter reads only the
+    arrays it needs.
     """
     K_o, K_i, Na_o, Na_i, Cl_o, Cl_i, Ca_o, Ca_i, P_K, P_Na, P_Cl, P_Ca, T = primals
     (dK_o, dK_i, dNa_o, dNa_i, dCl_o, dCl_i, dCa_o, dCa_i,
      dP_K, dP_Na, dP_Cl, dP_Ca, dT) = tangents  # fmt: skip
     V, x, s = _ghk_plain_parts(*primals)
     k = thermal_voltage(T) / (x * s)
-    dA_out = dP_K * K_o + P_K * dK_o + dP_Na * Na_o + P_Na * dNa_o + dP_Cl * Cl_i + P_Cl * dCl_i
-    dA_in = dP_K * K_i + P_K * dK_i + dP_Na * Na_i + P_Na * dNa_i + dP_Cl * Cl_o + P_Cl * dCl_o
-    dC_out = 4.0 * (dP_Ca * Ca_o + P_Ca * dCa_o)
-    dC_in = 4.0 * (dP_Ca * Ca_i + P_Ca * dCa_i)
-    dV = k * ((x * x + x) * dA_out - (x + 1.0) * dA_in + x * x * dC_out - dC_in) + V / T * dT
-    return V, dV
+    dA_out = _dot([(dP_K, K_o), (dK_o, P_K), (dP_Na, Na_o), (dNa_o, P_Na), (dP_Cl, Cl_i),
+                   (dCl_i, P_Cl)])
+    dA_in = _dot([(dP_K, K_i), (dK_i, P_K), (dP_Na, Na_i), (dNa_i, P_Na), (dP_Cl, Cl_o),
+                  (dCl_o, P_Cl)])
+    dC_out = _dot([(dP_Ca, 4.0 * Ca_o), (dCa_o, 4.0 * P_Ca)])
+    dC_in = _dot([(dP_Ca, 4.0 * Ca_i), (dCa_i, 4.0 * P_Ca)])
+    inner = _dot([(dA_out, x * x + x), (dA_in, -(x + 1.0)), (dC_out, x * x), (dC_in, -1.0)])
+    dV = _dot([(inner, k), (dT, V / T)])
+    return V, jnp.zeros_like(V) if dV is None else jnp.broadcast_to(dV, jnp.shape(V))
+
+
+def _dot(terms: list[tuple[object, object]]) -> Array | None:
+    """Σ tangent·factor over the terms whose tangent is not a symbolic zero (None: none)."""
+    total = None
+    for t, factor in terms:
+        if t is None or isinstance(t, SymbolicZero):
+            continue
+        total = t * factor if total is None else total + t * factor
+    return total
 
 
 def _ghk_voltage_logs(K_o, K_i, Na_o, Na_i, Cl_o, Cl_i, Ca_o, Ca_i, P_K, P_Na, P_Cl, P_Ca, T):  # noqa: ANN001, ANN202

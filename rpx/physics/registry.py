@@ -83,6 +83,10 @@ class Model:
             arithmetic; it must cover every call of those formulas in ``fn``. With it the
             entry points compile, for concrete inputs, a program with the plain forms
             only, and use the two-form program where it is False somewhere.
+        closed_form: ``fn`` is elementwise closed forms only (no loops or root solves):
+            derivatives are then taken one parameter at a time, so that each reads only
+            the arrays its expression needs (the value's work is shared among them by
+            the compiler); otherwise all at once with stacked tangents.
     """
 
     name: str
@@ -95,6 +99,7 @@ class Model:
     features: tuple[Feature, ...] = ()
     off: tuple[str, ...] = ()
     plain_points: Callable[[Params], Array] | None = None
+    closed_form: bool = False
 
     @property
     def base_fn(self) -> Callable:
