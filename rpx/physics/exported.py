@@ -179,7 +179,9 @@ def _store(path: Path, text: str, exp: object) -> None:
         pass
 
 
-def program(name: str, key: Hashable, fn: Callable, args: tuple) -> Callable | None:
+def program(
+    name: str, key: Hashable, fn: Callable, args: tuple, compiler_options: dict | None = None
+) -> Callable | None:
     """A compiled callable computing ``fn(*args)`` for inputs shaped like ``args``,
     loaded from the store or traced, exported and stored there; None when storing is
     off, the inputs are not plain device arrays, or the program cannot be exported
@@ -191,10 +193,13 @@ def program(name: str, key: Hashable, fn: Callable, args: tuple) -> Callable | N
             ``repr``: strings, numbers, tuples), e.g. the entry point, model and options.
         fn: a pure function of ``args`` (arrays), traced once per key and signature.
         args: the concrete inputs (device arrays); only their shapes and dtypes count.
+        compiler_options: XLA options the program is compiled with (part of the key).
     """
     store = store_dir()
     if store is None or not _usable(args):
         return None
+    if compiler_options:
+        key = (key, tuple(sorted(compiler_options.items())))
     text = key_text(name, key, args)
     with _LOCK:
         ready = _LOADED.get(text)
@@ -218,7 +223,7 @@ def program(name: str, key: Hashable, fn: Callable, args: tuple) -> Callable | N
         except OSError:
             pass
         _store(path, text, exp)
-    ready = jax.jit(exp.call)  # type: ignore[attr-defined]
+    ready = jax.jit(exp.call, compiler_options=compiler_options)  # type: ignore[attr-defined]
     with _LOCK:
         ready = _LOADED.setdefault(text, ready)
     return ready
