@@ -21,7 +21,7 @@ lint: $(STAMP)
 	$(BIN)/ruff check rpx tests experiments
 
 test: lint
-	$(BIN)/python -m pytest -q -n 2 --dist worksteal
+	$(BIN)/python -m pytest -q -n 2 --dist worksteal --durations=40
 
 bench: $(STAMP)
 	$(BIN)/python experiments/bench_core.py
