@@ -488,3 +488,53 @@ def test_an_estimate_stuck_on_a_bound_is_named_in_the_warning() -> None:
     with pytest.warns(rpx.IdentifiabilityWarning, match=r"P_Na = .* is on a bound of bounds="):
         ds = rpx.fit(df, free=["P_Na", "P_Cl"], bounds={"P_Na": bounds}, starts=2)
     np.testing.assert_allclose(float(ds["P_Na"]), bounds[1], rtol=1e-4)
+
+
+def test_plain_forms_first_and_the_two_form_program_where_a_fit_needs_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cells fit by the program with the plain closed forms; a cell whose fit reaches
+    permeabilities where they are not exact (every P x c below 2^-50 mM cm/s: the GHK
+    voltage depends on ratios only, so V is unchanged) is fitted again by the two-form
+    program alone. Every cell's fit equals that of the two-form program throughout."""
+    import importlib
+
+    fit_module = importlib.import_module("rpx.analysis.fit")
+    df, _ = synthetic_cells(3, seed=11)
+    tiny = 1e-12
+    # Cell 2: P_K 1e-12 times the preset's. Its starts are the preset's (P_Na, P_Cl
+    # ~1e-8 cm/s, where the sums are ordinary); LM then moves them 12 decades down.
+    df["P_K"] = np.where(df["cell"] == 2, tiny, 1.0) * rpx.preset("squid_axon")["P_K"]
+    calls: list[tuple[bool, int]] = []
+    build = fit_module.build_lm_solver
+
+    def spy(cfg: object) -> object:
+        solve = build(cfg)
+
+        def run(u0: object, cells: dict, fixed: dict) -> dict:
+            calls.append((cfg.plain_points is not None, cells["V"].shape[0]))
+            return solve(u0, cells, fixed)
+
+        return run
+
+    monkeypatch.setattr(fit_module, "build_lm_solver", spy)
+    plain_first = rpx.fit(df, free=FREE, starts=2)
+    assert calls == [(True, 3), (False, 1)]  # the plain program, then cell 2 again
+    calls.clear()
+    ordinary = rpx.fit(df[df["cell"] < 2], free=FREE, starts=2)
+    assert calls == [(True, 2)]  # nothing needed the two forms
+    calls.clear()
+    monkeypatch.setattr(fit_module, "PLAIN_FORMS_FIRST", False)
+    two_forms = rpx.fit(df, free=FREE, starts=2)
+    assert calls == [(False, 3)]
+    assert bool(plain_first["converged"].all())
+    for name in FREE:  # cell 2's estimates are ~1e-12 times the others'
+        assert 1e-14 < float(plain_first[name][2] / plain_first[name][0]) < 1e-10
+    for name in ("iterations", "status", "best_start", "identifiable", "restarted"):
+        np.testing.assert_array_equal(plain_first[name], two_forms[name], err_msg=name)
+        np.testing.assert_array_equal(ordinary[name], two_forms[name][:2], err_msg=name)
+    for name in [*FREE, *(f"{n}_se" for n in FREE), "loss", "loss_history", "V_fit"]:
+        np.testing.assert_allclose(plain_first[name], two_forms[name], rtol=1e-10, err_msg=name)
+        np.testing.assert_allclose(
+            ordinary[name], two_forms[name][:2], rtol=1e-10, err_msg=name
+        )

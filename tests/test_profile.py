@@ -228,3 +228,48 @@ def test_every_float_of_a_profile_fit_is_in_the_working_dtype(coverage: tuple) -
     floats = {n: str(v.dtype) for n, v in ds32.data_vars.items() if v.dtype.kind == "f"}
     assert set(floats.values()) == {"float32"}, floats
     assert {"P_Na_ci_lo", "V_obs", "rmse", "K_i", "P_Na_profile"} <= set(floats)
+
+
+def test_a_cell_beyond_the_plain_closed_forms_gets_the_two_form_profile(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """Cell 1 is cell 0 with every permeability 1e12 times smaller (P_K given so): the
+    GHK voltage depends on ratios only, so its profile is cell 0's scaled by 1e-12, but
+    its sums of P x c fall below 2^-50 mM cm/s, where only the two-form model is exact.
+    The profile runs the plain closed forms for cell 0 and the two-form program for
+    cell 1; every interval equals that of the two-form program throughout."""
+    import importlib
+
+    fit_module = importlib.import_module("rpx.analysis.fit")
+    profile_module = importlib.import_module("rpx.analysis.profile")
+    one, _ = synthetic_cells(1, seed=8)
+    tiny = 1e-12
+    df = pd.concat([one.assign(cell=0, P_K=P_K), one.assign(cell=1, P_K=P_K * tiny)])
+    calls: list[tuple[bool, int]] = []
+    build = profile_module.build_profiler
+
+    def spy(model_fn: object, free: tuple, transforms: tuple, plain_points: object) -> object:
+        run = build(model_fn, free, transforms, plain_points)
+
+        def counted(u_hat: np.ndarray, *args: object) -> object:
+            calls.append((plain_points is not None, len(u_hat)))
+            return run(u_hat, *args)
+
+        return counted
+
+    monkeypatch.setattr(profile_module, "build_profiler", spy)
+    plain_first = rpx.fit(df, free=FREE, starts=2, uncertainty="profile")
+    assert calls == [(True, 2), (False, 1)]
+    monkeypatch.setattr(fit_module, "PLAIN_FORMS_FIRST", False)
+    two_forms = rpx.fit(df, free=FREE, starts=2, uncertainty="profile")
+    assert bool(plain_first["practically_identifiable"].all())
+    for name in FREE:
+        for side in ("lo", "hi"):
+            key = f"{name}_ci_{side}"
+            np.testing.assert_allclose(plain_first[key], two_forms[key], rtol=1e-8, err_msg=key)
+            lim = plain_first[key].values
+            np.testing.assert_allclose(lim[1], tiny * lim[0], rtol=1e-6, err_msg=key)
+        np.testing.assert_allclose(
+            plain_first[f"{name}_profile_deviance"], two_forms[f"{name}_profile_deviance"],
+            rtol=1e-6, atol=1e-9,
+        )

@@ -10,7 +10,7 @@ import dataclasses
 import functools
 import math
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 
 import jax
 import jax.numpy as jnp
@@ -28,6 +28,7 @@ from rpx.analysis.fit_solver import (
     Transform,
     build_lm_solver,
     build_solver,
+    plain_forms_first,
     start_points,
     tolerances,
 )
@@ -43,6 +44,10 @@ from rpx.physics.params import (
 )
 from rpx.physics.presets import preset as preset_values
 
+# Fit with the model's closed forms in plain arithmetic first (a model that declares
+# where they are exact: Model.plain_points), and with the two-form model only the cells
+# whose fit reached a point where they are not (SolverConfig.plain_points).
+PLAIN_FORMS_FIRST = True
 
 class IdentifiabilityWarning(UserWarning):
     """The data cannot determine some combination of the free parameters."""
@@ -376,11 +381,12 @@ def fit(
             int(lm_steps),
             float(learning_rate),
             data_.V_sd is not None,
+            m.plain_points if PLAIN_FORMS_FIRST else None,
         )
         center = tuple(transforms[n].from_phys(start[n]) for n in fit_free)
         u0 = np.asarray(_start_points(cfg.transforms, center, int(starts), int(seed)), dt)
         fixed_arrays = {k: np.asarray(v, dt) for k, v in fixed_all.items()}
-        out = build_lm_solver(cfg)(u0, cells, fixed_arrays)  # host arrays
+        out = _two_forms_where_needed(build_lm_solver, cfg, u0, cells, fixed_arrays)
         pick = _flat_at_start(out.pop("J0"), fit_free, transforms, start, dt)
         if pick is None:
             break
@@ -393,7 +399,7 @@ def fit(
 
         ds = add_profile(
             ds, m.fn, free, transforms, held, cells, fixed_values, cfg.absolute_sd, level,
-            start,
+            start, cfg.plain_points,
         )
     return ds
 
@@ -419,12 +425,27 @@ def _refit_failed(
     size = 1 << int(failed.size - 1).bit_length()
     take = np.concatenate([failed, np.full(size - failed.size, failed[0])])
     sub = jax.tree.map(lambda a: a[take], cells)
-    again = jax.tree.map(np.asarray, build_solver(cfg)(u0, sub, fixed))
+    again = _two_forms_where_needed(build_solver, cfg, u0, sub, fixed)
     out = {k: np.array(v) for k, v in out.items()}
     for key, value in again.items():
         out[key][failed] = value[: failed.size]
     out["restarted"][failed] = True
     return out
+
+
+def _two_forms_where_needed(
+    build: Callable[[SolverConfig], Callable[..., dict]], cfg: SolverConfig, u0: np.ndarray,
+    cells: dict, fixed: dict,
+) -> dict[str, np.ndarray]:
+    """``build(cfg)(u0, cells, fixed)`` as host arrays: the program with the plain closed
+    forms first, the two-form program for the cells that need it
+    (:func:`~rpx.analysis.fit_solver.plain_forms_first`)."""
+
+    def solve(plain_points: Callable | None, take: np.ndarray | None) -> dict:
+        sub = cells if take is None else jax.tree.map(lambda a: a[take], cells)
+        return build(dataclasses.replace(cfg, plain_points=plain_points))(u0, sub, fixed)
+
+    return plain_forms_first(solve, cfg.plain_points)
 
 
 def _resolve_dtype(dtype: str | None) -> jnp.dtype:

@@ -28,6 +28,7 @@ unchanged by the elementwise transforms.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import functools
 import math
@@ -39,6 +40,7 @@ import numpy as np
 import optax
 from jax import Array, lax
 
+from rpx.physics import formulas
 from rpx.physics.params import Param
 
 # Status codes of one fit (stored as the ``status`` variable).
@@ -132,6 +134,25 @@ class SolverConfig:
     lm_steps: int
     learning_rate: float
     absolute_sd: bool
+    # The model's Model.plain_points, or None. With it, the programs hold the model's
+    # closed forms in plain arithmetic only (rpx.physics.formulas.plain_closed_forms;
+    # under vmap the two-form model evaluates both forms at every point, several times
+    # the work and the compile time) and report per cell (``plain_safe``) whether every
+    # point at which they evaluated the model is one where the plain forms are exact;
+    # the caller refits the other cells with the two-form model (plain_points=None).
+    plain_points: Callable[[dict[str, Array]], Array] | None = None
+
+    def forms(self) -> contextlib.AbstractContextManager:
+        """The context to trace this configuration's programs in."""
+        return forms(self.plain_points)
+
+
+def forms(plain_points: Callable | None) -> contextlib.AbstractContextManager:
+    """The context to trace a program in: the plain closed forms only where
+    ``plain_points`` is given (see :class:`SolverConfig`), else the two-form model."""
+    if plain_points is None:
+        return contextlib.nullcontext()
+    return formulas.plain_closed_forms()
 
 
 def tolerances(dtype: jnp.dtype) -> tuple[float, float]:
@@ -156,6 +177,29 @@ def _model_V(cfg: SolverConfig, u: Array, cond: dict[str, Array], fixed: dict[st
     V = cfg.model_fn(params)["V"]
     shape = jnp.broadcast_shapes(*(jnp.shape(v) for v in cond.values()), jnp.shape(V))
     return jnp.broadcast_to(V, shape)
+
+
+def _plain_safe(
+    cfg: SolverConfig, u: Array, cond: dict[str, Array], fixed: dict[str, Array],
+    mask: Array | None = None,
+) -> Array:
+    return plain_safe(cfg.plain_points, cfg.free, cfg.transforms, u, cond, fixed, mask)
+
+
+def plain_safe(
+    plain_points: Callable | None, free: tuple[str, ...], transforms: tuple[Transform, ...],
+    u: Array, cond: dict[str, Array], fixed: dict[str, Array], mask: Array | None = None,
+) -> Array:
+    """Whether the plain closed forms are exact at every point (where ``mask``) at which
+    the model is evaluated for ``u``; True when the program holds the two-form model
+    (``plain_points`` None)."""
+    if plain_points is None:
+        return jnp.asarray(True)
+    x = jnp.stack([t.to_phys(u[i]) for i, t in enumerate(transforms)])
+    ok = plain_points({**fixed, **cond, **{name: x[i] for i, name in enumerate(free)}})
+    if mask is not None:
+        ok = jnp.broadcast_to(ok, jnp.broadcast_shapes(jnp.shape(ok), mask.shape)) | ~mask
+    return jnp.all(ok)
 
 
 def _residual_and_V(
@@ -255,13 +299,22 @@ class _Problem:
         r = self.res(u)
         return jnp.sum(r * r) / self.n
 
+    def safe(self, u: Array) -> Array:
+        """:func:`_plain_safe` at ``u`` on this cell's points."""
+        return _plain_safe(self.cfg, u, self.cell["cond"], self.fixed, self.cell["mask"])
+
     def adam_init(self, u0: Array) -> tuple:
+        """The Adam state at ``u0``: (u, optimiser state, best loss, steps since it
+        fell, steps, plain_safe so far)."""
         zero = jnp.asarray(0, jnp.int32)
-        return u0, self.opt.init(u0), jnp.asarray(jnp.inf, u0.dtype), zero, zero
+        return (
+            u0, self.opt.init(u0), jnp.asarray(jnp.inf, u0.dtype), zero, zero,
+            jnp.asarray(True),
+        )
 
     def adam_step(self, state: tuple) -> tuple[tuple, Array]:
         """One Adam step (a no-op once the start has stopped); the loss before it."""
-        u, opt_state, ref, since, n = state
+        u, opt_state, ref, since, n, safe = state
         if u.shape[0] <= FORWARD_MAX_PARAMS:
             # Few parameters: the gradient from the forward-mode Jacobian (one JVP per
             # parameter, batched) is cheaper than a reverse pass through the model.
@@ -274,24 +327,26 @@ class _Problem:
         with jax.numpy_dtype_promotion("standard"):
             updates, opt_state = self.opt.update(grad, opt_state, u)
         better = value < ref * (1.0 - ADAM_RTOL)
+        done = since >= ADAM_PATIENCE
         new = (
             optax.apply_updates(u, updates),
             opt_state,
             jnp.where(better, value, ref),
             jnp.where(better, jnp.zeros_like(since), since + 1),
             n + 1,
+            safe & self.safe(u),
         )
-        done = since >= ADAM_PATIENCE
         return jax.tree.map(lambda old, x: jnp.where(done, old, x), state, new), value
 
     def lm_init(self, u: Array) -> tuple:
-        """The LM state at ``u``: (u, loss, damping, (J, r, V), stopped, steps, point)."""
+        """The LM state at ``u``: (u, loss, damping, (J, r, V), stopped, steps, point,
+        plain_safe so far)."""
         J, (r, V) = jax.jacfwd(self.res_aux, has_aux=True)(u)
         zero = jnp.asarray(0, jnp.int32)
         value = jnp.sum(r * r) / self.n
         lam = jnp.asarray(1e-3, u.dtype)
         pt = self.point(J, r)
-        return u, value, lam, (J, r, V), self.lm_stop(u, lam, pt), zero, pt
+        return u, value, lam, (J, r, V), self.lm_stop(u, lam, pt), zero, pt, self.safe(u)
 
     def lm_stop(self, u: Array, lam: Array, pt: tuple[Array, ...]) -> Array:
         """Whether LM stops at ``u`` (see :meth:`lm_step`), from :meth:`point` at ``u``."""
@@ -319,7 +374,7 @@ class _Problem:
         progress is possible). The test (:meth:`lm_stop`) is made on the point a step
         arrives at, so that a stopped start costs no further batched step.
         """
-        u, value, lam, (J, r, V), done, n, pt = state
+        u, value, lam, (J, r, V), done, n, pt, safe = state
         eps = jnp.finfo(u.dtype).eps
         cosine, _, g, H, D = pt
         step = _solve_spd(H + lam * jnp.diag(D), -g)
@@ -340,8 +395,10 @@ class _Problem:
         )
         lam = jnp.where(done, lam, jnp.clip(jnp.where(ok, lam * 0.3, lam * 10.0), 1e-12, LAM_MAX))
         n = jnp.where(done, n, n + 1)
+        # The trial point counts where the step was taken (a stopped start's is unused).
+        safe = safe & (done | self.safe(trial))
         done = done | self.lm_stop(u, lam, pt)
-        return (u, value, lam, (J, r, V), done, n, pt), value
+        return (u, value, lam, (J, r, V), done, n, pt, safe), value
 
     def status(self, u: Array, value: Array, pt: tuple | None = None) -> tuple[Array, Array]:
         """(loss, status) at the end: converged, not converged or non-finite.
@@ -505,6 +562,10 @@ def build_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
     """
 
     def solve(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+        with cfg.forms():
+            return traced(starts, cells, fixed)
+
+    def traced(starts: Array, cells: dict, fixed: dict) -> dict[str, Array]:
         gtol, svtol = tolerances(starts.dtype)
         n_cells, n_starts = cells["V"].shape[0], starts.shape[0]
         batch = functools.partial(_batched, cfg=cfg, fixed=fixed, gtol=gtol)
@@ -521,7 +582,7 @@ def build_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
             lambda st: adam(cells, st), state, hist, 0, cfg.adam_steps,
             lambda st: st[3] < ADAM_PATIENCE,
         )
-        u, n_adam = state[0], state[4]
+        u, n_adam, adam_safe = state[0], state[4], state[5]
         # Levenberg–Marquardt, until every start has stopped or lm_steps.
         lm = batch("lm_step")
         state = batch("lm_init")(cells, u)
@@ -534,6 +595,7 @@ def build_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
             lambda st: ~st[4],
         )
         u, value, n_lm = state[0], state[1], state[5]
+        safe = jnp.all(adam_safe & state[7], axis=1)  # every start of the cell
         hist = jnp.where(idx >= cfg.adam_steps + i_lm, value[..., None], hist)
         loss, status = batch("status")(cells, u, value)
         runs = {
@@ -548,7 +610,9 @@ def build_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
             out |= _uncertainty(cfg, out["u"], cell, fixed, svtol)
             return out
 
-        return jax.vmap(per_cell)(runs, cells)
+        out = jax.vmap(per_cell)(runs, cells)
+        out["plain_safe"] = safe
+        return out
 
     return jax.jit(solve)
 
@@ -570,6 +634,10 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
     """
 
     def solve(starts: Array, cells: dict, fixed: dict, shared: bool) -> dict[str, Array]:
+        with cfg.forms():
+            return traced(starts, cells, fixed, shared)
+
+    def traced(starts: Array, cells: dict, fixed: dict, shared: bool) -> dict[str, Array]:
         gtol, svtol = tolerances(starts.dtype)
         n_cells = cells["V"].shape[0]
         batch = functools.partial(_batched, cfg=cfg, fixed=fixed, gtol=gtol)
@@ -585,8 +653,14 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
                 return jnp.sum(r * r, axis=-1) / n
 
             losses = jax.vmap(start_losses)(cells)
+            safe = jnp.broadcast_to(
+                jnp.all(jax.vmap(lambda v: _plain_safe(cfg, v, cond0, fixed))(starts)),
+                (n_cells,),
+            )
         else:
-            losses = batch("loss")(cells, jnp.broadcast_to(starts, (n_cells, *starts.shape)))
+            every = jnp.broadcast_to(starts, (n_cells, *starts.shape))
+            losses = batch("loss")(cells, every)
+            safe = jnp.all(batch("safe")(cells, every), axis=1)
         best = jnp.argmin(jnp.where(jnp.isnan(losses), jnp.inf, losses), axis=1)
         u0 = starts[best][:, None, :]
         total = cfg.adam_steps + cfg.lm_steps
@@ -598,6 +672,9 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
         )
         state, hist = _lm_loop(lm, cells, state, hist, cfg.adam_steps, cfg.lm_steps)
         u, value, JrV, n_lm, pt = state[0], state[1], state[3], state[5], state[6]
+        # The starts (their losses chose the start; the first also gives J0) and every
+        # point LM evaluated.
+        safe = safe & state[7][:, 0]
         # From its stop on, a cell's loss stays where it stopped (the step that stops
         # it does not count in n_lm).
         hist = jnp.where(idx >= cfg.adam_steps + n_lm[..., None], value[..., None], hist)
@@ -619,6 +696,7 @@ def build_lm_solver(cfg: SolverConfig) -> Callable[..., dict[str, Array]]:
             out["J0"] = jnp.broadcast_to(J0, (n_cells, *J0.shape))
         else:
             out["J0"] = jax.vmap(jac0)(cells)
+        out["plain_safe"] = safe
         return out
 
     return _packed(solve)
@@ -713,3 +791,32 @@ def start_points(
     spread = np.array([t.start_spread for t in transforms])
     draws = center + spread * rng.standard_normal((max(k - 1, 0), len(transforms)))
     return np.vstack([center[None, :], draws])
+
+
+def plain_forms_first(
+    solve: Callable[[Callable | None, np.ndarray | None], dict],
+    plain_points: Callable | None,
+) -> dict[str, np.ndarray]:
+    """The results of a per-cell program, from the program with the plain closed forms
+    where they are exact at every point it evaluated, and from the two-form program for
+    the other cells.
+
+    ``solve(plain_points, take)`` runs the program built with ``plain_points`` (None:
+    the two-form model) on the cells ``take`` (None: all) and returns arrays with the
+    cell axis first, among them ``plain_safe`` (bool per cell, see
+    :class:`SolverConfig`). The cells run again go as one batch padded to a power of
+    two (by repeating the first), so that few shapes are compiled. Returns host arrays,
+    without ``plain_safe``; every cell's result is that of the two-form program, to
+    rounding.
+    """
+    out = {k: np.asarray(v) for k, v in solve(plain_points, None).items()}
+    safe = out.pop("plain_safe").astype(bool)
+    if plain_points is None or safe.all():
+        return out
+    redo = np.flatnonzero(~safe)
+    size = 1 << int(redo.size - 1).bit_length()
+    again = solve(None, np.concatenate([redo, np.full(size - redo.size, redo[0])]))
+    out = {k: np.array(v) for k, v in out.items()}
+    for key, value in out.items():
+        value[redo] = np.asarray(again[key])[: redo.size]
+    return out

@@ -36,7 +36,7 @@ import xarray as xr
 from jax import Array, lax
 from scipy.stats import chi2
 
-from rpx.analysis.fit_solver import LOG, LOGIT, Transform
+from rpx.analysis.fit_solver import LOG, LOGIT, Transform, forms, plain_forms_first, plain_safe
 from rpx.physics.params import PARAMS
 
 # Grid of one side, in multiples of the step scale (the Gauss–Newton SE in the
@@ -82,9 +82,12 @@ def _residual(
 
 @functools.lru_cache(maxsize=16)
 def build_profiler(
-    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...]
+    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...],
+    plain_points: Callable | None = None,
 ) -> Callable[..., dict[str, Array]]:
-    """Jitted ``run(u_hat, u_walk, steps, cells, fixed)``.
+    """Jitted ``run(u_hat, u_walk, steps, cells, fixed)``; with ``plain_points`` (the
+    model's :attr:`rpx.Model.plain_points`) the program holds the plain closed forms
+    and reports ``plain_safe`` per cell (see :class:`rpx.analysis.fit_solver.SolverConfig`).
 
     Args (of the returned function):
         u_hat: (C, p) optimum per cell in unconstrained coordinates (where the re-fits
@@ -96,17 +99,20 @@ def build_profiler(
         cells: as for the fit solver: ``cond`` (name -> (C, N)), ``V``, ``w``, ``mask``.
         fixed: parameter name -> 0-d array.
 
-    Returns ``ssr_min`` (C,) at ``u_hat`` and ``ssr`` (C, p, 2, G): the profile's
+    Returns ``ssr_min`` (C,) at ``u_hat``, ``ssr`` (C, p, 2, G): the profile's
     weighted sum of squared residuals at every grid point of each side (0: downward,
-    1: upward).
+    1: upward), and ``plain_safe`` (C,).
     """
     p = len(free)
 
     def res(u: Array, cell: dict, fixed: dict) -> Array:
         return _residual(model_fn, free, transforms, u, cell, fixed)
 
-    def refit(u: Array, k: Array, cell: dict, fixed: dict) -> tuple[Array, Array]:
-        """LM on every coordinate but k, from u; returns (u, SSR)."""
+    def safe(u: Array, cell: dict, fixed: dict) -> Array:
+        return plain_safe(plain_points, free, transforms, u, cell["cond"], fixed, cell["mask"])
+
+    def refit(u: Array, k: Array, cell: dict, fixed: dict) -> tuple[Array, Array, Array]:
+        """LM on every coordinate but k, from u; returns (u, SSR, plain_safe)."""
         keep = (jnp.arange(p) != k).astype(u.dtype)
         eps = jnp.finfo(u.dtype).eps
 
@@ -115,7 +121,7 @@ def build_profiler(
             return jnp.sum(r * r)
 
         def step(_: int, state: tuple) -> tuple:
-            u, value, lam = state
+            u, value, lam, ok_forms = state
             J = jax.jacfwd(res)(u, cell, fixed) * keep[None, :]
             r = res(u, cell, fixed)
             g = J.T @ r
@@ -130,22 +136,24 @@ def build_profiler(
             u = jnp.where(ok, trial, u)
             value = jnp.where(ok, value_t, value)
             lam = jnp.clip(jnp.where(ok, lam * 0.3, lam * 10.0), 1e-12, LAM_MAX)
-            return u, value, lam
+            return u, value, lam, ok_forms & safe(trial, cell, fixed)
 
         lam0 = jnp.asarray(1e-3, u.dtype)
-        u, value, _ = lax.fori_loop(0, LM_STEPS, step, (u, ssr(u), lam0))
-        return u, value
+        u, value, _, ok_forms = lax.fori_loop(
+            0, LM_STEPS, step, (u, ssr(u), lam0, safe(u, cell, fixed))
+        )
+        return u, value, ok_forms
 
     def side(
         u_hat: Array, u0: Array, k: Array, offsets: Array, cell: dict, fixed: dict
-    ) -> Array:
-        def walk(u: Array, off: Array) -> tuple[Array, Array]:
+    ) -> tuple[Array, Array]:
+        def walk(u: Array, off: Array) -> tuple[Array, tuple[Array, Array]]:
             u = u.at[k].set(u0 + off)
-            u, value = refit(u, k, cell, fixed)
-            return u, value
+            u, value, ok_forms = refit(u, k, cell, fixed)
+            return u, (value, ok_forms)
 
-        _, values = lax.scan(walk, u_hat, offsets)
-        return values
+        _, (values, ok_forms) = lax.scan(walk, u_hat, offsets)
+        return values, jnp.all(ok_forms)
 
     def per_cell(
         u_hat: Array, u_walk: Array, steps: Array, cell: dict, fixed: dict
@@ -153,18 +161,21 @@ def build_profiler(
         r = res(u_hat, cell, fixed)
         ssr_min = jnp.sum(r * r)
 
-        def per_param(k: Array, u0: Array, off: Array) -> Array:
-            down = side(u_hat, u0, k, -off, cell, fixed)
-            up = side(u_hat, u0, k, off, cell, fixed)
-            return jnp.stack([down, up])
+        def per_param(k: Array, u0: Array, off: Array) -> tuple[Array, Array]:
+            # both sides of the walk in one batch: (2, G) and (2,)
+            return jax.vmap(lambda o: side(u_hat, u0, k, o, cell, fixed))(jnp.stack([-off, off]))
 
-        ssr = jax.vmap(per_param)(jnp.arange(p), u_walk, steps)
-        return {"ssr_min": ssr_min, "ssr": ssr}
+        ssr, ok_forms = jax.vmap(per_param)(jnp.arange(p), u_walk, steps)
+        return {
+            "ssr_min": ssr_min, "ssr": ssr,
+            "plain_safe": safe(u_hat, cell, fixed) & jnp.all(ok_forms),
+        }
 
     def run(u_hat: Array, u_walk: Array, steps: Array, cells: dict, fixed: dict) -> dict:
-        return jax.vmap(per_cell, in_axes=(0, 0, 0, 0, None))(
-            u_hat, u_walk, steps, cells, fixed
-        )
+        with forms(plain_points):
+            return jax.vmap(per_cell, in_axes=(0, 0, 0, 0, None))(
+                u_hat, u_walk, steps, cells, fixed
+            )
 
     return jax.jit(run)
 
@@ -173,23 +184,60 @@ def _logit(f: float) -> float:
     return math.log(f) - math.log1p(-f)
 
 
+def _per_cell(
+    build: Callable[..., Callable[..., dict]], model_fn: Callable, free: tuple[str, ...],
+    transforms: tuple[Transform, ...], plain_points: Callable | None, per_cell: tuple,
+    cells: dict, fixed: dict,
+) -> dict[str, np.ndarray]:
+    """``build(model_fn, free, transforms, plain_points)(*per_cell, cells, fixed)`` as host
+    arrays: the plain closed forms first, the two-form program for the cells that need
+    it (:func:`rpx.analysis.fit_solver.plain_forms_first`). ``per_cell``: arrays with
+    the cell axis first."""
+
+    def solve(points: Callable | None, take: np.ndarray | None) -> dict:
+        args = (*per_cell, cells)
+        if take is not None:
+            args = jax.tree.map(lambda a: np.asarray(a)[take], args)
+        return build(model_fn, free, transforms, points)(*args, fixed)
+
+    return plain_forms_first(solve, plain_points)
+
+
+def _cell_safe(
+    plain_points: Callable | None, free: tuple[str, ...], transforms: tuple[Transform, ...],
+    u: Array, cell: dict, fixed: dict,
+) -> Array:
+    return plain_safe(plain_points, free, transforms, u, cell["cond"], fixed, cell["mask"])
+
+
 @functools.lru_cache(maxsize=16)
 def _build_gradient(
-    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...]
-) -> Callable[..., Array]:
-    """Jitted ``grad(u, cells, fixed)``: (SSR (C,), dSSR/du (C, p)) of every cell."""
+    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...],
+    plain_points: Callable | None = None,
+) -> Callable[..., dict[str, Array]]:
+    """Jitted ``grad(u, cells, fixed)``: ``ssr`` (C,), ``grad`` dSSR/du (C, p) and
+    ``plain_safe`` (C,) of every cell."""
 
     def ssr(u: Array, cell: dict, fixed: dict) -> Array:
         r = _residual(model_fn, free, transforms, u, cell, fixed)
         return jnp.sum(r * r)
 
-    return jax.jit(jax.vmap(jax.value_and_grad(ssr), in_axes=(0, 0, None)))
+    def one(u: Array, cell: dict, fixed: dict) -> dict[str, Array]:
+        value, grad = jax.value_and_grad(ssr)(u, cell, fixed)
+        safe = _cell_safe(plain_points, free, transforms, u, cell, fixed)
+        return {"ssr": value, "grad": grad, "plain_safe": safe}
+
+    def run(u: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+        with forms(plain_points):
+            return jax.vmap(one, in_axes=(0, 0, None))(u, cells, fixed)
+
+    return jax.jit(run)
 
 
 def _on_bound_starts(
     model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...],
     u_hat: np.ndarray, u_walk: np.ndarray, cells: dict, fixed: dict, absolute_sd: bool,
-    thr: float,
+    thr: float, plain_points: Callable | None = None,
 ) -> None:
     """Move the walk start (``u_walk``, in place) of every estimate on a bound inward.
 
@@ -209,9 +257,12 @@ def _on_bound_starts(
     if not (lo | hi).any():
         return
     dtype = np.asarray(cells["V"]).dtype
-    value, grad = _build_gradient(model_fn, free, transforms)(u_hat.astype(dtype), cells, fixed)
-    value = np.asarray(value, np.float64)
-    grad = np.abs(np.asarray(grad, np.float64))
+    out = _per_cell(
+        _build_gradient, model_fn, free, transforms, plain_points, (u_hat.astype(dtype),),
+        cells, fixed,
+    )
+    value = np.asarray(out["ssr"], np.float64)
+    grad = np.abs(np.asarray(out["grad"], np.float64))
     w = np.where(lo, u_hat, np.where(hi, -u_hat, 0.0))  # logit of the fraction from the bound
     f = 1.0 / (1.0 + np.exp(-w))
     slope = grad / np.maximum(f * (1.0 - f), np.finfo(np.float64).tiny)  # |dSSR/df|
@@ -243,26 +294,34 @@ def _from_phys(t: Transform, x: float) -> float:
 
 @functools.lru_cache(maxsize=16)
 def _build_jacobian(
-    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...]
-) -> Callable[..., Array]:
-    """Jitted ``jac(u, cells, fixed)`` (C, N, p) of every cell's residuals, compiled
-    once per model, free parameters and transforms (not once per call)."""
+    model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...],
+    plain_points: Callable | None = None,
+) -> Callable[..., dict[str, Array]]:
+    """Jitted ``jac(u, cells, fixed)``: ``J`` (C, N, p) of every cell's residuals and
+    ``plain_safe`` (C,), compiled once per model, free parameters and transforms (not
+    once per call)."""
 
-    def jac(u: Array, cell: dict, fixed: dict) -> Array:
-        return jax.jacfwd(lambda v: _residual(model_fn, free, transforms, v, cell, fixed))(u)
+    def jac(u: Array, cell: dict, fixed: dict) -> dict[str, Array]:
+        J = jax.jacfwd(lambda v: _residual(model_fn, free, transforms, v, cell, fixed))(u)
+        return {"J": J, "plain_safe": _cell_safe(plain_points, free, transforms, u, cell, fixed)}
 
-    return jax.jit(jax.vmap(jac, in_axes=(0, 0, None)))
+    def run(u: Array, cells: dict, fixed: dict) -> dict[str, Array]:
+        with forms(plain_points):
+            return jax.vmap(jac, in_axes=(0, 0, None))(u, cells, fixed)
+
+    return jax.jit(run)
 
 
 def _se_u(
     model_fn: Callable, free: tuple[str, ...], transforms: tuple[Transform, ...],
-    u_hat: np.ndarray, cells: dict, fixed: dict,
+    u_hat: np.ndarray, cells: dict, fixed: dict, plain_points: Callable | None = None,
 ) -> np.ndarray:
     """Gauss–Newton standard errors in u (C, p) with unit residual variance; NaN or
     huge along flat directions."""
 
-    jac = _build_jacobian(model_fn, free, transforms)
-    J = np.asarray(jac(u_hat, cells, fixed), dtype=np.float64)
+    out = _per_cell(_build_jacobian, model_fn, free, transforms, plain_points, (u_hat,), cells,
+                    fixed)
+    J = np.asarray(out["J"], dtype=np.float64)
     H = np.einsum("cnp,cnq->cpq", J, J)
     out = np.full(u_hat.shape, np.inf)
     for c in range(H.shape[0]):
@@ -284,6 +343,7 @@ def profile_intervals(
     absolute_sd: bool,
     level: float,
     start: Sequence[float] | None = None,
+    plain_points: Callable | None = None,
 ) -> dict[str, np.ndarray]:
     """Profile-likelihood intervals of every free parameter in every cell.
 
@@ -301,6 +361,9 @@ def profile_intervals(
             start (e.g. a permeability fitted to ~0 that the data cannot tell from 0)
             begins its profile walk at that distance instead, so that the walk reaches
             the values the data do exclude.
+        plain_points: the model's :attr:`rpx.Model.plain_points`, if any: the programs
+            then run with the plain closed forms, and with the two-form model only for
+            the cells that need it (same results to rounding, far less compile time).
 
     An estimate of a parameter with bounds that sits on a bound (within the fraction
     :data:`ON_BOUND` of its box) gets that bound as its limit on that side, open
@@ -320,7 +383,7 @@ def profile_intervals(
     transforms = tuple(transforms)
     dtype = np.asarray(cells["V"]).dtype
     u_hat = np.array(u_hat, dtype=np.float64)
-    se = _se_u(model_fn, free, transforms, u_hat.astype(dtype), cells, fixed)
+    se = _se_u(model_fn, free, transforms, u_hat.astype(dtype), cells, fixed, plain_points)
     u_walk = u_hat.copy()
     if start is not None:
         for k, (t, x0) in enumerate(zip(transforms, start, strict=True)):
@@ -331,7 +394,9 @@ def profile_intervals(
                 u_walk[:, k] = np.where(flat, clamped, u_hat[:, k])
     thr = float(chi2.ppf(level, 1))
     root = math.sqrt(thr)
-    _on_bound_starts(model_fn, free, transforms, u_hat, u_walk, cells, fixed, absolute_sd, thr)
+    _on_bound_starts(
+        model_fn, free, transforms, u_hat, u_walk, cells, fixed, absolute_sd, thr, plain_points
+    )
     bounded = np.array([t.kind != LOG for t in transforms])
     # (where _on_bound_starts moved the walk inward)
     on_lo = bounded[None, :] & (u_hat < _logit(ON_BOUND))
@@ -340,8 +405,10 @@ def profile_intervals(
     scale = np.minimum(np.where(np.isfinite(se), se, np.inf), REACH / GRID[-1])
     scale = np.where(on, REACH / GRID[-1], scale)
     steps = scale[..., None] * np.asarray((0.0, *GRID))[None, None, :]
-    run = build_profiler(model_fn, free, transforms)
-    out = run(u_hat.astype(dtype), u_walk.astype(dtype), steps.astype(dtype), cells, fixed)
+    out = _per_cell(
+        build_profiler, model_fn, free, transforms, plain_points,
+        (u_hat.astype(dtype), u_walk.astype(dtype), steps.astype(dtype)), cells, fixed,
+    )
     ssr_min = np.asarray(out["ssr_min"], dtype=np.float64)
     ssr = np.asarray(out["ssr"], dtype=np.float64)  # (C, p, 2, G), G = len(GRID) + 1
     # A profile point below the optimum means the optimum was not the best: measure
@@ -407,6 +474,7 @@ def add_profile(
     absolute_sd: bool,
     level: float,
     start: dict[str, float] | None = None,
+    plain_points: Callable | None = None,
 ) -> xr.Dataset:
     """``ds`` (a fit result) with profile-likelihood intervals of every free parameter.
 
@@ -440,6 +508,7 @@ def add_profile(
     full = profile_intervals(
         model_fn, free, tuple(transforms[n] for n in free), u_of(free), cells, fixed_free,
         absolute_sd, level, None if start is None else [start[n] for n in free],
+        plain_points,
     )
     # every float in the fit's working precision, as the rest of its result
     full = {k: a.astype(dtype) if a.dtype.kind == "f" else a for k, a in full.items()}
@@ -482,7 +551,7 @@ def add_profile(
             red = profile_intervals(
                 model_fn, reduced, tuple(transforms[n] for n in reduced), u_of(reduced),
                 cells, fixed_red, absolute_sd, level,
-                None if start is None else [start[n] for n in reduced],
+                None if start is None else [start[n] for n in reduced], plain_points,
             )
             for h, (value, involved) in held.items():
                 for n in involved:
