@@ -14,7 +14,7 @@ import rpx
 from rpx.analysis.fit_data import load_data
 from rpx.cli import main
 
-K_O = [2.5, 5.0, 10.0, 20.0, 50.0, 100.0]  # mM
+K_O = np.array([2.5, 5.0, 10.0, 20.0, 50.0, 100.0])  # mM
 
 
 def frame(**extra: object) -> pd.DataFrame:
@@ -86,6 +86,29 @@ def test_csv_with_comments_equals_dataframe(tmp_path: Path) -> None:
     np.testing.assert_array_equal(a.V, b.V)
     np.testing.assert_array_equal(a.conditions["K_o"], b.conditions["K_o"])
     assert a.squeeze and a.V.shape == (1, 6) and a.V_sd is None
+
+
+@pytest.mark.parametrize(
+    ("cell", "labels", "points"),
+    [
+        ([3, 3, 3, 7, 7, 7], [3, 7], [[0, 1, 2], [3, 4, 5]]),  # ascending: reshaped
+        ([3, 3, 7, 7, 7, 9], [3, 7, 9], [[0, 1, -1], [2, 3, 4], [5, -1, -1]]),
+        ([7, 3, 7, 3, 3, 7], [7, 3], [[0, 2, 5], [1, 3, 4]]),  # first appearance order
+        ([7, 7, 7, 3, 3, 3], [7, 3], [[0, 1, 2], [3, 4, 5]]),
+    ],
+)
+def test_integer_cell_labels_group_rows_in_order_of_first_appearance(
+    cell: list[int], labels: list[int], points: list[list[int]]
+) -> None:
+    from rpx.analysis.fit_data import load_data
+
+    df = frame(cell=np.asarray(cell, dtype=np.int64), V_sd=np.arange(1, 7, dtype=np.int32))
+    data = load_data(df, ("K_o", "V"), ["P_Na"])
+    assert data.cells.tolist() == labels
+    rows = np.asarray(points)
+    np.testing.assert_array_equal(data.mask, rows >= 0)
+    np.testing.assert_array_equal(data.conditions["K_o"][rows >= 0], K_O[rows[rows >= 0]])
+    np.testing.assert_array_equal(data.V_sd[rows >= 0], np.arange(1.0, 7.0)[rows[rows >= 0]])
 
 
 def test_cells_of_different_lengths_are_padded() -> None:

@@ -159,13 +159,16 @@ def _is_real(dtype: object) -> bool:
 def _columns(df: pd.DataFrame) -> dict[str, np.ndarray]:
     """Every column but ``cell`` as a float64 array (that of :func:`_numeric`).
 
-    A table whose columns are all plain numbers (the usual case) is converted in one
-    ``to_numpy`` call; other tables column by column."""
-    dtypes = df.dtypes.tolist()
+    A table whose columns are all plain numbers (the usual case: the one array of its
+    values is of a bool, integer or float dtype) is converted in one ``to_numpy`` call;
+    other tables column by column."""
     unique = df.columns.is_unique
-    if unique and all(_is_real(d) for d in dtypes):
-        block = df.to_numpy(np.float64)
-        return {c: block[:, j] for j, c in enumerate(df.columns) if c != CELL_COL}
+    if unique:
+        block = df.to_numpy()
+        if _is_real(block.dtype):
+            block = block.astype(np.float64, copy=False)
+            return {c: block[:, j] for j, c in enumerate(df.columns) if c != CELL_COL}
+    dtypes = df.dtypes.tolist()
     return {
         c: df[c].to_numpy(np.float64) if unique and _is_real(d) else _numeric(df, c)
         for c, d in zip(df.columns, dtypes, strict=True)
@@ -178,7 +181,13 @@ def _cell_codes(df: pd.DataFrame) -> tuple[np.ndarray, np.ndarray]:
     cell = df[CELL_COL]
     integer = isinstance(cell, pd.Series) and isinstance(cell.dtype, np.dtype)
     if integer and cell.dtype.kind in "iu":  # integers are never missing
-        codes, uniques = pd.factorize(cell.to_numpy(), sort=False)
+        labels = cell.to_numpy()
+        new = np.empty(labels.shape, bool)
+        new[:1] = True
+        np.not_equal(labels[1:], labels[:-1], out=new[1:])
+        if np.all(labels[1:] >= labels[:-1]):  # ascending (the usual layout): no hashing
+            return np.cumsum(new) - 1, labels[new]
+        codes, uniques = pd.factorize(labels, sort=False)
         return codes, np.asarray(uniques)
     if cell.isna().any():
         raise ValueError(f"data column {CELL_COL!r} has a missing value")
