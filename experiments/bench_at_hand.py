@@ -17,7 +17,8 @@ run (issue "At hand"):
 * ``rpx.fit`` of 1 / 1,000 / 10,000 cells against ``scipy.optimize.least_squares`` cell
   by cell (the cells and the scipy reference of ``bench_fit.py``; ``rpx.fit`` as it is);
   the first fit of one cell in a new process (empty and warm cache), with Gauss–Newton
-  standard errors and with profile-likelihood intervals;
+  standard errors and with profile-likelihood intervals, and the first ``rpx.sample``
+  of one cell (NUTS, 4 chains);
 * ``rpx.simulate``: the first call in a new process with an empty cache and with a warm
   one (``bench_simulate.py``'s cell, one parameter set, no events).
 
@@ -280,6 +281,14 @@ def main() -> None:
                 row(f"fit 1 cell, first call, new process, {label}",
                     f"rpx.fit(df, free=['P_Na','P_Cl'], uncertainty='{uncertainty}')",
                     f"{r['first']:.2f} s (CPU {r['cpu']:.2f} s)")
+        code = SAMPLE_FIRST.format(here=str(_HERE))
+        with tempfile.TemporaryDirectory() as tmp:
+            cold = process_output(code, tmp)
+            warm = min((process_output(code, tmp) for _ in range(2)), key=lambda r: r["first"])
+        for label, r in (("empty cache", cold), ("warm cache", warm)):
+            row(f"sample 1 cell, first call, new process, {label}",
+                "rpx.sample(df, free=['P_Na','P_Cl'], draws=300, warmup=300, chains=4)",
+                f"{r['first']:.2f} s (CPU {r['cpu']:.2f} s)")
 
     if "simulate" not in args.skip:
         code = SIMULATE.format(here=str(_HERE))
@@ -338,6 +347,21 @@ t1, c1 = time.perf_counter(), time.process_time()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
     ds = rpx.fit(df, free=list(bf.FREE), uncertainty={uncertainty!r})
+t2, c2 = time.perf_counter(), time.process_time()
+print(json.dumps({{"first": t2 - t1, "cpu": c2 - c1}}))
+"""
+
+# The first posterior sample of one cell in a new process (NUTS, 4 chains).
+SAMPLE_FIRST = """
+import sys, json, time, warnings
+sys.path.insert(0, {here!r})
+import bench_fit as bf
+import rpx
+df, K_o, Cl_o = bf.cells(1)
+t1, c1 = time.perf_counter(), time.process_time()
+with warnings.catch_warnings():
+    warnings.simplefilter("ignore")
+    ds = rpx.sample(df, free=list(bf.FREE), draws=300, warmup=300, chains=4, seed=0)
 t2, c2 = time.perf_counter(), time.process_time()
 print(json.dumps({{"first": t2 - t1, "cpu": c2 - c1}}))
 """

@@ -352,3 +352,47 @@ def test_float32_sampling_with_x64_on() -> None:
     floats = {n: str(v.dtype) for n, v in ds.data_vars.items() if v.dtype.kind == "f"}
     assert set(floats.values()) == {"float32"}, floats
     assert np.all(np.isfinite(ds["P_Na"].values))
+
+
+def test_cells_whose_prior_box_needs_the_two_form_model_are_sampled_with_it(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    """A cell whose whole prior box lies where the plain closed forms are exact is
+    sampled by the program with those forms only; cell 1, whose P_K (a data column) is
+    1e12 times smaller, reaches sums of P x c below 2^-50 mM cm/s at the box's lower
+    corner and is sampled by the two-form program. Each cell's draws (which depend on
+    the seed and the cell's index) are those of the same program without the other:
+    cell 0 sampled alone, cell 1 with every cell sampled by the two-form program."""
+    import importlib
+
+    sample_module = importlib.import_module("rpx.analysis.sample")
+    df, _ = synthetic_cells(2, seed=9)
+    df["P_K"] = np.where(df["cell"] == 1, 1e-12, 1.0) * P_K
+    kw = {"free": FREE, "bounds": {"P_Na": (1e-22, 1e-5), "P_Cl": (1e-22, 1e-5)},
+          "draws": 30, "warmup": 30, "chains": 2, "seed": 3}
+    calls: list[tuple[bool, int]] = []
+    build = sample_module.build_sampler
+
+    def spy(cfg: object) -> object:
+        run = build(cfg)
+
+        def counted(keys: object, z0: np.ndarray, cells: dict, fixed: dict) -> object:
+            calls.append((cfg.plain_points is not None, len(z0)))
+            return run(keys, z0, cells, fixed)
+
+        return counted
+
+    monkeypatch.setattr(sample_module, "build_sampler", spy)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")  # too few draws for the convergence checks
+        both = rpx.sample(df, **kw, cell_batch=2)
+        assert calls == [(True, 1), (False, 1)]
+        first = rpx.sample(df[df["cell"] == 0], **kw)
+        monkeypatch.setattr(sample_module, "_plain_cells", lambda m, *a: np.zeros(2, bool))
+        two_forms = rpx.sample(df, **kw)
+    assert calls[2:] == [(True, 1), (False, 1), (False, 1)]
+    for name in FREE:
+        np.testing.assert_array_equal(both[name][0], first[name][0])
+        np.testing.assert_array_equal(both[name][1], two_forms[name][1])
+    for name in FREE:  # every draw inside its box
+        assert bool(((both[name] > 1e-22) & (both[name] < 1e-5)).all()), name

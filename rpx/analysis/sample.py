@@ -44,7 +44,7 @@ from jax import Array, lax
 
 from rpx.analysis.fit import IdentifiabilityWarning, check_known_domain
 from rpx.analysis.fit_data import CELL_COL, DataLike, FitData, load_data
-from rpx.analysis.fit_solver import LOG_LOGIT, LOGIT, Transform
+from rpx.analysis.fit_solver import LOG_LOGIT, LOGIT, Transform, forms
 from rpx.physics.api import fill_defaults
 from rpx.physics.models import Model, get_model
 from rpx.physics.params import PARAMS, check_values, param
@@ -231,6 +231,10 @@ class SamplerConfig:
     draws: int
     target_accept: float
     max_tree_depth: int
+    # The model's plain_points where every draw of the cells this program samples lies
+    # where the plain closed forms are exact (see _plain_cells): the program then holds
+    # those forms only (rpx.physics.formulas.plain_closed_forms); None: the two-form model.
+    plain_points: Callable[[dict[str, Array]], Array] | None = None
 
 
 def _model_V(cfg: SamplerConfig, x: Array, cond: dict, fixed: dict) -> Array:
@@ -390,7 +394,7 @@ def build_sampler(cfg: SamplerConfig) -> Callable[..., dict[str, Array]]:
 
         # BlackJAX mixes Python scalars and int32 counters with the float draws; let it
         # promote as it was written to even when the caller runs with strict promotion.
-        with jax.numpy_dtype_promotion("standard"):
+        with jax.numpy_dtype_promotion("standard"), forms(cfg.plain_points):
             return jax.vmap(per_cell)(keys, z0, cells)
 
     return jax.jit(run)
@@ -407,7 +411,35 @@ def _build_jacobian(cfg: SamplerConfig) -> Callable[..., Array]:
         x = _to_phys(free_cfg, z)
         return jnp.where(cell["mask"], _model_V(cfg, x, cell["cond"], fixed), 0.0)
 
-    return jax.jit(jax.vmap(jax.jacfwd(V), in_axes=(None, 0, None)))
+    def run(z: Array, cells: dict, fixed: dict) -> Array:
+        with forms(cfg.plain_points):
+            return jax.vmap(jax.jacfwd(V), in_axes=(None, 0, None))(z, cells, fixed)
+
+    return jax.jit(run)
+
+
+def _plain_cells(
+    m: Model, boxes: Mapping[str, tuple[float, float]], cells: dict, fixed: dict
+) -> np.ndarray:
+    """Bool per cell: every point of the prior box of the free parameters is one where
+    the model's plain closed forms are exact, at every data point of the cell.
+
+    For a model whose ``plain_points`` tests sums nondecreasing in every parameter
+    (``Model.plain_monotone``), that holds over a box with lower corner >= 0 when it
+    holds at the box's two extreme corners; the draws of a cell never leave its box (the
+    logistic maps of the prior). Other models: False for every cell.
+    """
+    n_cells = cells["V"].shape[0]
+    lows = [lo for lo, _ in boxes.values()]
+    if m.plain_points is None or not m.plain_monotone or min(lows, default=0.0) < 0:
+        return np.zeros(n_cells, bool)
+    mask = np.asarray(cells["mask"], bool)
+    ok = np.ones(mask.shape, bool)
+    for corner in (0, 1):
+        values = {**fixed, **cells["cond"], **{n: b[corner] for n, b in boxes.items()}}
+        arrays = {k: jnp.asarray(v, cells["V"].dtype) for k, v in values.items()}
+        ok &= np.broadcast_to(np.asarray(m.plain_points(arrays)), mask.shape)
+    return np.all(ok | ~mask, axis=1)
 
 
 def _flat_directions(
@@ -620,7 +652,14 @@ def sample(
     )
     cells = _cells_arrays(data_, dt)
     fixed_arrays = {k: np.asarray(v, dt) for k, v in fixed_values.items()}
-    ratios = _ratio_plan(cfg, cells, fixed_arrays, dt)
+    # The cells whose whole prior box is one where the model's closed forms are exact in
+    # plain arithmetic are sampled by a program with those forms only (under vmap the
+    # two-form model would evaluate both forms at every point); the others by the
+    # two-form program. The choice is made per cell, so a cell's draws do not depend
+    # on the cells sampled with it.
+    plain = _plain_cells(m, boxes, cells, fixed_arrays)
+    plain_cfg = dataclasses.replace(cfg, plain_points=m.plain_points)
+    ratios = _ratio_plan(plain_cfg if plain.all() else cfg, cells, fixed_arrays, dt)
 
     n_cells, d = len(data_.cells), len(transforms)
     # Randomness per cell from (seed, cell index) only: a cell's draws do not depend on
@@ -633,21 +672,26 @@ def sample(
     keys = jax.vmap(lambda c: jax.random.split(jax.random.fold_in(root, c), chains))(
         np.arange(n_cells)
     )
-    run = build_sampler(cfg)
-    batch = min(cell_batch, n_cells)
-    parts = []
+    parts: list[tuple[np.ndarray, dict]] = []
     # float32 sampling with x64 on: BlackJAX's state would mix float32 and float64 (its
     # step sizes and energies follow the default dtype), so it runs with x64 off.
     x64_off = dt == jnp.float32 and jax.config.jax_enable_x64
     with jax.enable_x64(False) if x64_off else contextlib.nullcontext():
-        for start in range(0, n_cells, batch):
-            idx = np.arange(start, start + batch)
-            idx = np.minimum(idx, n_cells - 1)  # pad the last batch by repeating a cell
-            sub = jax.tree.map(lambda a, i=idx: a[i], cells)
-            out = run(keys[idx], np.asarray(z0[idx], dt), sub, fixed_arrays)
-            n = min(batch, n_cells - start)
-            parts.append(jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out))
-    out = {k: np.concatenate([p_[k] for p_ in parts]) for k in parts[0]}
+        for group, group_cfg in ((np.flatnonzero(plain), plain_cfg),
+                                 (np.flatnonzero(~plain), cfg)):
+            if group.size == 0:
+                continue
+            run = build_sampler(group_cfg)
+            batch = min(cell_batch, group.size)
+            for start in range(0, group.size, batch):
+                # pad the last batch by repeating a cell
+                idx = group[np.minimum(np.arange(start, start + batch), group.size - 1)]
+                sub = jax.tree.map(lambda a, i=idx: a[i], cells)
+                out = run(keys[idx], np.asarray(z0[idx], dt), sub, fixed_arrays)
+                n = min(batch, group.size - start)
+                parts.append((idx[:n], jax.tree.map(lambda a, n=n: np.asarray(a)[:n], out)))
+    order = np.argsort(np.concatenate([idx for idx, _ in parts]), kind="stable")
+    out = {k: np.concatenate([p_[k] for _, p_ in parts])[order] for k in parts[0][1]}
     return _to_dataset(out, m, cfg, data_, fixed_values, ratios, preset, seed)
 
 

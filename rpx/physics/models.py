@@ -167,6 +167,7 @@ register(
         nonzero=(PERMEABILITIES,),
         positive=(GHK_NUMERATOR, GHK_DENOMINATOR),
         plain_points=_ghk_plain_points,
+        plain_monotone=True,
         closed_form=True,
     )
 )
@@ -180,6 +181,7 @@ register(
         nonzero=(("P_K", "P_Na"),),
         positive=(MN_NUMERATOR, MN_DENOMINATOR),
         plain_points=_mullins_noda_plain_points,
+        plain_monotone=True,
         closed_form=True,
     )
 )
@@ -197,5 +199,6 @@ register(
         nonzero=(PERMEABILITIES,),
         positive=(GHK_NUMERATOR, GHK_DENOMINATOR),
         plain_points=_ghk_plain_points,
+        plain_monotone=True,
     )
 )

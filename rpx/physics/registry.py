@@ -83,6 +83,12 @@ class Model:
             arithmetic; it must cover every call of those formulas in ``fn``. With it the
             entry points compile, for concrete inputs, a program with the plain forms
             only, and use the two-form program where it is False somewhere.
+        plain_monotone: every sum of products that ``plain_points`` tests is
+            nondecreasing in every parameter (the formulas receive the parameters
+            themselves, or products of them): over a box of parameter values with lower
+            corner >= 0 it is then True wherever it is True at the box's two extreme
+            corners. ``rpx.sample``, whose draws stay inside a prior box, then samples
+            with the plain forms only (checked once per cell at those corners).
         closed_form: ``fn`` is elementwise closed forms only (no loops or root solves):
             derivatives are then taken one parameter at a time, so that each reads only
             the arrays its expression needs (the value's work is shared among them by
@@ -99,6 +105,7 @@ class Model:
     features: tuple[Feature, ...] = ()
     off: tuple[str, ...] = ()
     plain_points: Callable[[Params], Array] | None = None
+    plain_monotone: bool = False
     closed_form: bool = False
 
     @property
