@@ -62,6 +62,7 @@ import rpx  # noqa: E402
 PY = sys.executable
 RPX = [PY, "-m", "rpx"]
 MV_PER_V = 1e3
+FREE = ["P_Na", "P_Cl"]  # the free parameters of bench_fit.py's cells
 
 
 # ------------------------------------------------------------------ processes
@@ -271,24 +272,19 @@ def main() -> None:
             row(f"fit {n:,} cells (max rel diff {r['diff']:.0e})",
                 "rpx.fit(df, free=['P_Na','P_Cl'])", f"{n / r['rpx']:,.0f} cells/s",
                 f"{n / r['scipy']:,.0f} cells/s", ratio(r["scipy"], r["rpx"]))
-        for uncertainty in ("gauss_newton", "profile"):
-            code = FIT_FIRST.format(here=str(_HERE), uncertainty=uncertainty)
+        first_calls = [
+            ("fit 1 cell, first call, new process, {}", f"rpx.fit(df, free={FREE}, "
+             f"uncertainty='{u}')") for u in ("gauss_newton", "profile")
+        ] + [("sample 1 cell, first call, new process, {}",
+              f"rpx.sample(df, free={FREE}, draws=300, warmup=300, chains=4, seed=0)")]
+        for what, call in first_calls:
+            code = FIRST_CALL.format(here=str(_HERE), call=call)
             with tempfile.TemporaryDirectory() as tmp:
                 cold = process_output(code, tmp)
                 warm = min((process_output(code, tmp) for _ in range(2)),
                            key=lambda r: r["first"])
             for label, r in (("empty cache", cold), ("warm cache", warm)):
-                row(f"fit 1 cell, first call, new process, {label}",
-                    f"rpx.fit(df, free=['P_Na','P_Cl'], uncertainty='{uncertainty}')",
-                    f"{r['first']:.2f} s (CPU {r['cpu']:.2f} s)")
-        code = SAMPLE_FIRST.format(here=str(_HERE))
-        with tempfile.TemporaryDirectory() as tmp:
-            cold = process_output(code, tmp)
-            warm = min((process_output(code, tmp) for _ in range(2)), key=lambda r: r["first"])
-        for label, r in (("empty cache", cold), ("warm cache", warm)):
-            row(f"sample 1 cell, first call, new process, {label}",
-                "rpx.sample(df, free=['P_Na','P_Cl'], draws=300, warmup=300, chains=4)",
-                f"{r['first']:.2f} s (CPU {r['cpu']:.2f} s)")
+                row(what.format(label), call, f"{r['first']:.2f} s (CPU {r['cpu']:.2f} s)")
 
     if "simulate" not in args.skip:
         code = SIMULATE.format(here=str(_HERE))
@@ -336,8 +332,9 @@ print(json.dumps({{"rpx": t, "scipy": ts * {n} / m,
                   "diff": float(np.max(np.abs(ours / ref - 1.0)))}}))
 """
 
-# The first fit of one cell in a new process (the data made before the clock starts).
-FIT_FIRST = """
+# The first fit or posterior sample of one cell (bench_fit.py's) in a new process: ``call``
+# on the table ``df``, made before the clock starts.
+FIRST_CALL = """
 import sys, json, time, warnings
 sys.path.insert(0, {here!r})
 import bench_fit as bf
@@ -346,22 +343,7 @@ df, K_o, Cl_o = bf.cells(1)
 t1, c1 = time.perf_counter(), time.process_time()
 with warnings.catch_warnings():
     warnings.simplefilter("ignore")
-    ds = rpx.fit(df, free=list(bf.FREE), uncertainty={uncertainty!r})
-t2, c2 = time.perf_counter(), time.process_time()
-print(json.dumps({{"first": t2 - t1, "cpu": c2 - c1}}))
-"""
-
-# The first posterior sample of one cell in a new process (NUTS, 4 chains).
-SAMPLE_FIRST = """
-import sys, json, time, warnings
-sys.path.insert(0, {here!r})
-import bench_fit as bf
-import rpx
-df, K_o, Cl_o = bf.cells(1)
-t1, c1 = time.perf_counter(), time.process_time()
-with warnings.catch_warnings():
-    warnings.simplefilter("ignore")
-    ds = rpx.sample(df, free=list(bf.FREE), draws=300, warmup=300, chains=4, seed=0)
+    ds = {call}
 t2, c2 = time.perf_counter(), time.process_time()
 print(json.dumps({{"first": t2 - t1, "cpu": c2 - c1}}))
 """
