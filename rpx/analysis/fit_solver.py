@@ -192,14 +192,16 @@ def plain_safe(
 ) -> Array:
     """Whether the plain closed forms are exact at every point (where ``mask``) at which
     the model is evaluated for ``u``; True when the program holds the two-form model
-    (``plain_points`` None)."""
+    (``plain_points`` None), and for a non-finite ``u`` (a step that the solvers reject
+    whatever the model gives there: ``lm_step`` and the profile's re-fit test the step
+    itself)."""
     if plain_points is None:
         return jnp.asarray(True)
     x = jnp.stack([t.to_phys(u[i]) for i, t in enumerate(transforms)])
     ok = plain_points({**fixed, **cond, **{name: x[i] for i, name in enumerate(free)}})
     if mask is not None:
         ok = jnp.broadcast_to(ok, jnp.broadcast_shapes(jnp.shape(ok), mask.shape)) | ~mask
-    return jnp.all(ok)
+    return jnp.all(ok) | ~jnp.all(jnp.isfinite(u))
 
 
 def _residual_and_V(
