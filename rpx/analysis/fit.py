@@ -312,7 +312,8 @@ def fit(
         >>> import pandas as pd
         >>> import rpx
         >>> K_o = [2.5, 5.0, 10.0, 20.0, 50.0, 100.0]
-        >>> V = rpx.resting_potential({"K_o": K_o, "P_Na": 0.02})
+        >>> P_K = rpx.preset("default")["P_K"]  # fixed in the fit below
+        >>> V = rpx.resting_potential({"K_o": K_o, "P_Na": 0.02 * P_K})
         >>> ds = fit(pd.DataFrame({"K_o": K_o, "V": V}), free=["P_Na"], starts=2)
         >>> round(float(ds["P_Na"] / ds["P_K"]), 4)
         0.02

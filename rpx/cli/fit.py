@@ -46,7 +46,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     p.add_argument("--adam-steps", type=int, default=200, help="Adam iterations (default 200)")
     p.add_argument("--lm-steps", type=int, default=40, help="Levenberg-Marquardt iterations")
     p.add_argument(
-        "--dtype", choices=("float32", "float64"), default="float64", help="precision"
+        "--dtype", choices=("float32", "float64"), default="float64",
+        help="precision (default float64; rpx.fit in Python defaults to JAX's float dtype)"
     )
     p.add_argument(
         "--show-cells", type=int, default=20, metavar="N",
